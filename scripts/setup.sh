@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs everything vitro builds, tests and benchmarks with, from Debian's archive.
+# Idempotent: only missing packages are installed. Usage: scripts/setup.sh [build|test|all]
+set -euo pipefail
+what=${1:-all}
+
+BUILD_PKGS="build-essential cmake ninja-build pkg-config git
+  libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libgtest-dev libgmock-dev busybox-static"
+TEST_PKGS="clang libclang-rt-14-dev crun runc podman containerd umoci skopeo
+  jq util-linux iproute2 procps psmisc uidmap golang-go perl curl xz-utils"
+
+pkgs=$BUILD_PKGS
+[ "$what" = build ] || pkgs="$pkgs $TEST_PKGS"
+
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "setup: installing:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt="apt-get -o DPkg::Lock::Timeout=900 -q"
+  $apt install -y --no-install-recommends $missing >&2 ||
+    { $apt update >&2 && $apt install -y --no-install-recommends $missing >&2; }
+fi

@@ -1,0 +1,88 @@
+#include "util/file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "util/error.hpp"
+
+namespace vitro {
+
+std::string read_fd(int fd) {
+    std::string out;
+    char buf[8192];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read");
+        }
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+    }
+    return out;
+}
+
+std::string read_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", path);
+    try {
+        return read_fd(fd.get());
+    } catch (const Error& e) {
+        throw e.wrap(path);
+    }
+}
+
+void write_all(int fd, std::string_view data, std::string_view what) {
+    while (!data.empty()) {
+        ssize_t n = ::write(fd, data.data(), data.size());
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("write", what);
+        }
+        data.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+void write_file(const std::string& path, std::string_view data) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", path);
+    write_all(fd.get(), data, path);
+}
+
+void write_file_atomic(const std::string& path, std::string_view data, int mode) {
+    std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+    if (!fd) throw_errno("create", tmp);
+    try {
+        write_all(fd.get(), data, tmp);
+        if (::fsync(fd.get()) < 0) throw_errno("fsync", tmp);
+        fd.reset();
+        if (::rename(tmp.c_str(), path.c_str()) < 0) throw_errno("rename", tmp + " to " + path);
+    } catch (...) {
+        ::unlink(tmp.c_str());
+        throw;
+    }
+}
+
+bool path_exists(const std::string& path) {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+void make_dirs(const std::string& path, int mode) {
+    if (path.empty()) return;
+    std::string cur;
+    size_t pos = 0;
+    while (pos != std::string::npos) {
+        pos = path.find('/', pos + 1);
+        cur = path.substr(0, pos);
+        if (cur.empty()) continue;
+        if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) < 0 && errno != EEXIST)
+            throw_errno("mkdir", cur);
+    }
+}
+
+}  // namespace vitro

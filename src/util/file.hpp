@@ -1,0 +1,22 @@
+// Whole-file helpers with vitro::Error on failure.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "util/fd.hpp"
+
+namespace vitro {
+
+std::string read_file(const std::string& path);
+std::string read_fd(int fd);
+// Writes data to an existing file (e.g. /proc or cgroup knobs), no O_CREAT.
+void write_file(const std::string& path, std::string_view data);
+void write_all(int fd, std::string_view data, std::string_view what);
+// Writes via a temporary file + fsync + rename, so readers never see a partial file.
+void write_file_atomic(const std::string& path, std::string_view data, int mode = 0644);
+bool path_exists(const std::string& path);
+// mkdir -p; existing directories are fine.
+void make_dirs(const std::string& path, int mode = 0755);
+
+}  // namespace vitro
