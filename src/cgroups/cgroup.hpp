@@ -51,19 +51,26 @@ public:
     // Every pid in the cgroup (and its descendants), as seen from the host.
     virtual std::vector<pid_t> pids() const = 0;
     virtual Stats stats() const = 0;
+    // Sends `signal` to every process in the cgroup. SIGKILL goes through
+    // cgroup.kill where the kernel has it (no race with forking processes);
+    // otherwise the cgroup is frozen while the pids are signalled.
+    virtual void kill_all(int signal) = 0;
     // Removes the cgroup directories; retries briefly while processes exit.
     // Never throws for an already-removed cgroup.
     virtual void destroy() = 0;
-    // An O_PATH|O_DIRECTORY fd of the v2 leaf for clone3(CLONE_INTO_CGROUP), or -1.
+    // An O_PATH|O_DIRECTORY fd of the v2 leaf for clone3(CLONE_INTO_CGROUP), or -1
+    // (v1 and hybrid: a process must also join the v1 hierarchies, so no).
+    // The manager owns the fd; it stays valid until destroy() or destruction.
     virtual int v2_dir_fd() const { return -1; }
     // What `load` needs to find this cgroup again (stored in the container state).
     virtual nlohmann::json to_json() const = 0;
 };
 
-// cgroups_path: the OCI linux.cgroupsPath ("" means a default derived from id,
-// under "/vitro/<id>"); absolute paths are relative to the hierarchy root,
-// relative ones are put under the runtime's own cgroup... runc puts them under
-// the root too, and so does vitro. `root` is the cgroup mount root.
+// cgroups_path: the OCI linux.cgroupsPath ("" means "/vitro/<container_id>").
+// Absolute paths are relative to each hierarchy's mount point; relative ones
+// are put under the mount point too (cgroupfs style). ".." components and
+// systemd "slice:prefix:name" paths are refused. `root` is the cgroup mount
+// root; the controllers under it are found from /proc/self/mountinfo.
 std::unique_ptr<Manager> make_manager(const std::string& cgroups_path, const std::string& container_id,
                                       const std::string& root = "/sys/fs/cgroup");
 // Re-opens the manager recorded by Manager::to_json().

@@ -332,6 +332,8 @@ Linux parse_linux(const Node& n) {
 
 }  // namespace
 
+Resources parse_resources(const json& j, const std::string& path) { return parse_resources(Node{j, path}); }
+
 Process parse_process(const json& j, const std::string& path) {
     Node n{j, path};
     n.expect_object();

@@ -199,6 +199,8 @@ struct Spec {
 Spec parse_spec(const std::string& text);
 // Parses a process.json (exec --process) document.
 Process parse_process(const nlohmann::json& j, const std::string& path = "process");
+// Parses a linux.resources document (`update --resources`).
+Resources parse_resources(const nlohmann::json& j, const std::string& path = "resources");
 // Checks values the runtime must refuse at create (unknown capabilities,
 // rlimits, namespace types, relative paths...). Throws naming the field.
 void validate_spec(const Spec& spec);

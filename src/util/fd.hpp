@@ -33,3 +33,28 @@ private:
 };
 
 }  // namespace vitro
+
+#include <algorithm>
+#include <initializer_list>
+#include <vector>
+
+#include <linux/close_range.h>
+#include <sys/syscall.h>
+
+namespace vitro {
+
+// Closes every fd >= `from` except those in `keep` (close_range between them).
+inline void close_fds_from(int from, std::initializer_list<int> keep) {
+    std::vector<int> k;
+    for (int fd : keep)
+        if (fd >= from) k.push_back(fd);
+    std::sort(k.begin(), k.end());
+    unsigned lo = static_cast<unsigned>(from);
+    for (int fd : k) {
+        if (static_cast<unsigned>(fd) > lo) ::syscall(SYS_close_range, lo, static_cast<unsigned>(fd) - 1, 0);
+        lo = static_cast<unsigned>(fd) + 1;
+    }
+    ::syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+}  // namespace vitro

@@ -1,0 +1,282 @@
+// create and run: the runtime side of building a container.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+#include <pwd.h>
+
+#include "cgroups/cgroup.hpp"
+#include "linux/console.hpp"
+#include "linux/procfs.hpp"
+#include "linux/sync_pipe.hpp"
+#include "runtime/hooks.hpp"
+#include "runtime/init.hpp"
+#include "runtime/internal.hpp"
+#include "runtime/runtime.hpp"
+#include "runtime/seccomp.hpp"
+#include "runtime/store.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+
+namespace vitro::runtime {
+
+namespace {
+
+std::string absolute_existing(const std::string& path, const std::string& what) {
+    char buf[PATH_MAX];
+    if (!::realpath(path.c_str(), buf)) throw_errno(errno, what, path);
+    return buf;
+}
+
+std::string owner_name() {
+    passwd* pw = ::getpwuid(::getuid());
+    return pw ? pw->pw_name : std::to_string(::getuid());
+}
+
+void write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
+    std::string text;
+    for (const auto& m : maps)
+        text += std::to_string(m.container_id) + " " + std::to_string(m.host_id) + " " + std::to_string(m.size) + "\n";
+    if (text.empty()) return;
+    try {
+        write_file("/proc/" + std::to_string(pid) + "/" + file, text);
+    } catch (const Error& e) {
+        throw e.wrap(std::string("linux.") + (file[0] == 'u' ? "uidMappings" : "gidMappings"));
+    }
+}
+
+// Everything create made, undone in reverse unless dismissed.
+struct CreateCleanup {
+    const Context& ctx;
+    std::string id;
+    bool active = true;
+    bool dir_made = false;
+    std::unique_ptr<cgroups::Manager> cgroup;
+    pid_t stage1 = -1, init = -1;
+    const oci::Spec* spec = nullptr;
+    bool run_poststop = false;
+    std::string state_json;
+
+    ~CreateCleanup() {
+        if (!active) return;
+        for (pid_t p : {init, stage1})
+            if (p > 0) {
+                ::kill(p, SIGKILL);
+                ::waitpid(p, nullptr, 0);
+            }
+        if (cgroup) {
+            try {
+                cgroup->destroy();
+            } catch (const std::exception& e) {
+                log::warn(std::string("cleanup: ") + e.what());
+            }
+        }
+        if (run_poststop && spec && spec->hooks) run_hooks(spec->hooks->poststop, "poststop", state_json, true);
+        if (dir_made) {
+            std::error_code ec;
+            std::filesystem::remove_all(container_dir(ctx, id), ec);
+        }
+    }
+};
+
+// The device cgroup rules the container gets: the spec's own, then (as runc
+// and crun do) access to the default devices the runtime itself creates and
+// to every device listed in linux.devices; mknod stays allowed so /dev can be built.
+std::optional<oci::Resources> effective_resources(const oci::Spec& spec) {
+    if (!spec.linux || !spec.linux->resources) return std::nullopt;
+    oci::Resources r = *spec.linux->resources;
+    auto allow = [&](const char* type, std::optional<int64_t> major, std::optional<int64_t> minor, const char* access) {
+        oci::DeviceRule d;
+        d.allow = true;
+        d.type = type;
+        d.major = major;
+        d.minor = minor;
+        d.access = access;
+        r.devices.push_back(d);
+    };
+    if (r.devices.empty()) return r;
+    allow("c", std::nullopt, std::nullopt, "m");
+    allow("b", std::nullopt, std::nullopt, "m");
+    for (auto [maj, min] : {std::pair{1, 3}, {1, 5}, {1, 7}, {1, 8}, {1, 9}, {5, 0}, {5, 1}, {5, 2}, {10, 200}})
+        allow("c", maj, min, "rwm");
+    allow("c", 136, std::nullopt, "rwm");  // /dev/pts/*
+    for (const auto& dev : spec.linux->devices)
+        if (dev.type == "c" || dev.type == "b" || dev.type == "u")
+            allow(dev.type == "b" ? "b" : "c", dev.major, dev.minor, "rwm");
+    return r;
+}
+
+}  // namespace
+
+CreateResult create_container(const Context& ctx, const std::string& id, const CreateOptions& opts) {
+    validate_id(id);
+    std::string bundle = absolute_existing(opts.bundle, "bundle");
+    oci::Spec spec = oci::load_bundle_spec(bundle);
+    std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
+    struct stat st;
+    if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+        throw Error(ENOENT, "root.path: rootfs " + rootfs + " does not exist or is not a directory");
+    rootfs = absolute_existing(rootfs, "root.path");
+    if (spec.linux && spec.linux->seccomp) validate_seccomp(*spec.linux->seccomp);
+    const bool tty = spec.process->terminal;
+    const bool foreground_tty = tty && opts.console_socket.empty() && opts.foreground;
+    if (tty && opts.console_socket.empty() && !opts.foreground)
+        throw Error("process.terminal is true: --console-socket is required when the runtime detaches");
+
+    make_dirs(ctx.root, 0700);
+    std::string dir = container_dir(ctx, id);
+    if (::mkdir(dir.c_str(), 0711) < 0) {
+        if (errno == EEXIST) throw Error(EEXIST, "container " + id + " already exists");
+        throw_errno("mkdir", dir);
+    }
+    CreateCleanup cleanup{ctx, id};
+    cleanup.dir_made = true;
+    cleanup.spec = &spec;
+    ContainerLock lock(ctx, id);
+    write_file_atomic(dir + "/config.json", read_file(bundle + "/config.json"), 0600);
+    std::string fifo = exec_fifo_path(ctx, id);
+    if (::mkfifo(fifo.c_str(), 0622) < 0) throw_errno("mkfifo", fifo);
+
+    std::string cgroups_path = spec.linux ? spec.linux->cgroups_path : "";
+    cleanup.cgroup = cgroups::make_manager(cgroups_path, id);
+    cleanup.cgroup->create(effective_resources(spec));
+
+    UniqueFd console;
+    if (tty && !opts.console_socket.empty()) console = os::connect_unix(opts.console_socket);
+
+    auto [parent_sock, child_sock] = os::SyncSocket::make_pair();
+    InitArgs args;
+    args.spec = &spec;
+    args.rootfs = rootfs;
+    args.exec_fifo = fifo;
+    args.console_fd = console ? console.get() : -1;
+    args.preserve_fds = opts.preserve_fds;
+    args.no_pivot = opts.no_pivot;
+    args.foreground_tty = foreground_tty;
+
+    pid_t stage1 = ::fork();
+    if (stage1 < 0) throw_errno("fork");
+    if (stage1 == 0) {
+        parent_sock.close();
+        run_stage1(args, child_sock);
+    }
+    cleanup.stage1 = stage1;
+    child_sock.close();
+    console.reset();
+
+    cleanup.cgroup->add_process(stage1);
+    parent_sock.send(kGo);
+    pid_t init = -1;
+    while (init < 0) {
+        os::SyncMsg m = parent_sock.recv();
+        os::SyncSocket::throw_if_error(m);
+        if (m.code == kMapIds) {
+            write_id_map(stage1, "uid_map", spec.linux->uid_mappings);
+            write_id_map(stage1, "gid_map", spec.linux->gid_mappings);
+            parent_sock.send(kIdsMapped);
+        } else if (m.code == kInitPid) {
+            init = std::atoi(m.text.c_str());
+        } else {
+            throw Error("container setup: unexpected message " + std::to_string(m.code));
+        }
+    }
+    cleanup.init = init;
+    ::waitpid(stage1, nullptr, 0);
+    cleanup.stage1 = -1;
+
+    oci::State state;
+    state.id = id;
+    state.status = oci::Status::Creating;
+    state.pid = init;
+    state.bundle = bundle;
+    state.annotations = spec.annotations;
+    state.rootfs = rootfs;
+    state.created = oci::rfc3339_now();
+    state.owner = owner_name();
+    state.cgroup = cleanup.cgroup->to_json();
+    state.use_terminal = tty;
+    if (auto ps = os::read_proc_stat(init)) state.init_start_time = ps->start_time;
+
+    parent_sock.expect(kMountsReady);
+    save_state(ctx, state);
+    std::string state_json = state.to_spec_json().dump();
+    cleanup.state_json = state_json;
+    cleanup.run_poststop = true;
+    if (spec.hooks) {
+        run_hooks(spec.hooks->prestart, "prestart", state_json);
+        run_hooks(spec.hooks->create_runtime, "createRuntime", state_json);
+    }
+    parent_sock.send(kHooksDone, state_json);
+    CreateResult result;
+    if (foreground_tty) {
+        parent_sock.expect(kConsole);
+        result.console_master = parent_sock.recv_fd();
+    }
+    parent_sock.expect(kCreated);
+
+    state.status = oci::Status::Created;
+    save_state(ctx, state);
+    if (!opts.pid_file.empty()) write_file_atomic(opts.pid_file, std::to_string(init), 0644);
+    cleanup.active = false;
+    result.pid = init;
+    return result;
+}
+
+pid_t create(const Context& ctx, const std::string& id, const CreateOptions& opts) {
+    return create_container(ctx, id, opts).pid;
+}
+
+namespace {
+pid_t g_forward_to = -1;
+void forward_signal(int sig) {
+    if (g_forward_to > 0) ::kill(g_forward_to, sig);
+}
+}  // namespace
+
+int wait_foreground(pid_t pid, int console_master) {
+    g_forward_to = pid;
+    struct sigaction sa {};
+    sa.sa_handler = forward_signal;
+    sa.sa_flags = SA_RESTART;
+    for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGPIPE}) ::sigaction(sig, &sa, nullptr);
+    if (console_master >= 0) {
+        UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+        os::proxy_terminal(console_master, pidfd.get());
+    }
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw_errno("wait for container process");
+    }
+    g_forward_to = -1;
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return 1;
+}
+
+int run(const Context& ctx, const std::string& id, const CreateOptions& opts_in, bool detach) {
+    CreateOptions opts = opts_in;
+    opts.foreground = !detach;
+    CreateResult res = create_container(ctx, id, opts);
+    try {
+        start(ctx, id);
+    } catch (...) {
+        try {
+            remove(ctx, id, true);
+        } catch (...) {
+        }
+        throw;
+    }
+    if (detach) return 0;
+    int code = wait_foreground(res.pid, res.console_master.get());
+    remove(ctx, id, true);
+    return code;
+}
+
+}  // namespace vitro::runtime

@@ -1,0 +1,173 @@
+#include "runtime/init.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "linux/console.hpp"
+#include "linux/mounts.hpp"
+#include "linux/namespaces.hpp"
+#include "runtime/hooks.hpp"
+#include "runtime/process.hpp"
+#include "runtime/rootfs.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace vitro::runtime {
+
+namespace {
+
+bool g_created = false;  // after `created`, errors can only go to stderr
+
+pid_t clone_parent() {
+    // CLONE_PARENT: the init becomes the runtime's child, not stage 1's, so
+    // the runtime (or the shim that adopts it) can wait for it.
+    return static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
+[[noreturn]] void run_init(const InitArgs& a, const os::SyncSocket& sync) {
+    const oci::Spec& spec = *a.spec;
+    const oci::Process& proc = *spec.process;
+    // Not dumpable until exec: nothing in the container may ptrace us or open our /proc files.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    ::umask(0);  // device and file modes are taken exactly as given
+    if (::setsid() < 0) throw_errno("setsid");
+    const oci::Namespace* cg = spec.find_namespace("cgroup");
+    if (cg && cg->path.empty() && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup namespace");
+
+    RootfsConfig rc;
+    rc.spec = &spec;
+    rc.rootfs = a.rootfs;
+    const oci::Namespace* mnt = spec.find_namespace("mount");
+    rc.new_mount_ns = mnt && mnt->path.empty();
+    rc.user_ns = spec.has_namespace("user");
+    rc.new_cgroup_ns = cg && cg->path.empty();
+    rc.no_pivot = a.no_pivot;
+    mount_rootfs(rc);
+
+    sync.send(kMountsReady);
+    std::string state_json = sync.expect(kHooksDone).text;
+    if (spec.hooks) run_hooks(spec.hooks->create_container, "createContainer", state_json);
+
+    UniqueFd fifo(::open(a.exec_fifo.c_str(), O_PATH | O_CLOEXEC));
+    if (!fifo) throw_errno("open", a.exec_fifo);
+
+    enter_rootfs(rc);
+    finish_rootfs(rc);
+
+    if (proc.terminal) {
+        os::Pty pty = os::open_pty();
+        if (proc.console_size) os::set_window_size(pty.master.get(), proc.console_size->first, proc.console_size->second);
+        mount_console(pty.slave_name);
+        if (a.foreground_tty) {
+            sync.send(kConsole);
+            sync.send_fd(pty.master.get());
+        } else {
+            os::send_fd_over(a.console_fd, pty.master.get(), pty.slave_name);
+        }
+        os::become_tty_session(pty.slave.get());
+    }
+    if (a.console_fd >= 0) ::close(a.console_fd);
+
+    apply_oom_score_adj(proc);
+    ExecPlan plan;
+    plan.process = &proc;
+    plan.seccomp = spec.linux && spec.linux->seccomp ? &*spec.linux->seccomp : nullptr;
+    plan.personality = spec.linux && spec.linux->personality ? &*spec.linux->personality : nullptr;
+    plan.preserve_fds = a.preserve_fds;
+    plan.user_ns = rc.user_ns;
+    plan.executable = find_executable(proc);
+    sync.send(kCreated);
+    g_created = true;
+
+    // Block until `start` opens the fifo for reading.
+    std::string self_fd = os::fd_path(fifo.get());
+    UniqueFd w(::open(self_fd.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!w) throw_errno("open exec fifo");
+    write_all(w.get(), "0", "exec fifo");
+    w.reset();
+    fifo.reset();
+    if (spec.hooks) run_hooks(spec.hooks->start_container, "startContainer", state_json);
+    exec_container_process(plan);
+}
+
+void write_time_offsets(const oci::Spec& spec) {
+    std::string text;
+    for (const auto& [clock, off] : spec.linux->time_offsets)
+        text += clock + " " + std::to_string(off.first) + " " + std::to_string(off.second) + "\n";
+    if (!text.empty()) write_file("/proc/self/timens_offsets", text);
+}
+
+}  // namespace
+
+void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
+    try {
+        // Nothing of the runtime's (state-dir lock, log file...) may stay open
+        // in the container: keep stdio, the preserved fds and our two channels.
+        close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
+        sync.expect(kGo);
+        const oci::Spec& spec = *a.spec;
+        std::vector<oci::Namespace> joins;
+        int unshare_flags = 0;
+        bool new_user = false;
+        if (spec.linux)
+            for (const auto& ns : spec.linux->namespaces) {
+                if (ns.type == "cgroup") continue;  // unshared by init, once inside its cgroup
+                if (!ns.path.empty()) joins.push_back(ns);
+                else if (ns.type == "user") new_user = true;
+                else unshare_flags |= os::namespace_flag(ns.type);
+            }
+        for (const auto& ns : joins)
+            if (ns.type == "user") os::join_namespace(ns.path, ns.type);
+        if (new_user) {
+            if (::unshare(CLONE_NEWUSER) < 0) throw_errno("unshare user namespace");
+            sync.send(kMapIds);
+            sync.expect(kIdsMapped);
+        }
+        if (new_user || spec.has_namespace("user")) {
+            if (::setresgid(0, 0, 0) < 0) throw_errno("setgid 0 in user namespace");
+            if (::setresuid(0, 0, 0) < 0) throw_errno("setuid 0 in user namespace");
+        }
+        for (const auto& ns : joins)
+            if (ns.type != "user") os::join_namespace(ns.path, ns.type);
+        if (unshare_flags && ::unshare(unshare_flags) < 0) throw_errno("unshare namespaces");
+        if ((unshare_flags & CLONE_NEWTIME) && spec.linux) write_time_offsets(spec);
+
+        pid_t pid = clone_parent();
+        if (pid < 0) throw_errno("clone container init");
+        if (pid == 0) {
+            try {
+                run_init(a, sync);
+            } catch (const std::exception& e) {
+                const auto* ve = dynamic_cast<const Error*>(&e);
+                if (g_created) dprintf(2, "vitro-runtime: container init: %s\n", e.what());
+                else try {
+                        sync.send_error(ve ? ve->code() : 0, e.what());
+                    } catch (...) {
+                    }
+                ::_exit(127);
+            }
+        }
+        sync.send(kInitPid, std::to_string(pid));
+        ::_exit(0);
+    } catch (const std::exception& e) {
+        const auto* ve = dynamic_cast<const Error*>(&e);
+        try {
+            sync.send_error(ve ? ve->code() : 0, e.what());
+        } catch (...) {
+        }
+        ::_exit(1);
+    }
+}
+
+}  // namespace vitro::runtime

@@ -1,0 +1,76 @@
+#include "util/log.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <ctime>
+
+#include <nlohmann/json.hpp>
+
+namespace vitro::log {
+
+namespace {
+struct Sink {
+    int fd = -1;  // log file, or -1
+    bool json = false;
+    bool debug = false;
+};
+Sink& sink() {
+    static Sink s;
+    return s;
+}
+
+const char* level_name(Level l) {
+    switch (l) {
+        case Level::Debug: return "debug";
+        case Level::Info: return "info";
+        case Level::Warn: return "warning";
+        case Level::Error: return "error";
+    }
+    return "info";
+}
+
+std::string timestamp() {
+    timespec ts{};
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm t{};
+    gmtime_r(&ts.tv_sec, &t);
+    char buf[64];
+    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
+    snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+    return buf;
+}
+
+void put(int fd, const std::string& line) {
+    // One write per line so concurrent writers do not interleave.
+    [[maybe_unused]] ssize_t n = ::write(fd, line.data(), line.size());
+}
+}  // namespace
+
+void init(const std::string& path, bool json, bool debug) {
+    Sink& s = sink();
+    s.json = json;
+    s.debug = debug;
+    if (!path.empty()) s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+void write(Level level, std::string_view msg) {
+    Sink& s = sink();
+    if (level == Level::Debug && !s.debug) return;
+    if (s.fd >= 0) {
+        std::string line;
+        if (s.json) {
+            nlohmann::json j = {{"level", level_name(level)}, {"msg", msg}, {"time", timestamp()}};
+            line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        } else {
+            line = timestamp() + " " + level_name(level) + ": " + std::string(msg) + "\n";
+        }
+        put(s.fd, line);
+    }
+    // stderr gets errors always (one clear line), and everything with --debug.
+    if (level == Level::Error || (s.debug && s.fd < 0))
+        put(2, std::string(level == Level::Error ? "vitro-runtime: " : "vitro-runtime: debug: ") +
+                   std::string(msg) + "\n");
+}
+
+}  // namespace vitro::log

@@ -1,0 +1,116 @@
+#include "util/subprocess.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace vitro {
+
+namespace {
+std::vector<char*> to_argv(std::vector<std::string>& v) {
+    std::vector<char*> out;
+    for (auto& s : v) out.push_back(s.data());
+    out.push_back(nullptr);
+    return out;
+}
+
+int64_t now_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+}  // namespace
+
+RunResult run_program(const std::string& path, const std::vector<std::string>& args_in,
+                      const std::vector<std::string>& env_in, const std::string& input,
+                      std::optional<int> timeout_s) {
+    std::vector<std::string> args = args_in.empty() ? std::vector<std::string>{path} : args_in;
+    std::vector<std::string> env = env_in;
+    auto argv = to_argv(args);
+    auto envp = to_argv(env);
+
+    int in[2], err[2];
+    if (::pipe2(in, O_CLOEXEC) < 0) throw_errno("pipe");
+    UniqueFd in_r(in[0]), in_w(in[1]);
+    if (::pipe2(err, O_CLOEXEC) < 0) throw_errno("pipe");
+    UniqueFd err_r(err[0]), err_w(err[1]);
+
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork for", path);
+    if (pid == 0) {
+        ::dup2(in_r.get(), 0);
+        ::dup2(err_w.get(), 2);
+        int devnull = ::open("/dev/null", O_WRONLY);
+        if (devnull >= 0) ::dup2(devnull, 1);
+        ::signal(SIGPIPE, SIG_DFL);
+        ::execve(path.c_str(), argv.data(), envp.data());
+        dprintf(2, "exec %s: %s", path.c_str(), strerror(errno));
+        ::_exit(127);
+    }
+    in_r.reset();
+    err_w.reset();
+    // A pidfd lets poll() wake the moment the program exits.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+
+    // Feed stdin; a program that does not read it must not block us.
+    ::fcntl(in_w.get(), F_SETFL, O_NONBLOCK);
+    ::fcntl(err_r.get(), F_SETFL, O_NONBLOCK);
+    size_t off = 0;
+    if (input.empty()) in_w.reset();
+    RunResult res;
+    int64_t deadline = timeout_s ? now_ms() + int64_t{*timeout_s} * 1000 : -1;
+    sighandler_t old = ::signal(SIGPIPE, SIG_IGN);
+    for (;;) {
+        int st = 0;
+        pid_t w = ::waitpid(pid, &st, WNOHANG);
+        if (w == pid) {
+            res.status = st;
+            break;
+        }
+        if (deadline >= 0 && now_ms() >= deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &res.status, 0);
+            res.timed_out = true;
+            break;
+        }
+        pollfd fds[3] = {{err_r ? err_r.get() : -1, POLLIN, 0}, {in_w ? in_w.get() : -1, POLLOUT, 0}, {pidfd.get(), POLLIN, 0}};
+        int wait_ms = pidfd ? 1000 : 10;
+        if (deadline >= 0) wait_ms = static_cast<int>(std::min<int64_t>(wait_ms, std::max<int64_t>(deadline - now_ms(), 0)));
+        ::poll(fds, 3, wait_ms);
+        char buf[4096];
+        ssize_t n = -1;
+        while (err_r && (n = ::read(err_r.get(), buf, sizeof buf)) != 0) {
+            if (n < 0) break;  // EAGAIN: nothing more for now
+            res.stderr_tail.append(buf, static_cast<size_t>(n));
+            if (res.stderr_tail.size() > 4096) res.stderr_tail.erase(0, res.stderr_tail.size() - 4096);
+        }
+        if (err_r && n == 0) err_r.reset();  // EOF: stop polling it
+        if (in_w && off < input.size()) {
+            ssize_t wn = ::write(in_w.get(), input.data() + off, input.size() - off);
+            if (wn > 0) off += static_cast<size_t>(wn);
+            else if (wn < 0 && errno != EAGAIN) in_w.reset();
+        }
+        if (in_w && off >= input.size()) in_w.reset();
+    }
+    ::signal(SIGPIPE, old);
+    return res;
+}
+
+std::string describe_status(const RunResult& r, std::optional<int> timeout_s) {
+    if (r.timed_out) return "timed out after " + std::to_string(timeout_s.value_or(0)) + "s";
+    if (WIFEXITED(r.status)) return "exited with status " + std::to_string(WEXITSTATUS(r.status));
+    if (WIFSIGNALED(r.status)) return std::string("killed by signal ") + strsignal(WTERMSIG(r.status));
+    return "ended with wait status " + std::to_string(r.status);
+}
+
+}  // namespace vitro

@@ -1,0 +1,26 @@
+// Running a helper program (OCI hooks): argv, env, data on stdin, a timeout.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace vitro {
+
+struct RunResult {
+    int status = 0;         // waitpid status
+    bool timed_out = false;
+    std::string stderr_tail;  // last bytes the program wrote to stderr
+};
+
+// Runs `path` with argv/envp (args[0] is argv[0]; empty args => {path}),
+// writes `input` to its stdin, waits at most timeout_s seconds (none: no limit),
+// killing it with SIGKILL on time-out. Throws only if it cannot start.
+RunResult run_program(const std::string& path, const std::vector<std::string>& args,
+                      const std::vector<std::string>& env, const std::string& input,
+                      std::optional<int> timeout_s);
+
+// "exited with status 3", "killed by signal 9", "timed out after 2s".
+std::string describe_status(const RunResult& r, std::optional<int> timeout_s);
+
+}  // namespace vitro
