@@ -499,8 +499,8 @@ void validate_spec(const Spec& s) {
     if (s.oci_version.rfind("1.", 0) != 0)
         throw Error("ociVersion: unsupported version '" + s.oci_version + "' (vitro-runtime supports 1.x)");
     if (s.root_path.empty()) throw Error("root.path: missing (the container needs a root filesystem)");
-    if (!s.process) throw Error("process: missing (create needs a process to run)");
-    validate_process(*s.process);
+    // A config without a process is valid: its container starts and exits at once.
+    if (s.process) validate_process(*s.process);
     for (size_t i = 0; i < s.mounts.size(); ++i)
         if (s.mounts[i].destination.empty() || s.mounts[i].destination[0] != '/')
             throw Error("mounts[" + std::to_string(i) + "].destination: must be an absolute path, got '" +

@@ -125,7 +125,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
         throw Error(ENOENT, "root.path: rootfs " + rootfs + " does not exist or is not a directory");
     rootfs = absolute_existing(rootfs, "root.path");
     if (spec.linux && spec.linux->seccomp) validate_seccomp(*spec.linux->seccomp);
-    const bool tty = spec.process->terminal;
+    const bool tty = spec.process && spec.process->terminal;
     const bool foreground_tty = tty && opts.console_socket.empty() && opts.foreground;
     if (tty && opts.console_socket.empty() && !opts.foreground)
         throw Error("process.terminal is true: --console-socket is required when the runtime detaches");
@@ -206,11 +206,14 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
 
     parent_sock.expect(kMountsReady);
     save_state(ctx, state);
-    std::string state_json = state.to_spec_json().dump();
+    // The hooks of the create phase see the container as "created": its
+    // namespaces and init exist (the runtime-tools suite checks for this).
+    oci::State hook_state = state;
+    hook_state.status = oci::Status::Created;
+    std::string state_json = hook_state.to_spec_json().dump();
     cleanup.state_json = state_json;
     cleanup.run_poststop = true;
     if (spec.hooks) {
-        run_hooks(spec.hooks->prestart, "prestart", state_json);
         run_hooks(spec.hooks->create_runtime, "createRuntime", state_json);
     }
     parent_sock.send(kHooksDone, state_json);

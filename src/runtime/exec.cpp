@@ -118,7 +118,7 @@ struct ExecChildArgs {
 
 oci::Process exec_base_process(const Context& ctx, const std::string& id) {
     oci::Spec spec = oci::parse_spec(read_file(container_dir(ctx, id) + "/config.json"));
-    oci::Process p = *spec.process;
+    oci::Process p = spec.process ? *spec.process : oci::Process{};
     p.terminal = false;
     p.console_size.reset();
     return p;

@@ -35,9 +35,13 @@ pid_t clone_parent() {
     return static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
-[[noreturn]] void run_init(const InitArgs& a, const os::SyncSocket& sync) {
+// state_fd: the container's state directory, opened before any namespace
+// change and held across pivot_root: the fifo is opened relative to it, which
+// needs neither the host's paths, nor a /proc, nor a mapped uid.
+[[noreturn]] void run_init(const InitArgs& a, const os::SyncSocket& sync, UniqueFd state_fd) {
     const oci::Spec& spec = *a.spec;
-    const oci::Process& proc = *spec.process;
+    static const oci::Process kNoProcess;
+    const oci::Process& proc = spec.process ? *spec.process : kNoProcess;
     // Not dumpable until exec: nothing in the container may ptrace us or open our /proc files.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     ::umask(0);  // device and file modes are taken exactly as given
@@ -59,8 +63,6 @@ pid_t clone_parent() {
     std::string state_json = sync.expect(kHooksDone).text;
     if (spec.hooks) run_hooks(spec.hooks->create_container, "createContainer", state_json);
 
-    UniqueFd fifo(::open(a.exec_fifo.c_str(), O_PATH | O_CLOEXEC));
-    if (!fifo) throw_errno("open", a.exec_fifo);
 
     enter_rootfs(rc);
     finish_rootfs(rc);
@@ -86,19 +88,20 @@ pid_t clone_parent() {
     plan.personality = spec.linux && spec.linux->personality ? &*spec.linux->personality : nullptr;
     plan.preserve_fds = a.preserve_fds;
     plan.user_ns = rc.user_ns;
-    plan.executable = find_executable(proc);
+    if (spec.process) plan.executable = find_executable(proc);
     sync.send(kCreated);
     g_created = true;
 
     // Block until `start` opens the fifo for reading.
-    std::string self_fd = os::fd_path(fifo.get());
-    UniqueFd w(::open(self_fd.c_str(), O_WRONLY | O_CLOEXEC));
+    // The write end stays open (close-on-exec) until execve: `start` reads to
+    // EOF, so it returns — and runs poststart hooks — only once the process runs.
+    UniqueFd w(::openat(state_fd.get(), "exec.fifo", O_WRONLY | O_CLOEXEC));
     if (!w) throw_errno("open exec fifo");
     write_all(w.get(), "0", "exec fifo");
-    w.reset();
-    fifo.reset();
+    state_fd.reset();
     if (spec.hooks) run_hooks(spec.hooks->start_container, "startContainer", state_json);
-    exec_container_process(plan);
+    if (!spec.process) ::_exit(0);  // nothing to run
+    exec_container_process(plan);  // closes w on success
 }
 
 void write_time_offsets(const oci::Spec& spec) {
@@ -115,6 +118,9 @@ void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
         // Nothing of the runtime's (state-dir lock, log file...) may stay open
         // in the container: keep stdio, the preserved fds and our two channels.
         close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
+        std::string state_dir = a.exec_fifo.substr(0, a.exec_fifo.find_last_of('/'));
+        UniqueFd state_fd(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!state_fd) throw_errno("open", state_dir);
         sync.expect(kGo);
         const oci::Spec& spec = *a.spec;
         std::vector<oci::Namespace> joins;
@@ -122,8 +128,8 @@ void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
         bool new_user = false;
         if (spec.linux)
             for (const auto& ns : spec.linux->namespaces) {
-                if (ns.type == "cgroup") continue;  // unshared by init, once inside its cgroup
                 if (!ns.path.empty()) joins.push_back(ns);
+                else if (ns.type == "cgroup") continue;  // unshared by init, once inside its cgroup
                 else if (ns.type == "user") new_user = true;
                 else unshare_flags |= os::namespace_flag(ns.type);
             }
@@ -147,7 +153,7 @@ void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
         if (pid < 0) throw_errno("clone container init");
         if (pid == 0) {
             try {
-                run_init(a, sync);
+                run_init(a, sync, std::move(state_fd));
             } catch (const std::exception& e) {
                 const auto* ve = dynamic_cast<const Error*>(&e);
                 if (g_created) dprintf(2, "vitro-runtime: container init: %s\n", e.what());

@@ -92,9 +92,17 @@ void start(const Context& ctx, const std::string& id) {
     oci::State st = live_state(ctx, id);
     if (st.status != oci::Status::Created)
         throw Error("cannot start container " + id + ": it is " + oci::status_name(st.status) + ", not created");
+    auto spec = saved_spec(ctx, id);
+    // runtime-spec 1.0: prestart hooks run when start is called, before the process.
+    if (spec && spec->hooks) {
+        oci::State hs = st;
+        run_hooks(spec->hooks->prestart, "prestart", hs.to_spec_json().dump());
+    }
     std::string fifo = exec_fifo_path(ctx, id);
     UniqueFd fd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
     if (!fd) throw_errno("open", fifo);
+    // One byte: the init saw us. EOF: it exec'd the process (or died).
+    bool released = false;
     for (;;) {
         pollfd p{fd.get(), POLLIN, 0};
         int rc = ::poll(&p, 1, 50);
@@ -102,16 +110,22 @@ void start(const Context& ctx, const std::string& id) {
         if (rc > 0) {
             char c;
             ssize_t n = ::read(fd.get(), &c, 1);
-            if (n == 1) break;
+            if (n == 1) {
+                released = true;
+                if (!path_exists(fifo)) continue;
+                ::unlink(fifo.c_str());
+                st.status = oci::Status::Running;
+                save_state(ctx, st);
+                continue;
+            }
+            if (n == 0 && released) break;
             if (n < 0 && errno == EAGAIN) continue;
         }
-        if (!os::process_alive(st.pid, st.init_start_time))
+        if (!os::process_alive(st.pid, st.init_start_time)) {
+            if (released) break;
             throw Error("cannot start container " + id + ": its init process exited");
+        }
     }
-    ::unlink(fifo.c_str());
-    st.status = oci::Status::Running;
-    save_state(ctx, st);
-    auto spec = saved_spec(ctx, id);
     if (spec && spec->hooks) run_hooks(spec->hooks->poststart, "poststart", st.to_spec_json().dump(), true);
 }
 

@@ -137,6 +137,9 @@ void exec_container_process(const ExecPlan& plan) {
     if (p.scheduler) apply_scheduler(*p.scheduler);
     if (p.io_priority) apply_io_priority(*p.io_priority);
     if (plan.personality) apply_personality(*plan.personality);
+    // Nothing of the runtime's may reach the container: only stdio and the preserved fds.
+    if (::syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+        throw_errno("close_range");
     if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_errno("prctl PR_SET_NO_NEW_PRIVS");
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
     if (plan.seccomp && !p.no_new_privileges) (void)load_seccomp(*plan.seccomp);
@@ -161,9 +164,6 @@ void exec_container_process(const ExecPlan& plan) {
     std::vector<std::string> args = p.args, env = p.env;
     auto argv = cstrings(args);
     auto envp = cstrings(env);
-    // Nothing of the runtime's may reach the container: only stdio and the preserved fds.
-    if (::syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
-        throw_errno("close_range");
     if (plan.seccomp && p.no_new_privileges) (void)load_seccomp(*plan.seccomp);
     ::execve(plan.executable.c_str(), argv.data(), envp.data());
     throw_errno("exec", p.args[0]);

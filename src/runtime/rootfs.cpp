@@ -286,7 +286,8 @@ void enter_rootfs(const RootfsConfig& cfg) {
 
 void finish_rootfs(const RootfsConfig& cfg) {
     const oci::Spec& spec = *cfg.spec;
-    if (spec.linux) {
+    // Without a mount namespace of its own, every mount would land on the host's.
+    if (spec.linux && cfg.new_mount_ns) {
         for (const auto& [key, value] : spec.linux->sysctl) {
             std::string k = key;
             for (auto& c : k)
