@@ -143,6 +143,8 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     write_file_atomic(dir + "/config.json", read_file(bundle + "/config.json"), 0600);
     std::string fifo = exec_fifo_path(ctx, id);
     if (::mkfifo(fifo.c_str(), 0622) < 0) throw_errno("mkfifo", fifo);
+    // Writable by the init whatever uid it has in its user namespace (umask aside).
+    if (::chmod(fifo.c_str(), 0622) < 0) throw_errno("chmod", fifo);
 
     std::string cgroups_path = spec.linux ? spec.linux->cgroups_path : "";
     cleanup.cgroup = cgroups::make_manager(cgroups_path, id);

@@ -60,6 +60,52 @@ bool wait_gone(const oci::State& st, int timeout_ms) {
     return false;
 }
 
+// Kills (with force), removes the cgroup and state, then runs poststop hooks.
+// The caller holds the container's lock.
+void destroy_locked(const Context& ctx, oci::State& st, bool force) {
+    const std::string& id = st.id;
+    if (st.status != oci::Status::Stopped) {
+        if (!force)
+            throw Error("cannot delete container " + id + " that is not stopped: " + oci::status_name(st.status) +
+                        " (use --force)");
+        if (st.pid > 0 && os::process_alive(st.pid, st.init_start_time)) ::kill(st.pid, SIGKILL);
+        try {
+            cgroup_of(st)->kill_all(SIGKILL);
+        } catch (const Error& e) {
+            log::warn("container " + id + ": kill: " + e.what());
+        }
+        if (!wait_gone(st, 10000)) throw Error("container " + id + ": init did not die after SIGKILL");
+    }
+    if (!st.cgroup.is_null()) {
+        try {
+            auto cg = cgroup_of(st);
+            // Without a pid namespace, processes can outlive the init: they die too.
+            if (!cg->pids().empty()) cg->kill_all(SIGKILL);
+            cg->destroy();
+        } catch (const Error& e) {
+            log::warn("container " + id + ": remove cgroup: " + e.what());
+        }
+    }
+    auto spec = saved_spec(ctx, id);
+    st.status = oci::Status::Stopped;
+    std::string dir = container_dir(ctx, id);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    if (ec) throw Error(ec.value(), "remove " + dir + ": " + ec.message());
+    if (spec && spec->hooks) run_hooks(spec->hooks->poststop, "poststop", st.to_spec_json().dump(), true);
+}
+
+// "Executed" for poststart: past execve and no longer on its first run burst —
+// asleep, stopped or gone — or 100 ms, whichever comes first. A process that
+// computes from its first instruction costs `start` those 100 ms at most.
+void wait_process_settled(const oci::State& st) {
+    for (int i = 0; i < 500; ++i) {
+        auto ps = os::read_proc_stat(st.pid);
+        if (!ps || ps->start_time != st.init_start_time || ps->state != 'R') return;
+        ::usleep(200);
+    }
+}
+
 }  // namespace
 
 void validate_id(const std::string& id) {
@@ -95,8 +141,17 @@ void start(const Context& ctx, const std::string& id) {
     auto spec = saved_spec(ctx, id);
     // runtime-spec 1.0: prestart hooks run when start is called, before the process.
     if (spec && spec->hooks) {
-        oci::State hs = st;
-        run_hooks(spec->hooks->prestart, "prestart", hs.to_spec_json().dump());
+        try {
+            run_hooks(spec->hooks->prestart, "prestart", st.to_spec_json().dump());
+        } catch (const Error& e) {
+            // The spec: stop the container and continue the lifecycle at delete.
+            try {
+                destroy_locked(ctx, st, true);
+            } catch (const Error& e2) {
+                log::warn(e2.what());
+            }
+            throw;
+        }
     }
     std::string fifo = exec_fifo_path(ctx, id);
     UniqueFd fd(::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
@@ -126,7 +181,10 @@ void start(const Context& ctx, const std::string& id) {
             throw Error("cannot start container " + id + ": its init process exited");
         }
     }
-    if (spec && spec->hooks) run_hooks(spec->hooks->poststart, "poststart", st.to_spec_json().dump(), true);
+    if (spec && spec->hooks && !spec->hooks->poststart.empty()) {
+        wait_process_settled(st);
+        run_hooks(spec->hooks->poststart, "poststart", st.to_spec_json().dump(), true);
+    }
 }
 
 oci::State state(const Context& ctx, const std::string& id) { return live_state(ctx, id); }
@@ -167,35 +225,7 @@ void remove(const Context& ctx, const std::string& id, bool force) {
     }
     ContainerLock lock(ctx, id);
     oci::State st = live_state(ctx, id);
-    if (st.status != oci::Status::Stopped) {
-        if (!force)
-            throw Error("cannot delete container " + id + " that is not stopped: " + oci::status_name(st.status) +
-                        " (use --force)");
-        std::unique_ptr<cgroups::Manager> cg;
-        try {
-            cg = cgroup_of(st);
-            if (st.status == oci::Status::Paused) cg->freeze(false);
-        } catch (const Error&) {
-        }
-        signal_all(st, SIGKILL);
-        if (!wait_gone(st, 10000)) throw Error("container " + id + ": init did not die after SIGKILL");
-    }
-    if (!st.cgroup.is_null()) {
-        try {
-            auto cg = cgroup_of(st);
-            // Processes that escaped the init's death (none in a pid ns) die too.
-            for (pid_t p : cg->pids()) ::kill(p, SIGKILL);
-            cg->destroy();
-        } catch (const Error& e) {
-            log::warn("container " + id + ": remove cgroup: " + e.what());
-        }
-    }
-    auto spec = saved_spec(ctx, id);
-    st.status = oci::Status::Stopped;
-    std::error_code ec;
-    std::filesystem::remove_all(dir, ec);
-    if (ec) throw Error(ec.value(), "remove " + dir + ": " + ec.message());
-    if (spec && spec->hooks) run_hooks(spec->hooks->poststop, "poststop", st.to_spec_json().dump(), true);
+    destroy_locked(ctx, st, force);
 }
 
 void pause(const Context& ctx, const std::string& id) {
