@@ -12,6 +12,7 @@
 #include <pwd.h>
 
 #include "cgroups/cgroup.hpp"
+#include "linux/clone.hpp"
 #include "linux/console.hpp"
 #include "linux/procfs.hpp"
 #include "linux/sync_pipe.hpp"
@@ -163,7 +164,8 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     args.no_pivot = opts.no_pivot;
     args.foreground_tty = foreground_tty;
 
-    pid_t stage1 = ::fork();
+    bool placed = false;
+    pid_t stage1 = os::fork_into_cgroup(cleanup.cgroup->v2_dir_fd(), placed);
     if (stage1 < 0) throw_errno("fork");
     if (stage1 == 0) {
         parent_sock.close();
@@ -173,7 +175,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     child_sock.close();
     console.reset();
 
-    cleanup.cgroup->add_process(stage1);
+    if (!placed) cleanup.cgroup->add_process(stage1);
     parent_sock.send(kGo);
     pid_t init = -1;
     while (init < 0) {

@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "cgroups/cgroup.hpp"
+#include "linux/clone.hpp"
 #include "linux/console.hpp"
 #include "linux/namespaces.hpp"
 #include "linux/sync_pipe.hpp"
@@ -142,7 +143,8 @@ int exec(const Context& ctx, const std::string& id, const ExecOptions& opts) {
     auto [parent_sock, child_sock] = os::SyncSocket::make_pair();
     ExecChildArgs args{st.pid, &opts.process, &spec, console ? console.get() : -1, foreground_tty, opts.preserve_fds};
 
-    pid_t stage1 = ::fork();
+    bool placed = false;
+    pid_t stage1 = os::fork_into_cgroup(cgroup->v2_dir_fd(), placed);
     if (stage1 < 0) throw_errno("fork");
     if (stage1 == 0) {
         parent_sock.close();
@@ -153,7 +155,7 @@ int exec(const Context& ctx, const std::string& id, const ExecOptions& opts) {
     pid_t proc = -1;
     UniqueFd master;
     try {
-        cgroup->add_process(stage1);
+        if (!placed) cgroup->add_process(stage1);
         parent_sock.send(kGo);
         os::SyncMsg m = parent_sock.recv();
         os::SyncSocket::throw_if_error(m);
