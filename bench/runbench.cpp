@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
     for (; i < argc; ++i) {
         const char* eq = strchr(argv[i], '=');
         if (!eq) { fprintf(stderr, "runbench: expected NAME=CMD, got '%s'\n", argv[i]); return 2; }
-        cmds.emplace_back(std::string(argv[i], eq), eq + 1);
+        cmds.emplace_back(std::string(argv[i], static_cast<size_t>(eq - argv[i])), eq + 1);
     }
     std::vector<std::vector<Sample>> samples(cmds.size());
     std::vector<double> total_cpu(cmds.size(), 0);

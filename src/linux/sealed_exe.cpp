@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,11 +36,15 @@ void ensure_sealed_exe(int /*argc*/, char** argv) {
     if (::fstat(self.get(), &st) < 0) throw_errno("stat", "/proc/self/exe");
     UniqueFd mem(::memfd_create("vitro-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!mem) throw_errno("memfd_create");
-    off_t left = st.st_size;
-    while (left > 0) {
-        ssize_t n = ::sendfile(mem.get(), self.get(), nullptr, static_cast<size_t>(left));
-        if (n <= 0) throw_errno("copy runtime binary to memfd");
-        left -= n;
+    // Plain read/write, not sendfile: sendfile goes through a pipe whose
+    // page references make F_SEAL_WRITE sleep until they drain (~10 ms).
+    if (::ftruncate(mem.get(), st.st_size) < 0) throw_errno("size memfd");
+    char buf[1 << 16];
+    for (off_t off = 0; off < st.st_size;) {
+        ssize_t n = ::pread(self.get(), buf, sizeof buf, off);
+        if (n <= 0) throw_errno("read", "/proc/self/exe");
+        if (::pwrite(mem.get(), buf, static_cast<size_t>(n), off) != n) throw_errno("copy runtime binary to memfd");
+        off += n;
     }
     if (::fcntl(mem.get(), F_ADD_SEALS, kSeals) < 0) throw_errno("seal runtime memfd");
     ::fexecve(mem.get(), argv, environ);

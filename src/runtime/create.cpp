@@ -9,7 +9,6 @@
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
-#include <pwd.h>
 
 #include "cgroups/cgroup.hpp"
 #include "linux/clone.hpp"
@@ -25,6 +24,7 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
 
 namespace vitro::runtime {
 
@@ -36,9 +36,17 @@ std::string absolute_existing(const std::string& path, const std::string& what) 
     return buf;
 }
 
+// The creator's user name from /etc/passwd (no NSS: the binary is static).
 std::string owner_name() {
-    passwd* pw = ::getpwuid(::getuid());
-    return pw ? pw->pw_name : std::to_string(::getuid());
+    std::string uid = std::to_string(::getuid());
+    try {
+        for (const auto& line : split(read_file("/etc/passwd"), '\n')) {
+            auto f = split(line, ':');
+            if (f.size() > 2 && f[2] == uid) return f[0];
+        }
+    } catch (const Error&) {
+    }
+    return uid;
 }
 
 void write_id_map(pid_t pid, const char* file, const std::vector<oci::IdMapping>& maps) {
@@ -178,10 +186,15 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     if (!placed) cleanup.cgroup->add_process(stage1);
     parent_sock.send(kGo);
     pid_t init = -1;
+    // The init may report kMountsReady before stage 1 reports its pid: both
+    // write to the same socket.
+    bool mounts_ready = false;
     while (init < 0) {
         os::SyncMsg m = parent_sock.recv();
         os::SyncSocket::throw_if_error(m);
-        if (m.code == kMapIds) {
+        if (m.code == kMountsReady) {
+            mounts_ready = true;
+        } else if (m.code == kMapIds) {
             write_id_map(stage1, "uid_map", spec.linux->uid_mappings);
             write_id_map(stage1, "gid_map", spec.linux->gid_mappings);
             parent_sock.send(kIdsMapped);
@@ -208,7 +221,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     state.use_terminal = tty;
     if (auto ps = os::read_proc_stat(init)) state.init_start_time = ps->start_time;
 
-    parent_sock.expect(kMountsReady);
+    if (!mounts_ready) parent_sock.expect(kMountsReady);
     save_state(ctx, state);
     // The hooks of the create phase see the container as "created": its
     // namespaces and init exist (the runtime-tools suite checks for this).

@@ -58,7 +58,8 @@ void write_file_atomic(const std::string& path, std::string_view data, int mode)
     if (!fd) throw_errno("create", tmp);
     try {
         write_all(fd.get(), data, tmp);
-        if (::fsync(fd.get()) < 0) throw_errno("fsync", tmp);
+        // No fsync: rename() alone makes the switch atomic for readers, and the
+        // runtime's state lives on tmpfs, gone at reboot as the spec expects.
         fd.reset();
         if (::rename(tmp.c_str(), path.c_str()) < 0) throw_errno("rename", tmp + " to " + path);
     } catch (...) {

@@ -54,7 +54,7 @@ disabled_plugins = [
   path = "$T/opt"
 EOF
 
-c() { ctr -a "$SOCK" -n "$NS" "$@"; }
+c() { peers_cmd ctr -a "$SOCK" -n "$NS" "$@"; }
 # ctr run with the runtime under test.
 crun_() { c run --runc-binary "$PEERS_RUNTIME_CMD" "$@"; }
 
@@ -64,7 +64,7 @@ containerd_log_tail() {
 }
 
 start_containerd() {
-  containerd --config "$T/config.toml" </dev/null >"$T/containerd.log" 2>&1 &
+  containerd --config "$T/config.toml" </dev/null >"$T/containerd.log" 2>&1 7>&- 8>&- &
   CONTAINERD_PID=$!
   if ! peers_poll 60 ctr -a "$SOCK" version >/dev/null 2>&1; then
     echo "containerd did not answer on $SOCK"
@@ -76,25 +76,34 @@ start_containerd() {
 
 # Every task and container in our namespace, then the images, then the daemon.
 containerd_cleanup() {
-  local id
+  local id ids rroot="/run/containerd/runc/$NS" q="timeout -k 5"
+  # Container ids from the shims' state, not from containerd (which may hang).
+  ids=$(ls "$T/state/io.containerd.runtime.v2.task/$NS" 2>/dev/null)
   if [ -n "$CONTAINERD_PID" ] && kill -0 "$CONTAINERD_PID" 2>/dev/null; then
-    for id in $(timeout 30 ctr -a "$SOCK" -n "$NS" task ls -q 2>/dev/null); do
-      timeout 60 ctr -a "$SOCK" -n "$NS" task rm -f "$id" >/dev/null 2>&1 || peers_log "task rm -f $id failed"
+    for id in $($q 30 ctr -a "$SOCK" -n "$NS" task ls -q 2>/dev/null 7>&- 8>&-); do
+      $q 60 ctr -a "$SOCK" -n "$NS" task rm -f "$id" >/dev/null 2>&1 7>&- 8>&- || peers_log "ctr task rm -f $id failed"
     done
-    for id in $(timeout 30 ctr -a "$SOCK" -n "$NS" container ls -q 2>/dev/null); do
-      timeout 60 ctr -a "$SOCK" -n "$NS" container rm "$id" >/dev/null 2>&1 || peers_log "container rm $id failed"
+    for id in $($q 30 ctr -a "$SOCK" -n "$NS" container ls -q 2>/dev/null 7>&- 8>&-); do
+      $q 60 ctr -a "$SOCK" -n "$NS" container rm "$id" >/dev/null 2>&1 7>&- 8>&- || peers_log "ctr container rm $id failed"
     done
-    timeout 60 ctr -a "$SOCK" -n "$NS" images rm "$IMG" >/dev/null 2>&1
-    timeout 30 ctr -a "$SOCK" namespaces rm "$NS" >/dev/null 2>&1
+    $q 60 ctr -a "$SOCK" -n "$NS" images rm "$IMG" >/dev/null 2>&1 7>&- 8>&-
+    $q 30 ctr -a "$SOCK" namespaces rm "$NS" >/dev/null 2>&1 7>&- 8>&-
     peers_kill_pids "$CONTAINERD_PID"
     wait "$CONTAINERD_PID" 2>/dev/null
   fi
   # Shims outlive containerd: they are found by their -address under $T.
   peers_kill_under "$T"
   peers_rm_cgroup "$NS"
+  # The shim keeps the runtime's state under /run/containerd/runc/<namespace>:
+  # what the shims could not delete, the runtime deletes, then it goes.
+  for id in $ids; do
+    if $q 30 "$PEERS_RUNTIME" --root "$rroot" state "$id" >/dev/null 2>&1 7>&- 8>&-; then
+      peers_log "runtime state left for $id: $PEERS_RUNTIME delete --force"
+      $q 30 "$PEERS_RUNTIME" --root "$rroot" delete --force "$id" 7>&- 8>&- || peers_log "runtime delete --force $id failed"
+    fi
+  done
   peers_umount_under "$T"
-  # The shim keeps the runtime's state under /run/containerd/runc/<namespace>.
-  [ ! -d "/run/containerd/runc/$NS" ] || rm -rf -- "/run/containerd/runc/$NS"
+  [ ! -d "$rroot" ] || rm -rf -- "$rroot"
 }
 peers_on_exit containerd_cleanup
 
@@ -102,7 +111,6 @@ task_status() { c task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $3}'; }
 is_running() { [ "$(task_status "$1")" = RUNNING ]; }
 is_paused() { [ "$(task_status "$1")" = PAUSED ]; }
 is_stopped() { [ "$(task_status "$1")" = STOPPED ]; }
-has_child() { [ "$(c task ps "$1" 2>/dev/null | tail -n +2 | wc -l)" -ge 2 ]; }
 
 # After each case: remove whatever tasks and containers it left (a failed case too).
 peers_after_case() {
@@ -123,7 +131,7 @@ case_import() {
 
 case_run_echo() {
   local out
-  out=$(crun_ --rm "$IMG" ce-echo echo hello) || { echo "FAIL: ctr run exited $?"; return 1; }
+  peers_capture out crun_ --rm "$IMG" ce-echo echo hello || { echo "FAIL: ctr run exited $?"; return 1; }
   expect_eq "output" hello "$out"
 }
 
@@ -136,7 +144,7 @@ case_exit_code() {
 
 case_env_cwd() {
   local out
-  out=$(crun_ --rm --env FOO=bar --cwd /tmp "$IMG" ce-env sh -c 'echo "$FOO $(pwd) $(id -u)"') ||
+  peers_capture out crun_ --rm --env FOO=bar --cwd /tmp "$IMG" ce-env sh -c 'echo "$FOO $(pwd) $(id -u)"' ||
     { echo "FAIL: ctr run exited $?"; return 1; }
   expect_eq "env, cwd, uid" "bar /tmp 0" "$out"
 }
@@ -145,19 +153,19 @@ case_detached_exec_kill() {
   local id=ce-detached out rc
   crun_ -d "$IMG" "$id" sleep 1000 || { echo "FAIL: ctr run -d exited $?"; return 1; }
   peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; return 1; }
-  out=$(c task exec --exec-id x1 "$id" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "') ||
+  peers_capture out c task exec --exec-id x1 "$id" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "' ||
     { echo "FAIL: ctr task exec exited $?"; return 1; }
   expect_eq "ctr task exec output" "exec-ok sleep 1000" "$(echo $out)" || return 1
   c task exec --exec-id x2 "$id" sh -c 'exit 5'
   rc=$?
   expect_eq "ctr task exec exit code" 5 "$rc" || return 1
-  out=$(c task ps "$id") || { echo "FAIL: ctr task ps exited $?"; return 1; }
+  peers_capture out c task ps "$id" || { echo "FAIL: ctr task ps exited $?"; return 1; }
   echo "$out"
   [ "$(echo "$out" | tail -n +2 | wc -l)" -ge 1 ] || { echo "FAIL: ctr task ps lists no process"; return 1; }
   # sleep as PID 1 ignores SIGTERM: kill it with SIGKILL.
   c task kill -s SIGKILL "$id" || { echo "FAIL: ctr task kill exited $?"; return 1; }
   peers_poll 60 is_stopped "$id" || { echo "FAIL: task state after kill: [$(task_status "$id")]"; return 1; }
-  out=$(c task delete "$id") || { echo "FAIL: ctr task delete exited $?"; return 1; }
+  peers_capture out c task delete "$id" || { echo "FAIL: ctr task delete exited $?"; return 1; }
   echo "task delete: $out"
   c container delete "$id" || { echo "FAIL: ctr container delete exited $?"; return 1; }
 }
@@ -165,11 +173,12 @@ case_detached_exec_kill() {
 case_signal() {
   local id=ce-signal rc run_pid
   # ctr run in the foreground reports the task's exit status as its own.
-  crun_ --rm "$IMG" "$id" sh -c 'trap "exit 42" USR1; while :; do sleep 0.1; done' </dev/null &
+  # "ready" on stdout says the trap is set (no exec or ps needed to know).
+  crun_ --rm "$IMG" "$id" sh -c 'trap "exit 42" USR1; echo ready; while :; do sleep 0.1; done' \
+    </dev/null >"$T/signal.out" &
   run_pid=$!
-  peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; kill "$run_pid"; return 1; }
-  # The trap is set once the loop runs.
-  peers_poll 60 has_child "$id" || { echo "FAIL: the loop never started"; kill "$run_pid"; return 1; }
+  peers_poll 60 grep -q ready "$T/signal.out" ||
+    { echo "FAIL: the container never said ready: [$(task_status "$id")]"; kill "$run_pid"; return 1; }
   c task kill -s SIGUSR1 "$id" || { echo "FAIL: ctr task kill exited $?"; kill "$run_pid"; return 1; }
   wait "$run_pid"
   rc=$?
@@ -177,27 +186,41 @@ case_signal() {
 }
 
 case_pause_resume() {
-  local id=ce-pause out
-  crun_ -d "$IMG" "$id" sh -c 'i=0; while :; do i=$((i+1)); echo $i >/tmp/count; sleep 0.1; done' ||
+  local id=ce-pause log="$T/pause.out" n
+  # The task counts on stdout (to a log file): after resume the count goes on.
+  crun_ -d --log-uri "file://$log" "$IMG" "$id" sh -c 'i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done' ||
     { echo "FAIL: ctr run -d exited $?"; return 1; }
   peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; return 1; }
   c task pause "$id" || { echo "FAIL: ctr task pause exited $?"; return 1; }
   peers_poll 60 is_paused "$id" || { echo "FAIL: task state after pause: [$(task_status "$id")]"; return 1; }
+  n=$(wc -l <"$log")
+  echo "count when paused: $n; freezer state: $(freezer_state_of "$id")"
   c task resume "$id" || { echo "FAIL: ctr task resume exited $?"; return 1; }
   peers_poll 60 is_running "$id" || { echo "FAIL: task state after resume: [$(task_status "$id")]"; return 1; }
-  out=$(c task exec --exec-id x1 "$id" cat /tmp/count) || { echo "FAIL: exec after resume exited $?"; return 1; }
-  echo "counter after resume: $out"
+  peers_poll 60 sh -c "[ \$(wc -l <'$log') -gt $((n + 2)) ]" ||
+    { echo "FAIL: the task did not go on counting after resume (still $(wc -l <"$log") lines)"; return 1; }
+  echo "count after resume: $(wc -l <"$log")"
   c task kill -s SIGKILL "$id"
   peers_poll 60 is_stopped "$id" || { echo "FAIL: task state after kill: [$(task_status "$id")]"; return 1; }
   c task delete "$id" && c container delete "$id"
+}
+
+# freezer state of a task's cgroup (v1 freezer.state or v2 cgroup.freeze), for diagnostics.
+freezer_state_of() {
+  local pid rel
+  pid=$(c task ls 2>/dev/null | awk -v id="$1" '$1 == id {print $2}')
+  rel=$(awk -F: '$2 == "freezer" {print $3}' "/proc/$pid/cgroup" 2>/dev/null)
+  if [ -n "$rel" ]; then cat "/sys/fs/cgroup/freezer$rel/freezer.state" 2>&1
+  else rel=$(awk -F: '$1 == 0 {print $3}' "/proc/$pid/cgroup" 2>/dev/null); cat "/sys/fs/cgroup$rel/cgroup.freeze" 2>&1; fi
 }
 
 case_tty() {
   local cmd out rc
   cmd="$(printf '%q ' ctr -a "$SOCK" -n "$NS" run --rm -t --runc-binary "$PEERS_RUNTIME_CMD" "$IMG" ce-tty \
     sh -c 'test -t 0 && echo tty0; test -t 1 && echo tty1; test -t 2 && echo tty2')"
-  out=$(script -qec "$cmd" /dev/null </dev/null | peers_clean_output)
+  peers_cmd script -qec "$cmd" /dev/null </dev/null >"$T/tty.out"
   rc=$?
+  out=$(peers_clean_output <"$T/tty.out")
   printf '%s\n' "$out"
   expect_eq "exit code" 0 "$rc" || return 1
   # A terminal may echo control characters (^@) around the output: only the
@@ -237,7 +260,7 @@ case_oom() {
   # containerd publishes /tasks/oom when the shim sees the OOM kill.
   c events >"$T/events.log" 2>&1 &
   events_pid=$!
-  out=$(crun_ --rm --memory-limit 33554432 "$IMG" "$id" sh -c "$PEERS_OOM_CMD")
+  peers_capture out crun_ --rm --memory-limit 33554432 "$IMG" "$id" sh -c "$PEERS_OOM_CMD"
   rc=$?
   sleep 0.5
   kill "$events_pid" 2>/dev/null

@@ -14,6 +14,15 @@
 #                         $PEERS_T/runtime-calls.log, shown on failure
 #   VITRO_PEERS_IMAGE_CACHE=DIR  reuse (or fill) an image cache in DIR across runs
 #   VITRO_PEERS_ONLY=REGEX run only the cases whose name matches
+#   VITRO_PEERS_CMD_TIMEOUT  seconds one podman/ctr command may take (default 90)
+#   VITRO_PEERS_BUDGET     seconds for all the cases (default 420): cases not
+#                         started by then fail as "not run", leaving time to clean up
+#                         inside CTest's 600 s
+#
+# The script's own stdout/stderr are kept on fds 7 and 8, so that the cleanup
+# trap reports there even when it fires inside a case whose output goes to a
+# file. Commands that may outlive the script (daemons, podman, ctr) must get
+# "7>&- 8>&-" (see peers_cmd), so that none keeps CTest's pipe open.
 
 set -uo pipefail
 export LC_ALL=C
@@ -23,13 +32,19 @@ PEERS_NAME=peers
 PEERS_T=""
 PEERS_N=0
 PEERS_FAILED=0
+PEERS_SKIPPED=0
 PEERS_FAILED_NAMES=()
 PEERS_CLEANUP=()
 PEERS_RUNTIME=""
 PEERS_IMAGE_NAME=localhost/vitro-busybox:latest
 PEERS_OOM_CMD='x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived'
 
-peers_log() { printf '# %s\n' "$*" >&2; }
+PEERS_CMD_TIMEOUT=${VITRO_PEERS_CMD_TIMEOUT:-90}
+PEERS_BUDGET=${VITRO_PEERS_BUDGET:-420}
+PEERS_START=$(date +%s)
+exec 7>&1 8>&2
+
+peers_log() { printf '# %s\n' "$*" >&8; }
 
 # Indent a file (or stdin) as TAP diagnostics, at most N lines (tail).
 peers_diag() {
@@ -39,7 +54,7 @@ peers_diag() {
     tail -n "$n" -- "$1"
   else
     tail -n "$n"
-  fi | sed 's/^/#   /' >&2
+  fi | sed 's/^/#   /' >&8
 }
 
 peers_ok() {
@@ -62,6 +77,7 @@ peers_fail() {
 
 peers_skip() {
   PEERS_N=$((PEERS_N + 1))
+  PEERS_SKIPPED=$((PEERS_SKIPPED + 1))
   printf 'ok %d - %s # SKIP %s\n' "$PEERS_N" "$1" "$2"
 }
 
@@ -71,11 +87,15 @@ peers_selected() {
 }
 
 # peers_case NAME FUNCTION: runs one case; the function returns 0 for pass and
-# prints its reason for failure on stderr. Output of the case goes to a log
-# under the temp dir and is shown only on failure.
+# prints its reason for failure. Output of the case goes to a log under the
+# temp dir and is shown only on failure ("note: " lines always).
 peers_case() {
   local name=$1 fn=$2 log rc
   peers_selected "$name" || { peers_skip "$name" "not selected by VITRO_PEERS_ONLY"; return 0; }
+  if [ $(($(date +%s) - PEERS_START)) -ge "$PEERS_BUDGET" ]; then
+    peers_fail "$name" "not run: the cases' time budget ($PEERS_BUDGET s) is spent"
+    return 0
+  fi
   log="$PEERS_T/case-$((PEERS_N + 1)).log"
   [ -z "${VITRO_PEERS_TRACE:-}" ] || : >"$PEERS_T/runtime-calls.log"
   "$fn" >"$log" 2>&1
@@ -103,7 +123,7 @@ peers_done() {
     printf '\n'
     exit 1
   fi
-  printf '# %s: all %d passed (runtime %s)\n' "$PEERS_NAME" "$PEERS_N" "$PEERS_RUNTIME"
+  printf '# %s: all %d passed, %d of them skipped (runtime %s)\n' "$PEERS_NAME" "$PEERS_N" "$PEERS_SKIPPED" "$PEERS_RUNTIME"
   exit 0
 }
 
@@ -123,6 +143,8 @@ peers_on_exit() { PEERS_CLEANUP+=("$1"); }
 peers_run_cleanup() {
   local i
   trap - EXIT INT TERM HUP
+  # The trap may fire inside a case whose output goes to its log.
+  exec 1>&7 2>&8
   for ((i = ${#PEERS_CLEANUP[@]} - 1; i >= 0; i--)); do
     eval "${PEERS_CLEANUP[$i]}" || peers_log "cleanup step failed: ${PEERS_CLEANUP[$i]}"
   done
@@ -139,6 +161,33 @@ peers_trap_signal() {
   peers_log "interrupted by signal $1"
   peers_run_cleanup
   exit $((128 + $2))
+}
+
+# peers_cmd CMD...: runs a peer's command (podman, ctr, script) bounded by
+# $PEERS_CMD_TIMEOUT (SIGTERM, then SIGKILL 10 s later, to its process group)
+# and without the saved fds 7 and 8. A timeout is reported on stderr.
+peers_cmd() {
+  local rc t0=$SECONDS
+  timeout -k 10 "$PEERS_CMD_TIMEOUT" "$@" 7>&- 8>&-
+  rc=$?
+  if { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && [ $((SECONDS - t0)) -ge "$PEERS_CMD_TIMEOUT" ]; then
+    echo "TIMEOUT: '$*' did not finish in $PEERS_CMD_TIMEOUT s" >&2
+  fi
+  return "$rc"
+}
+
+# peers_capture VAR CMD...: runs CMD with its stdout in a file, not a pipe (a
+# hung grandchild holding a pipe would block the test past any timeout), and
+# stores it in VAR without trailing newlines. Returns CMD's status.
+peers_capture() {
+  local __var=$1 __f __rc
+  shift
+  __f="$PEERS_T/capture.$BASHPID"
+  "$@" >"$__f"
+  __rc=$?
+  printf -v "$__var" '%s' "$(cat "$__f")"
+  rm -f -- "$__f"
+  return "$__rc"
 }
 
 # peers_poll LIMIT_SECONDS CMD...: retries CMD every 0.2 s until it succeeds or
