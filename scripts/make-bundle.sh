@@ -21,7 +21,8 @@ args='"sh"'
 if [ $# -gt 0 ]; then
   args=""
   for a in "$@"; do
-    esc=$(printf '%s' "$a" | sed 's/\\/\\\\/g; s/"/\\"/g')
+    esc=$(printf '%s' "$a" | sed 's/\\/\\\\/g; s/"/\\"/g; s/\t/\\t/g')
+    esc=${esc//$'\n'/\\n}
     args="$args${args:+, }\"$esc\""
   done
 fi
