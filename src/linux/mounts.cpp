@@ -7,7 +7,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cstring>
+#include <memory>
 #include <map>
 
 #include "util/error.hpp"
@@ -58,6 +61,8 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
             m.bind = true;
         } else if (o == "rbind") {
             m.bind = m.recursive = true;
+        } else if (o == "tmpcopyup") {
+            m.tmpcopyup = true;
         } else if (o == "idmap" || o == "ridmap") {
             m.idmap = true;
         } else if (auto p = propagation_flag(o)) {
@@ -138,6 +143,51 @@ UniqueFd mkdir_all_in_root(int root_fd, const std::string& path, bool as_file) {
         }
     }
     return dir;  // path was "/"
+}
+
+void copy_dir_contents(int from_dir, int to_dir) {
+    int dup_fd = ::dup(from_dir);
+    if (dup_fd < 0) throw_errno("dup");
+    DIR* d = ::fdopendir(dup_fd);
+    if (!d) {
+        ::close(dup_fd);
+        throw_errno("opendir for copy");
+    }
+    std::unique_ptr<DIR, int (*)(DIR*)> guard(d, ::closedir);
+    ::rewinddir(d);
+    while (dirent* e = ::readdir(d)) {
+        std::string name = e->d_name;
+        if (name == "." || name == "..") continue;
+        struct stat st;
+        if (::fstatat(from_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) throw_errno("stat", name);
+        if (S_ISDIR(st.st_mode)) {
+            if (::mkdirat(to_dir, name.c_str(), st.st_mode & 07777) < 0 && errno != EEXIST) throw_errno("mkdir", name);
+            UniqueFd src(::openat(from_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            UniqueFd dst(::openat(to_dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (!src || !dst) throw_errno("open directory", name);
+            copy_dir_contents(src.get(), dst.get());
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[4096];
+            ssize_t n = ::readlinkat(from_dir, name.c_str(), target, sizeof target - 1);
+            if (n < 0) throw_errno("readlink", name);
+            target[n] = 0;
+            if (::symlinkat(target, to_dir, name.c_str()) < 0) throw_errno("symlink", name);
+        } else if (S_ISREG(st.st_mode)) {
+            UniqueFd src(::openat(from_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            UniqueFd dst(::openat(to_dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                  st.st_mode & 07777));
+            if (!src || !dst) throw_errno("copy", name);
+            char buf[65536];
+            ssize_t n;
+            while ((n = ::read(src.get(), buf, sizeof buf)) > 0)
+                if (::write(dst.get(), buf, static_cast<size_t>(n)) != n) throw_errno("write", name);
+            if (n < 0) throw_errno("read", name);
+        } else {
+            continue;  // devices, fifos, sockets: not copied into a tmpfs
+        }
+        ::fchownat(to_dir, name.c_str(), st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+        if (!S_ISLNK(st.st_mode)) ::fchmodat(to_dir, name.c_str(), st.st_mode & 07777, 0);
+    }
 }
 
 void mount_or_throw(const std::string& source, const std::string& target, const std::string& fstype,

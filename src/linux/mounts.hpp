@@ -16,6 +16,7 @@ struct MountOptions {
     unsigned long clear = 0;        // flags explicitly cleared (e.g. "rw", "suid"), for remounts
     bool bind = false, recursive = false;
     bool idmap = false;
+    bool tmpcopyup = false;         // copy what the tmpfs covers into it (podman's --read-only)
     std::string data;               // filesystem-specific options, comma-joined
 };
 MountOptions parse_mount_options(const std::vector<std::string>& options);
@@ -30,6 +31,10 @@ UniqueFd open_in_root(int root_fd, const std::string& path, int flags = 0);
 UniqueFd mkdir_all_in_root(int root_fd, const std::string& path, bool as_file = false);
 // "/proc/self/fd/N": the name that lets mount(2) act on an opened fd.
 std::string fd_path(int fd);
+
+// Copies a directory's entries (files, dirs, symlinks; modes and owners)
+// into another, both given as O_RDONLY|O_DIRECTORY fds. Never follows symlinks.
+void copy_dir_contents(int from_dir, int to_dir);
 
 void mount_or_throw(const std::string& source, const std::string& target, const std::string& fstype,
                     unsigned long flags, const std::string& data, const std::string& what_target = {});

@@ -216,7 +216,9 @@ void remove(const Context& ctx, const std::string& id, bool force) {
     std::string dir = container_dir(ctx, id);
     if (!container_exists(ctx, id)) {
         // A directory without state is the remains of a create that died: clear it.
-        if (force && path_exists(dir)) {
+        // With --force a missing container is not an error (as runc): podman
+        // and the containerd shim delete --force after a failed create.
+        if (force) {
             std::error_code ec;
             std::filesystem::remove_all(dir, ec);
             return;

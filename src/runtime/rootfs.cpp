@@ -19,6 +19,7 @@
 
 namespace vitro::runtime {
 
+using os::copy_dir_contents;
 using os::fd_path;
 using os::mkdir_all_in_root;
 using os::mount_or_throw;
@@ -206,6 +207,8 @@ void mount_one(int root_fd, const oci::Mount& m, const RootfsConfig& cfg) {
         if (extra) remount_bind(root_fd, m.destination, extra);
     } else {
         auto dest = mkdir_all_in_root(root_fd, m.destination);
+        UniqueFd covered;
+        if (opts.tmpcopyup) covered.reset(::openat(dest.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         std::string data = opts.data;
         if (::mount(m.source.c_str(), fd_path(dest.get()).c_str(), m.type.c_str(), opts.flags,
                     data.empty() ? nullptr : data.c_str()) < 0) {
@@ -220,6 +223,12 @@ void mount_one(int root_fd, const oci::Mount& m, const RootfsConfig& cfg) {
             } else {
                 throw_errno(err, "mount " + m.type + " on " + m.destination);
             }
+        }
+        if (covered) {
+            auto top = reopen(root_fd, m.destination);
+            UniqueFd into(::openat(top.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (!into) throw_errno("open", m.destination);
+            copy_dir_contents(covered.get(), into.get());
         }
     }
     if (opts.propagation) {

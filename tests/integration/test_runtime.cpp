@@ -12,7 +12,10 @@
 // process in such a cgroup — and only then removes what it made.
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +109,34 @@ std::string proc_status_field(int pid, const std::string& key) {
     return "";
 }
 
+// PID's cgroup path for CONTROLLER (v1), else its unified (v2) path, seen from
+// the host, with the hierarchy's mount directory: {"/sys/fs/cgroup/memory", "/vitro/x"}.
+std::pair<std::string, std::string> cgroup_of(int pid, const std::string& controller) {
+    std::string unified;
+    for (const auto& line : lines_of(read_file("/proc/" + std::to_string(pid) + "/cgroup"))) {
+        auto c1 = line.find(':'), c2 = line.find(':', c1 + 1);
+        if (c1 == std::string::npos || c2 == std::string::npos) continue;
+        std::string ctrls = line.substr(c1 + 1, c2 - c1 - 1), path = line.substr(c2 + 1);
+        if (ctrls.empty()) unified = path;
+        std::istringstream in(ctrls);
+        std::string c;
+        while (std::getline(in, c, ','))
+            if (c == controller) return {"/sys/fs/cgroup/" + ctrls, path};
+    }
+    // Pure v2: the unified hierarchy is mounted at /sys/fs/cgroup itself.
+    if (fs::exists("/sys/fs/cgroup/cgroup.controllers")) return {"/sys/fs/cgroup", unified};
+    return {"", ""};
+}
+
+// A knob of PID's cgroup read from the host: the v1 file of CONTROLLER, or the v2 file.
+std::string host_cgroup_knob(int pid, const std::string& controller, const std::string& v1_file,
+                             const std::string& v2_file) {
+    auto [mount, path] = cgroup_of(pid, controller);
+    if (mount.empty()) return "(no " + controller + " cgroup for pid " + std::to_string(pid) + ")";
+    bool v1 = mount != "/sys/fs/cgroup";
+    return trim(read_file(mount + path + "/" + (v1 ? v1_file : v2_file)));
+}
+
 // ---- running a command -----------------------------------------------------------
 
 struct Result {
@@ -126,7 +157,7 @@ struct Result {
 struct SpawnOptions {
     int fd3 = -1;      // becomes fd 3 of the child (for --preserve-fds)
     int leak_fd = -1;  // stays open in the child under its own number, not close-on-exec
-    std::chrono::seconds hang_guard = 300s;
+    std::chrono::seconds hang_guard = 120s;  // far beyond any healthy command here
 };
 
 // Runs ARGV with stdin from /dev/null and stdout/stderr into files under
@@ -453,9 +484,20 @@ protected:
     }
 };
 
-// A Result's exit status, with the whole transcript when it is not the one expected.
-#define EXPECT_EXIT_STATUS(result, status) EXPECT_EQ((result).code, (status)) << (result).describe()
-#define ASSERT_EXIT_STATUS(result, status) ASSERT_EQ((result).code, (status)) << (result).describe()
+// A command's exit status, with the whole transcript when it is not the one
+// expected. (A function, so that the command runs exactly once.)
+::testing::AssertionResult exit_status_is(const Result& r, int status) {
+    if (r.code == status) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "expected exit status " << status << "\n" << r.describe();
+}
+// A command that must fail: it ran to its end and exited non-zero.
+::testing::AssertionResult failed(const Result& r) {
+    if (!r.hung && r.code > 0) return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure() << "expected a non-zero exit status\n" << r.describe();
+}
+
+#define EXPECT_EXIT_STATUS(command, status) EXPECT_TRUE(exit_status_is((command), (status)))
+#define ASSERT_EXIT_STATUS(command, status) ASSERT_TRUE(exit_status_is((command), (status)))
 
 ::testing::AssertionResult contains(const std::string& haystack, const std::string& needle) {
     if (haystack.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
@@ -554,7 +596,7 @@ TEST_F(RuntimeTest, ExitBySignalGives128PlusSignal) {
 TEST_F(RuntimeTest, MissingExecutableFailsCleanly) {
     process()["args"] = {"/no-such-binary"};
     auto r = run_container();
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_TRUE(contains(r.err, "/no-such-binary"));
     expect_nothing_left(id_, "after a failed run");
 }
@@ -826,6 +868,7 @@ TEST_F(RuntimeTest, HooksRunInOrderWithState) {
     for (auto& o : order) seen += o + " ";
     for (const char* n : {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"})
         EXPECT_EQ(std::count(order.begin(), order.end(), n), 1) << n << " ran not once; order: " << seen;
+    EXPECT_LT(pos("prestart"), pos("createRuntime")) << seen;  // the spec's lifecycle, steps 5 and 6
     EXPECT_LT(pos("prestart"), pos("createContainer")) << seen;
     EXPECT_LT(pos("createRuntime"), pos("createContainer")) << seen;
     EXPECT_LT(pos("createContainer"), pos("startContainer")) << seen;
@@ -855,7 +898,7 @@ TEST_F(RuntimeTest, FailingPrestartHookAbortsAndCleansUp) {
     config_["hooks"] = {{"prestart", {{{"path", "/bin/sh"}, {"args", {"sh", "-c", "exit 3"}}}}}};
     checker({"sleep", "600"});
     auto r = run_container();
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_NE(status_of(id_), "running");
     expect_nothing_left(id_, "after a failing prestart hook");
 }
@@ -895,7 +938,7 @@ TEST_F(RuntimeTest, LifecycleCreateStartKillDelete) {
     auto d = rt({"delete", id_});
     EXPECT_EXIT_STATUS(d, 0);
     auto gone = rt({"state", id_});
-    EXPECT_NE(gone.code, 0) << gone.describe();
+    EXPECT_TRUE(failed(gone));
     EXPECT_TRUE(contains(gone.err, "does not exist"));
     EXPECT_TRUE(contains(gone.err, id_));
     expect_nothing_left(id_, "after delete");
@@ -917,7 +960,7 @@ TEST_F(RuntimeTest, DeleteRunningWithoutForceFails) {
     ASSERT_TRUE(reaches(id_, "running"));
     int pid = pid_of(id_);
     auto d = rt({"delete", id_});
-    EXPECT_NE(d.code, 0) << d.describe();
+    EXPECT_TRUE(failed(d));
     EXPECT_TRUE(contains(d.err, id_));
     EXPECT_EQ(status_of(id_), "running");
     EXPECT_TRUE(process_alive(pid));
@@ -949,15 +992,31 @@ TEST_F(RuntimeTest, ExecReturnsExitCodeAndJoinsNamespaces) {
 }
 
 TEST_F(RuntimeTest, PauseAndResume) {
-    checker({"sleep", "600"});
+    // A ticker: it bumps /out/tick ten times a second while it runs.
+    fs::create_directories(tmp_ / "out");
+    config_["mounts"].push_back({{"destination", "/out"}, {"type", "bind"}, {"source", (tmp_ / "out").string()},
+                                 {"options", {"rbind", "rw"}}});
+    process()["args"] = {"sh", "-c", "i=0; while :; do i=$((i+1)); echo $i > /out/tick; usleep 100000; done"};
     ASSERT_EXIT_STATUS(run_detached(id_), 0);
     ASSERT_TRUE(reaches(id_, "running"));
+    int pid = pid_of(id_);
+    ASSERT_GT(pid, 0);
+    auto freezer = [&] { return host_cgroup_knob(pid, "freezer", "freezer.state", "cgroup.freeze"); };
+
     EXPECT_EXIT_STATUS(rt({"pause", id_}), 0);
     EXPECT_TRUE(reaches(id_, "paused"));
+    std::string seen;
+    EXPECT_TRUE(wait_for([&] { seen = freezer(); return seen == "FROZEN" || seen == "1"; }))
+        << "the container's freezer says '" << seen << "' while paused";
+
     EXPECT_EXIT_STATUS(rt({"resume", id_}), 0);
     EXPECT_TRUE(reaches(id_, "running"));
-    // Still alive and able to run things.
-    EXPECT_EXIT_STATUS(rt({"exec", id_, "true"}), 0);
+    EXPECT_TRUE(wait_for([&] { seen = freezer(); return seen == "THAWED" || seen == "0"; }))
+        << "the container's freezer says '" << seen << "' after resume";
+    // It runs again: the ticker moves on.
+    std::string tick = read_file(tmp_ / "out" / "tick");
+    EXPECT_TRUE(wait_for([&] { return read_file(tmp_ / "out" / "tick") != tick; }))
+        << "the container did not run after resume (tick stuck at " << trim(tick) << ")";
 }
 
 TEST_F(RuntimeTest, PsJsonListsInitPid) {
@@ -995,10 +1054,117 @@ TEST_F(RuntimeTest, UpdateMemoryLimit) {
     checker({"sleep", "600"});
     ASSERT_EXIT_STATUS(run_detached(id_), 0);
     ASSERT_TRUE(reaches(id_, "running"));
+    int pid = pid_of(id_);
+    auto host_limit = [&] { return host_cgroup_knob(pid, "memory", "memory.limit_in_bytes", "memory.max"); };
+    EXPECT_EQ(host_limit(), std::to_string(256 << 20)) << "the config's limit, seen from the host";
     EXPECT_EXIT_STATUS(rt({"exec", id_, "/checker", "cgroup-mem-limit", std::to_string(256 << 20)}), 0);
     EXPECT_EXIT_STATUS(rt({"update", "--memory", "128m", id_}), 0);
+    EXPECT_EQ(host_limit(), std::to_string(128 << 20)) << "the updated limit, seen from the host";
     EXPECT_EXIT_STATUS(rt({"exec", id_, "/checker", "cgroup-mem-limit", std::to_string(128 << 20)}), 0);
     EXPECT_EQ(status_of(id_), "running");
+}
+
+TEST_F(RuntimeTest, ExecWithProcessJson) {
+    checker({"sleep", "600"});
+    ASSERT_EXIT_STATUS(run_detached(id_), 0);
+    ASSERT_TRUE(reaches(id_, "running"));
+    int pid = pid_of(id_);
+    ASSERT_GT(pid, 0);
+    auto ns = [&](const char* type) { return std::to_string(inode_of("/proc/" + std::to_string(pid) + "/ns/" + type)); };
+    json p = {
+        {"terminal", false},
+        {"user", {{"uid", 1000}, {"gid", 1000}, {"additionalGids", {20}}}},
+        {"args", {"/checker", "uid-gid", "1000", "1000", "20", "+", "cwd", "/tmp", "+", "env", "EXEC_VAR=yes", "+",
+                  "ns-same", "pid", ns("pid"), "+", "ns-same", "mnt", ns("mnt"), "+", "ns-same", "net", ns("net"), "+",
+                  "no-extra-fds", "3", "+", "nnp", "1", "+", "cap-lacks", "CAP_SYS_ADMIN"}},
+        {"env", {"PATH=/bin", "EXEC_VAR=yes"}},
+        {"cwd", "/tmp"},
+        {"noNewPrivileges", true},
+    };
+    write_file(tmp_ / "process.json", p.dump());
+    EXPECT_EXIT_STATUS(rt({"exec", "--process", (tmp_ / "process.json").string(), id_}), 0);
+    p["args"] = {"sh", "-c", "exit 6"};
+    write_file(tmp_ / "process.json", p.dump());
+    EXPECT_EXIT_STATUS(rt({"exec", "--process", (tmp_ / "process.json").string(), id_}), 6);
+    EXPECT_EQ(status_of(id_), "running");
+}
+
+TEST_F(RuntimeTest, CgroupsPathIsHonoured) {
+    std::string parent = "vitro-it-" + std::to_string(::getpid());
+    std::string path = "/" + parent + "/" + id_;
+    linux_()["cgroupsPath"] = path;
+    cleanups_.push_back([parent] {
+        std::error_code ec;
+        for (const auto& h : fs::directory_iterator("/sys/fs/cgroup", ec)) ::rmdir((h.path() / parent).c_str());
+    });
+    checker({"sleep", "600"});
+    ASSERT_EXIT_STATUS(run_detached(id_), 0);
+    int pid = pid_of(id_);
+    ASSERT_GT(pid, 0);
+    for (const char* c : {"memory", "pids", "cpu", "devices", "freezer"}) {
+        auto [mount, p] = cgroup_of(pid, c);
+        EXPECT_EQ(p, path) << "the " << c << " cgroup of the container's init (" << mount << ")";
+    }
+    EXPECT_EXIT_STATUS(rt({"delete", "--force", id_}), 0);
+    expect_nothing_left(id_, "after delete --force");
+}
+
+TEST_F(RuntimeTest, Personality) {
+    linux_()["personality"] = {{"domain", "LINUX32"}};
+    checker({"personality", "LINUX32"});
+    EXPECT_EXIT_STATUS(run_container(), 0);
+}
+
+// process.terminal with --console-socket (how containerd runs `ctr run -t`): the
+// runtime sends the pty master over the socket; the process sees a tty.
+TEST_F(RuntimeTest, TerminalThroughConsoleSocket) {
+    std::string sock_path = (tmp_ / "console.sock").string();
+    Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_GE(listener.get(), 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    ASSERT_LT(sock_path.size(), sizeof addr.sun_path);
+    std::strcpy(addr.sun_path, sock_path.c_str());
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0) << std::strerror(errno);
+    ASSERT_EQ(::listen(listener.get(), 1), 0);
+
+    process()["terminal"] = true;
+    process()["args"] = {"sh", "-c", "/checker tty + symlink /dev/stdout /proc/self/fd/1 && echo TTY-$((6*7))"};
+    write_config();
+    // The connection waits in the backlog: create can send before we accept.
+    ASSERT_EXIT_STATUS(rt({"create", "--console-socket", sock_path, "--bundle", bundle_.string(), id_}), 0);
+
+    pollfd pfd{listener.get(), POLLIN, 0};
+    ASSERT_EQ(::poll(&pfd, 1, 60000), 1) << "the runtime never connected to --console-socket";
+    Fd conn(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    ASSERT_GE(conn.get(), 0);
+    char data[256];
+    iovec iov{data, sizeof data};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ASSERT_GT(::recvmsg(conn.get(), &msg, MSG_CMSG_CLOEXEC), 0) << std::strerror(errno);
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    ASSERT_TRUE(cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) << "no fd on the console socket";
+    int master_fd;
+    std::memcpy(&master_fd, CMSG_DATA(cm), sizeof master_fd);
+    Fd master(master_fd);
+
+    ASSERT_EXIT_STATUS(rt({"start", id_}), 0);
+    std::string out;
+    wait_for([&] {
+        pollfd m{master.get(), POLLIN, 0};
+        if (::poll(&m, 1, 100) == 1 && (m.revents & POLLIN)) {
+            char buf[512];
+            ssize_t n = ::read(master.get(), buf, sizeof buf);
+            if (n > 0) out.append(buf, static_cast<size_t>(n));
+        }
+        return out.find("TTY-42") != std::string::npos;
+    });
+    EXPECT_TRUE(contains(out, "TTY-42")) << "(read from the pty master)";
 }
 
 // ---- bad input: a clear error, a non-zero exit, nothing left behind ---------------------
@@ -1006,7 +1172,7 @@ TEST_F(RuntimeTest, UpdateMemoryLimit) {
 TEST_F(RuntimeTest, MalformedConfigJson) {
     write_file(bundle_ / "config.json", "{ \"ociVersion\": \"1.0.2\", \"process\": ");
     auto r = rt({"create", "--bundle", bundle_.string(), id_});
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_TRUE(contains(r.err, "config.json"));
     expect_nothing_left(id_, "after a malformed config.json");
 }
@@ -1014,7 +1180,7 @@ TEST_F(RuntimeTest, MalformedConfigJson) {
 TEST_F(RuntimeTest, MissingConfigJson) {
     fs::remove(bundle_ / "config.json");
     auto r = rt({"create", "--bundle", bundle_.string(), id_});
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_TRUE(contains(r.err, "config.json"));
     expect_nothing_left(id_, "after a missing config.json");
 }
@@ -1022,7 +1188,7 @@ TEST_F(RuntimeTest, MissingConfigJson) {
 TEST_F(RuntimeTest, MissingRootfs) {
     config_["root"]["path"] = "no-such-rootfs";
     auto r = create(id_);
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_TRUE(contains(r.err, "no-such-rootfs"));
     expect_nothing_left(id_, "after a missing rootfs");
 }
@@ -1032,7 +1198,7 @@ TEST_F(RuntimeTest, UnknownCapability) {
     process()["capabilities"]["effective"].push_back("CAP_BOGUS");
     process()["capabilities"]["permitted"].push_back("CAP_BOGUS");
     auto r = create(id_);
-    EXPECT_NE(r.code, 0) << r.describe();
+    EXPECT_TRUE(failed(r));
     EXPECT_TRUE(contains(r.err, "CAP_BOGUS"));
     expect_nothing_left(id_, "after an unknown capability");
 }
@@ -1043,7 +1209,7 @@ TEST_F(RuntimeTest, DuplicateIdIsRefusedAndFirstSurvives) {
     int pid = pid_of(id_);
     ASSERT_GT(pid, 0);
     auto again = create(id_);
-    EXPECT_NE(again.code, 0) << again.describe();
+    EXPECT_TRUE(failed(again));
     EXPECT_TRUE(contains(again.err, id_));
     // The first container is untouched and still works.
     EXPECT_EQ(status_of(id_), "created");
@@ -1060,8 +1226,9 @@ TEST_F(RuntimeTest, NonexistentIdIsAnErrorForEveryCommand) {
              {"state", ghost}, {"start", ghost}, {"delete", ghost}, {"kill", ghost, "KILL"}, {"pause", ghost},
              {"resume", ghost}, {"exec", ghost, "true"}, {"ps", ghost}, {"update", "--memory", "64m", ghost}}) {
         auto r = rt(cmd);
-        EXPECT_NE(r.code, 0) << r.describe();
+        EXPECT_TRUE(failed(r));
         EXPECT_TRUE(contains(r.err, ghost)) << "for `" << cmd[0] << "`";
+        EXPECT_TRUE(contains(r.err, "does not exist")) << "for `" << cmd[0] << "`";
     }
     expect_nothing_left(ghost, "after commands on a nonexistent id");
 }
@@ -1069,7 +1236,7 @@ TEST_F(RuntimeTest, NonexistentIdIsAnErrorForEveryCommand) {
 TEST_F(RuntimeTest, InvalidIdIsRefused) {
     for (std::string bad : {"../escape", "a/b", ".", ""}) {
         auto r = create(bad);
-        EXPECT_NE(r.code, 0) << r.describe();
+        EXPECT_TRUE(failed(r));
     }
     EXPECT_FALSE(fs::exists(tmp_ / "escape")) << "an id of ../escape wrote outside --root";
     EXPECT_TRUE(fs::is_empty(root_)) << "--root is not empty after invalid ids";

@@ -149,8 +149,20 @@ case_env_cwd() {
   expect_eq "env, cwd, uid" "bar /tmp 0" "$out"
 }
 
-case_detached_exec_kill() {
-  local id=ce-detached out rc
+case_detached_kill() {
+  local id=ce-detached out
+  crun_ -d "$IMG" "$id" sleep 1000 || { echo "FAIL: ctr run -d exited $?"; return 1; }
+  peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; return 1; }
+  # sleep as PID 1 ignores SIGTERM: kill it with SIGKILL.
+  c task kill -s SIGKILL "$id" || { echo "FAIL: ctr task kill exited $?"; return 1; }
+  peers_poll 60 is_stopped "$id" || { echo "FAIL: task state after kill: [$(task_status "$id")]"; return 1; }
+  peers_capture out c task delete "$id" || { echo "FAIL: ctr task delete exited $?"; return 1; }
+  echo "task delete: $out"
+  c container delete "$id" || { echo "FAIL: ctr container delete exited $?"; return 1; }
+}
+
+case_exec() {
+  local id=ce-exec out rc
   crun_ -d "$IMG" "$id" sleep 1000 || { echo "FAIL: ctr run -d exited $?"; return 1; }
   peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; return 1; }
   peers_capture out c task exec --exec-id x1 "$id" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "' ||
@@ -159,16 +171,24 @@ case_detached_exec_kill() {
   c task exec --exec-id x2 "$id" sh -c 'exit 5'
   rc=$?
   expect_eq "ctr task exec exit code" 5 "$rc" || return 1
-  peers_capture out c task ps "$id" || { echo "FAIL: ctr task ps exited $?"; return 1; }
-  echo "$out"
-  [ "$(echo "$out" | tail -n +2 | wc -l)" -ge 1 ] || { echo "FAIL: ctr task ps lists no process"; return 1; }
-  # sleep as PID 1 ignores SIGTERM: kill it with SIGKILL.
-  c task kill -s SIGKILL "$id" || { echo "FAIL: ctr task kill exited $?"; return 1; }
+  c task kill -s SIGKILL "$id"
   peers_poll 60 is_stopped "$id" || { echo "FAIL: task state after kill: [$(task_status "$id")]"; return 1; }
-  peers_capture out c task delete "$id" || { echo "FAIL: ctr task delete exited $?"; return 1; }
-  echo "task delete: $out"
-  c container delete "$id" || { echo "FAIL: ctr container delete exited $?"; return 1; }
+  c task delete "$id" && c container delete "$id"
 }
+
+case_ps() {
+  local id=ce-ps out
+  crun_ -d "$IMG" "$id" sh -c 'sleep 1000 & wait' || { echo "FAIL: ctr run -d exited $?"; return 1; }
+  peers_poll 60 is_running "$id" || { echo "FAIL: task not running: [$(task_status "$id")]"; return 1; }
+  # ctr task ps asks the shim, which runs "RUNTIME ps --format json ID".
+  c task ps "$id" || { echo "FAIL: ctr task ps exited $?"; return 1; }
+  peers_poll 60 ps_lists "$id" 2 || { echo "FAIL: ctr task ps never listed 2 processes:"; c task ps "$id"; return 1; }
+  c task ps "$id"
+  c task kill -s SIGKILL "$id"
+  peers_poll 60 is_stopped "$id" || { echo "FAIL: task state after kill: [$(task_status "$id")]"; return 1; }
+  c task delete "$id" && c container delete "$id"
+}
+ps_lists() { [ "$(c task ps "$1" 2>/dev/null | tail -n +2 | wc -l)" -ge "$2" ]; }
 
 case_signal() {
   local id=ce-signal rc run_pid
@@ -225,7 +245,7 @@ case_tty() {
   expect_eq "exit code" 0 "$rc" || return 1
   # A terminal may echo control characters (^@) around the output: only the
   # markers count.
-  expect_eq "isatty inside the container" "tty0 tty1 tty2" "$(echo $(grep -o 'tty[012]' <<<"$out"))"
+  expect_eq "isatty inside the container" "tty0 tty1 tty2" "$(grep -o 'tty[012]' <<<"$out" | paste -sd ' ')"
 }
 
 # The memory cgroup file of a process, from its /proc/PID/cgroup (v1 or v2).
@@ -310,7 +330,9 @@ fi
 peers_case "run --rm echo hello" case_run_echo
 peers_case "exit code propagation (exit 3)" case_exit_code
 peers_case "env and cwd" case_env_cwd
-peers_case "detached run, task exec, ps, kill, delete" case_detached_exec_kill
+peers_case "detached run, kill, delete" case_detached_kill
+peers_case "task exec (output, exit code)" case_exec
+peers_case "task ps (runtime ps)" case_ps
 peers_case "signal delivery and exit status (SIGUSR1 -> 42)" case_signal
 peers_case "pause and resume" case_pause_resume
 peers_case "tty (run -t under script)" case_tty

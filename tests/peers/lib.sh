@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/peers/lib.sh: helpers shared by the peer tests (podman.sh, containerd.sh).
 # Sourced, not run. Provides:
 #   - peers_init NAME RUNTIME: temp dir $PEERS_T, cleanup trap, runtime selection;
@@ -15,9 +16,10 @@
 #   VITRO_PEERS_IMAGE_CACHE=DIR  reuse (or fill) an image cache in DIR across runs
 #   VITRO_PEERS_ONLY=REGEX run only the cases whose name matches
 #   VITRO_PEERS_CMD_TIMEOUT  seconds one podman/ctr command may take (default 90)
-#   VITRO_PEERS_BUDGET     seconds for all the cases (default 420): cases not
-#                         started by then fail as "not run", leaving time to clean up
-#                         inside CTest's 600 s
+#   VITRO_PEERS_BUDGET     seconds for all the cases (default 360): cases not
+#                         started by then fail as "not run"; a case running past it
+#                         gets 60 s more, then every command and poll in it is cut
+#                         short; the cleanup so fits in CTest's 600 s too
 #
 # The script's own stdout/stderr are kept on fds 7 and 8, so that the cleanup
 # trap reports there even when it fires inside a case whose output goes to a
@@ -37,10 +39,11 @@ PEERS_FAILED_NAMES=()
 PEERS_CLEANUP=()
 PEERS_RUNTIME=""
 PEERS_IMAGE_NAME=localhost/vitro-busybox:latest
+# shellcheck disable=SC2034,SC2016 # used by the scripts; expands in the container
 PEERS_OOM_CMD='x=$(head -c 100000000 /dev/zero | tr "\0" a); echo survived'
 
 PEERS_CMD_TIMEOUT=${VITRO_PEERS_CMD_TIMEOUT:-90}
-PEERS_BUDGET=${VITRO_PEERS_BUDGET:-420}
+PEERS_BUDGET=${VITRO_PEERS_BUDGET:-360}
 PEERS_START=$(date +%s)
 exec 7>&1 8>&2
 
@@ -104,8 +107,7 @@ peers_case() {
   if declare -F peers_after_case >/dev/null; then peers_after_case >>"$log" 2>&1; fi
   if [ "$rc" = 0 ]; then
     peers_ok "$name"
-    grep '^note: ' "$log" | sed 's/^/# /'
-
+    sed -n 's/^note: /# note: /p' "$log"
   else
     peers_fail "$name"
     peers_log "output of '$name':"
@@ -167,13 +169,21 @@ peers_trap_signal() {
 # $PEERS_CMD_TIMEOUT (SIGTERM, then SIGKILL 10 s later, to its process group)
 # and without the saved fds 7 and 8. A timeout is reported on stderr.
 peers_cmd() {
-  local rc t0=$SECONDS
-  timeout -k 10 "$PEERS_CMD_TIMEOUT" "$@" 7>&- 8>&-
+  local rc t0=$SECONDS limit
+  limit=$(peers_limit "$PEERS_CMD_TIMEOUT")
+  timeout -k 10 "$limit" "$@" 7>&- 8>&-
   rc=$?
-  if { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && [ $((SECONDS - t0)) -ge "$PEERS_CMD_TIMEOUT" ]; then
-    echo "TIMEOUT: '$*' did not finish in $PEERS_CMD_TIMEOUT s" >&2
+  if { [ "$rc" = 124 ] || [ "$rc" = 137 ]; } && [ $((SECONDS - t0)) -ge "$limit" ]; then
+    echo "TIMEOUT: '$*' did not finish in $limit s" >&2
   fi
   return "$rc"
+}
+
+# peers_limit SECONDS: SECONDS, or less once the budget (+60 s of grace) runs out.
+peers_limit() {
+  local left=$((PEERS_START + PEERS_BUDGET + 60 - $(date +%s)))
+  [ "$left" -ge 5 ] || left=5
+  [ "$1" -le "$left" ] && echo "$1" || echo "$left"
 }
 
 # peers_capture VAR CMD...: runs CMD with its stdout in a file, not a pipe (a
@@ -193,7 +203,8 @@ peers_capture() {
 # peers_poll LIMIT_SECONDS CMD...: retries CMD every 0.2 s until it succeeds or
 # the limit passes (the limit is generous; it only bounds a hang).
 peers_poll() {
-  local limit=$1 deadline
+  local limit deadline
+  limit=$(peers_limit "$1")
   shift
   deadline=$(($(date +%s) + limit))
   while :; do
@@ -386,19 +397,22 @@ peers_build_image() {
   local cache=${VITRO_PEERS_IMAGE_CACHE:-$PEERS_T/image}
   PEERS_IMAGE_OCI="$cache/oci"
   PEERS_IMAGE_DOCKER_TAR="$cache/busybox-docker.tar"
-  PEERS_IMAGE_OCI_TAR="$cache/busybox-oci.tar"
   if [ -f "$cache/.complete" ]; then
     echo "# image: reusing $cache"
     return 0
   fi
   mkdir -p "$cache" || return 1
-  rm -rf -- "$PEERS_IMAGE_OCI" "$cache/bundle" "$PEERS_IMAGE_DOCKER_TAR" "$PEERS_IMAGE_OCI_TAR"
+  rm -rf -- "$PEERS_IMAGE_OCI" "$cache/bundle" "$PEERS_IMAGE_DOCKER_TAR"
   local bb
   bb=$(command -v busybox) || { echo "peers_build_image: busybox not found" >&2; return 1; }
   # Only a static busybox works in an image with no libc.
   if ! file -L "$bb" 2>/dev/null | grep -q 'statically linked'; then
-    [ -x /bin/busybox ] && file -L /bin/busybox | grep -q 'statically linked' && bb=/bin/busybox ||
-      { echo "peers_build_image: $bb is not statically linked (install busybox-static)" >&2; return 1; }
+    if file -L /bin/busybox 2>/dev/null | grep -q 'statically linked'; then
+      bb=/bin/busybox
+    else
+      echo "peers_build_image: $bb is not statically linked (install busybox-static)" >&2
+      return 1
+    fi
   fi
   (
     set -e
@@ -420,8 +434,7 @@ peers_build_image() {
       --config.workingdir / --config.cmd sh
     umoci gc --layout "$PEERS_IMAGE_OCI"
     rm -rf -- "$cache/bundle"
-    skopeo --insecure-policy copy -q "oci:$PEERS_IMAGE_OCI:busybox" "docker-archive:$PEERS_IMAGE_DOCKER_TAR:$PEERS_IMAGE_NAME"
-    skopeo --insecure-policy copy -q "oci:$PEERS_IMAGE_OCI:busybox" "oci-archive:$PEERS_IMAGE_OCI_TAR:$PEERS_IMAGE_NAME"
+    skopeo --insecure-policy copy -q --tmpdir "$cache" "oci:$PEERS_IMAGE_OCI:busybox" "docker-archive:$PEERS_IMAGE_DOCKER_TAR:$PEERS_IMAGE_NAME"
   ) >"$cache/build.log" 2>&1 || {
     echo "peers_build_image: failed:" >&2
     peers_diag "$cache/build.log" 30

@@ -65,10 +65,11 @@ pm() { peers_cmd "${PODMAN[@]}" "$@"; }
 podman_cleanup() {
   local ids id
   # Container ids from podman's storage, not from podman (which may hang).
-  ids=$(ls "$T/run/vfs-containers" "$T/root/vfs-containers" 2>/dev/null | grep -E '^[0-9a-f]{64}$' | sort -u)
+  ids=$(find "$T/run/vfs-containers" "$T/root/vfs-containers" -mindepth 1 -maxdepth 1 -type d \
+    -regextype egrep -regex '.*/[0-9a-f]{64}' -printf '%f\n' 2>/dev/null | sort -u)
   # Containers first (the runtime kills and deletes them), then whatever is left.
   if [ -n "$ids" ]; then
-    timeout -k 10 120 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 7>&- 8>&- ||
+    timeout -k 10 60 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1 7>&- 8>&- ||
       peers_log "podman rm -af failed or timed out"
   fi
   peers_kill_under "$T"
@@ -143,8 +144,21 @@ case_read_only() {
   expect_eq "read-only rootfs, writable /tmp" "tmp-ok" "$out"
 }
 
-case_detached_exec_stop() {
-  local c=vp-detached out rc
+case_detached_stop() {
+  local c=vp-detached
+  pm run -d --name "$c" "${RUN_OPTS[@]}" "$IMG" sleep 1000 || { echo "FAIL: podman run -d exited $?"; return 1; }
+  peers_poll 60 is_running "$c" || { echo "FAIL: $c not running: state [$(state_of "$c")]"; pm ps -a; return 1; }
+  pm top "$c" pid comm
+  pm stop -t 2 "$c" || { echo "FAIL: podman stop exited $?"; return 1; }
+  peers_poll 60 is_exited "$c" || { echo "FAIL: state after stop: [$(state_of "$c")]"; return 1; }
+  expect_eq "state after stop" exited "$(state_of "$c")" || return 1
+  # sleep as PID 1 ignores SIGTERM: podman stop falls back to SIGKILL.
+  expect_eq "exit code after stop" 137 "$(pm inspect -f '{{.State.ExitCode}}' "$c")" || return 1
+  pm rm "$c" || { echo "FAIL: podman rm exited $?"; return 1; }
+}
+
+case_exec() {
+  local c=vp-exec out rc
   pm run -d --name "$c" "${RUN_OPTS[@]}" "$IMG" sleep 1000 || { echo "FAIL: podman run -d exited $?"; return 1; }
   peers_poll 60 is_running "$c" || { echo "FAIL: $c not running: state [$(state_of "$c")]"; pm ps -a; return 1; }
   peers_capture out pm exec "$c" sh -c 'echo exec-ok; cat /proc/1/cmdline | tr "\0" " "' ||
@@ -156,13 +170,10 @@ case_detached_exec_stop() {
   printf 'from-stdin\n' >"$T/stdin.txt"
   peers_capture out pm exec -i "$c" cat <"$T/stdin.txt" || { echo "FAIL: podman exec -i exited $?"; return 1; }
   expect_eq "podman exec -i output" from-stdin "$out" || return 1
-  pm top "$c" pid comm
-  pm stop -t 2 "$c" || { echo "FAIL: podman stop exited $?"; return 1; }
-  peers_poll 60 is_exited "$c" || { echo "FAIL: state after stop: [$(state_of "$c")]"; return 1; }
-  expect_eq "state after stop" exited "$(state_of "$c")" || return 1
-  # sleep as PID 1 ignores SIGTERM: podman stop falls back to SIGKILL.
-  expect_eq "exit code after stop" 137 "$(pm inspect -f '{{.State.ExitCode}}' "$c")" || return 1
-  pm rm "$c" || { echo "FAIL: podman rm exited $?"; return 1; }
+  peers_capture out pm exec --user 65534 --workdir /tmp -e FOO=bar "$c" sh -c 'echo "$(id -u) $(pwd) $FOO"' ||
+    { echo "FAIL: podman exec --user --workdir -e exited $?"; return 1; }
+  expect_eq "podman exec --user --workdir -e output" "65534 /tmp bar" "$out" || return 1
+  pm rm -f -t 0 "$c" || { echo "FAIL: podman rm -f exited $?"; return 1; }
 }
 
 case_start_kill() {
@@ -210,7 +221,7 @@ case_tty() {
   expect_eq "exit code" 0 "$rc" || return 1
   # A terminal may echo control characters (^@) around the output: only the
   # markers count.
-  expect_eq "isatty inside the container" "tty0 tty1 tty2" "$(echo $(grep -o 'tty[012]' <<<"$out"))"
+  expect_eq "isatty inside the container" "tty0 tty1 tty2" "$(grep -o 'tty[012]' <<<"$out" | paste -sd ' ')"
 }
 
 case_oom() {
@@ -275,7 +286,8 @@ peers_case "exit code propagation (exit 3)" case_exit_code
 peers_case "stdin piped with -i" case_stdin
 peers_case "env, workdir, user, hostname" case_env_user_workdir
 peers_case "read-only rootfs" case_read_only
-peers_case "detached run, exec, stop" case_detached_exec_stop
+peers_case "detached run, top, stop" case_detached_stop
+peers_case "exec into a running container (output, exit code, stdin, user)" case_exec
 peers_case "create, start, kill with a signal" case_start_kill
 peers_case "pause and unpause" case_pause_unpause
 peers_case "tty (run -t under script)" case_tty

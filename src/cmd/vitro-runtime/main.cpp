@@ -297,7 +297,6 @@ int main(int argc, char** argv) {
 
     auto* features_cmd = app.add_subcommand("features", "print what this runtime supports (OCI features JSON)");
 
-    for (auto* c : app.get_subcommands({})) c->fallthrough();
 
     try {
         app.parse(argc, argv);
