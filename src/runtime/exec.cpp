@@ -118,6 +118,7 @@ struct ExecChildArgs {
 }  // namespace
 
 oci::Process exec_base_process(const Context& ctx, const std::string& id) {
+    load_state(ctx, id);  // "container X does not exist" before anything else
     oci::Spec spec = oci::parse_spec(read_file(container_dir(ctx, id) + "/config.json"));
     oci::Process p = spec.process ? *spec.process : oci::Process{};
     p.terminal = false;
