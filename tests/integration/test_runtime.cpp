@@ -33,6 +33,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/statvfs.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -992,6 +993,43 @@ TEST_F(RuntimeTest, ExecReturnsExitCodeAndJoinsNamespaces) {
                              "1", "+", "no-extra-fds", "3", "+", "cap-lacks", "CAP_SYS_ADMIN"});
     EXPECT_EXIT_STATUS(rt(args), 0);
     EXPECT_EQ(status_of(id_), "running");
+}
+
+// CVE-2019-5736: the container's init (and every runtime process that enters
+// the container) runs the runtime from a copy nothing can write: a detached
+// read-only mount (EROFS) or a sealed memfd. Checked on a created container,
+// whose init is still the runtime, and through a shebang to /proc/self/exe.
+TEST_F(RuntimeTest, RuntimeBinaryCannotBeWrittenFromTheContainer) {
+    checker({"sleep", "600"});
+    ASSERT_EXIT_STATUS(create(id_), 0);
+    int pid = pid_of(id_);
+    ASSERT_GT(pid, 0);
+    std::string exe = "/proc/" + std::to_string(pid) + "/exe";
+    int fd = ::open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << "open " << exe << ": " << strerror(errno);
+    struct statvfs sv {};
+    ASSERT_EQ(::fstatvfs(fd, &sv), 0);
+    int seals = ::fcntl(fd, F_GET_SEALS);
+    bool sealed_memfd = seals >= 0 && (seals & F_SEAL_WRITE);
+    EXPECT_TRUE((sv.f_flag & ST_RDONLY) || sealed_memfd)
+        << exe << " is neither on a read-only mount nor a sealed memfd";
+    ::close(fd);
+    // Even by reopening through an fd, as the exploit did, no write access.
+    int w = ::open(exe.c_str(), O_WRONLY | O_CLOEXEC);
+    EXPECT_LT(w, 0) << exe << " opened for writing";
+    if (w >= 0) ::close(w);
+
+    // A program inside whose interpreter is /proc/self/exe runs the runtime
+    // binary inside the container; it must find that binary read-only.
+    std::ofstream(rootfs_ / "evil") << "#!/proc/self/exe\n";
+    fs::permissions(rootfs_ / "evil", fs::perms::owner_all);
+    ASSERT_EXIT_STATUS(rt({"start", id_}), 0);
+    auto e = rt({"exec", id_, "/evil"});
+    EXPECT_NE(e.code, 0) << "the runtime binary ran as a container program and succeeded";
+    std::string runtime = runtime_path();
+    int again = ::open(runtime.c_str(), O_RDONLY | O_CLOEXEC);
+    EXPECT_GE(again, 0);
+    if (again >= 0) ::close(again);
 }
 
 TEST_F(RuntimeTest, PauseAndResume) {
