@@ -27,4 +27,8 @@ pid_t fork_into_cgroup(int cgroup_fd, bool& placed) {
     return ::fork();
 }
 
+pid_t clone_parent() {
+    return static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+}
+
 }  // namespace vitro::os

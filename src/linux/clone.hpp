@@ -12,4 +12,8 @@ namespace vitro::os {
 // says whether the caller must still move the child.
 pid_t fork_into_cgroup(int cgroup_fd, bool& placed);
 
+// fork() whose child becomes a child of our parent (CLONE_PARENT): setup
+// stages use it so the container's processes are the runtime's children.
+pid_t clone_parent();
+
 }  // namespace vitro::os

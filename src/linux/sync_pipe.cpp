@@ -45,6 +45,15 @@ void SyncSocket::send_error(int err, const std::string& message) const {
     send(kError, std::to_string(err) + ":" + message);
 }
 
+void SyncSocket::fail_and_exit(const std::exception& e, int status) const noexcept {
+    const auto* ve = dynamic_cast<const Error*>(&e);
+    try {
+        send_error(ve ? ve->code() : 0, e.what());
+    } catch (...) {
+    }
+    ::_exit(status);
+}
+
 void SyncSocket::throw_if_error(const SyncMsg& m) {
     if (m.code != kError) return;
     size_t colon = m.text.find(':');

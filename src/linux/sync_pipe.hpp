@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <utility>
 
@@ -36,6 +37,8 @@ public:
     static constexpr uint32_t kError = 0xE0;  // text: "<errno>:<message>"
 
     void send_error(int err, const std::string& message) const;
+    // For a setup child: reports `e` to the peer (best effort) and _exit()s.
+    [[noreturn]] void fail_and_exit(const std::exception& e, int status) const noexcept;
     // Rethrows an error message sent by the peer as vitro::Error.
     static void throw_if_error(const SyncMsg& m);
 

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/time.hpp"
+
 namespace vitro::oci {
 
 enum class Status { Creating, Created, Running, Paused, Stopped };
@@ -40,6 +42,5 @@ struct State {
     static State from_disk_json(const nlohmann::json& j);
 };
 
-std::string rfc3339_now();
 
 }  // namespace vitro::oci

@@ -215,7 +215,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     state.bundle = bundle;
     state.annotations = spec.annotations;
     state.rootfs = rootfs;
-    state.created = oci::rfc3339_now();
+    state.created = rfc3339_now();
     state.owner = owner_name();
     state.cgroup = cleanup.cgroup->to_json();
     state.use_terminal = tty;

@@ -89,29 +89,19 @@ struct ExecChildArgs {
         if (a.spec->has_namespace("user")) {
             if (::setresgid(0, 0, 0) < 0 || ::setresuid(0, 0, 0) < 0) throw_errno("become root in user namespace");
         }
-        pid_t pid = static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
+        pid_t pid = os::clone_parent();
         if (pid < 0) throw_errno("clone exec process");
         if (pid == 0) {
             try {
                 exec_stage2(a, sync);
             } catch (const std::exception& e) {
-                const auto* ve = dynamic_cast<const Error*>(&e);
-                try {
-                    sync.send_error(ve ? ve->code() : 0, e.what());
-                } catch (...) {
-                }
-                ::_exit(127);
+                sync.fail_and_exit(e, 127);
             }
         }
         sync.send(kInitPid, std::to_string(pid));
         ::_exit(0);
     } catch (const std::exception& e) {
-        const auto* ve = dynamic_cast<const Error*>(&e);
-        try {
-            sync.send_error(ve ? ve->code() : 0, e.what());
-        } catch (...) {
-        }
-        ::_exit(1);
+        sync.fail_and_exit(e, 1);
     }
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstring>
 
+#include "linux/clone.hpp"
 #include "linux/console.hpp"
 #include "linux/mounts.hpp"
 #include "linux/namespaces.hpp"
@@ -29,11 +30,6 @@ namespace {
 
 bool g_created = false;  // after `created`, errors can only go to stderr
 
-pid_t clone_parent() {
-    // CLONE_PARENT: the init becomes the runtime's child, not stage 1's, so
-    // the runtime (or the shim that adopts it) can wait for it.
-    return static_cast<pid_t>(::syscall(SYS_clone, CLONE_PARENT | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
-}
 
 // state_fd: the container's state directory, opened before any namespace
 // change and held across pivot_root: the fifo is opened relative to it, which
@@ -149,30 +145,23 @@ void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
         if (unshare_flags && ::unshare(unshare_flags) < 0) throw_errno("unshare namespaces");
         if ((unshare_flags & CLONE_NEWTIME) && spec.linux) write_time_offsets(spec);
 
-        pid_t pid = clone_parent();
+        // The init becomes the runtime's child, not stage 1's, so the runtime
+        // (or the shim that adopts it) can wait for it.
+        pid_t pid = os::clone_parent();
         if (pid < 0) throw_errno("clone container init");
         if (pid == 0) {
             try {
                 run_init(a, sync, std::move(state_fd));
             } catch (const std::exception& e) {
-                const auto* ve = dynamic_cast<const Error*>(&e);
-                if (g_created) dprintf(2, "vitro-runtime: container init: %s\n", e.what());
-                else try {
-                        sync.send_error(ve ? ve->code() : 0, e.what());
-                    } catch (...) {
-                    }
+                if (!g_created) sync.fail_and_exit(e, 127);
+                dprintf(2, "vitro-runtime: container init: %s\n", e.what());
                 ::_exit(127);
             }
         }
         sync.send(kInitPid, std::to_string(pid));
         ::_exit(0);
     } catch (const std::exception& e) {
-        const auto* ve = dynamic_cast<const Error*>(&e);
-        try {
-            sync.send_error(ve ? ve->code() : 0, e.what());
-        } catch (...) {
-        }
-        ::_exit(1);
+        sync.fail_and_exit(e, 1);
     }
 }
 

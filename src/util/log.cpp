@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/time.hpp"
+
 namespace vitro::log {
 
 namespace {
@@ -30,17 +32,6 @@ const char* level_name(Level l) {
     return "info";
 }
 
-std::string timestamp() {
-    timespec ts{};
-    clock_gettime(CLOCK_REALTIME, &ts);
-    tm t{};
-    gmtime_r(&ts.tv_sec, &t);
-    char buf[64];
-    size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
-    return buf;
-}
-
 void put(int fd, const std::string& line) {
     // One write per line so concurrent writers do not interleave.
     [[maybe_unused]] ssize_t n = ::write(fd, line.data(), line.size());
@@ -60,10 +51,10 @@ void write(Level level, std::string_view msg) {
     if (s.fd >= 0) {
         std::string line;
         if (s.json) {
-            nlohmann::json j = {{"level", level_name(level)}, {"msg", msg}, {"time", timestamp()}};
+            nlohmann::json j = {{"level", level_name(level)}, {"msg", msg}, {"time", rfc3339_now()}};
             line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
         } else {
-            line = timestamp() + " " + level_name(level) + ": " + std::string(msg) + "\n";
+            line = rfc3339_now() + " " + level_name(level) + ": " + std::string(msg) + "\n";
         }
         put(s.fd, line);
     }
