@@ -10,11 +10,11 @@
 
 namespace vitro::os {
 
-pid_t fork_into_cgroup(int cgroup_fd, bool& placed) {
+pid_t fork_into_cgroup(int cgroup_fd, bool& placed, int flags) {
     placed = false;
     if (cgroup_fd >= 0) {
         clone_args args{};
-        args.flags = CLONE_INTO_CGROUP;
+        args.flags = CLONE_INTO_CGROUP | static_cast<uint64_t>(flags);
         args.exit_signal = SIGCHLD;
         args.cgroup = static_cast<uint64_t>(cgroup_fd);
         long pid = ::syscall(SYS_clone3, &args, sizeof args);
@@ -24,7 +24,8 @@ pid_t fork_into_cgroup(int cgroup_fd, bool& placed) {
         }
         if (errno != ENOSYS && errno != E2BIG) return -1;
     }
-    return ::fork();
+    if (flags == 0) return ::fork();
+    return static_cast<pid_t>(::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr));
 }
 
 pid_t clone_parent() {

@@ -10,7 +10,8 @@ namespace vitro::os {
 // Like fork(); with cgroup_fd >= 0 the child starts in that cgroup (v2 only).
 // Falls back to fork() when the kernel lacks clone3 (ENOSYS); `placed` then
 // says whether the caller must still move the child.
-pid_t fork_into_cgroup(int cgroup_fd, bool& placed);
+// `flags` may add CLONE_NEW* namespaces for the child.
+pid_t fork_into_cgroup(int cgroup_fd, bool& placed, int flags = 0);
 
 // fork() whose child becomes a child of our parent (CLONE_PARENT): setup
 // stages use it so the container's processes are the runtime's children.

@@ -172,41 +172,51 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     args.no_pivot = opts.no_pivot;
     args.foreground_tty = foreground_tty;
 
+    // Fast path: clone the init straight into its namespaces; otherwise a
+    // stage 1 process orders user namespace, joins and unshares first.
+    const int direct = direct_clone_flags(spec);
     bool placed = false;
-    pid_t stage1 = os::fork_into_cgroup(cleanup.cgroup->v2_dir_fd(), placed);
-    if (stage1 < 0) throw_errno("fork");
-    if (stage1 == 0) {
+    pid_t child = os::fork_into_cgroup(cleanup.cgroup->v2_dir_fd(), placed, direct > 0 ? direct : 0);
+    if (child < 0) throw_errno("clone container process");
+    if (child == 0) {
         parent_sock.close();
+        if (direct >= 0) run_direct_init(args, child_sock);
         run_stage1(args, child_sock);
     }
-    cleanup.stage1 = stage1;
     child_sock.close();
     console.reset();
-
-    if (!placed) cleanup.cgroup->add_process(stage1);
-    parent_sock.send(kGo);
     pid_t init = -1;
-    // The init may report kMountsReady before stage 1 reports its pid: both
-    // write to the same socket.
     bool mounts_ready = false;
-    while (init < 0) {
-        os::SyncMsg m = parent_sock.recv();
-        os::SyncSocket::throw_if_error(m);
-        if (m.code == kMountsReady) {
-            mounts_ready = true;
-        } else if (m.code == kMapIds) {
-            write_id_map(stage1, "uid_map", spec.linux->uid_mappings);
-            write_id_map(stage1, "gid_map", spec.linux->gid_mappings);
-            parent_sock.send(kIdsMapped);
-        } else if (m.code == kInitPid) {
-            init = std::atoi(m.text.c_str());
-        } else {
-            throw Error("container setup: unexpected message " + std::to_string(m.code));
+    if (direct >= 0) {
+        init = child;
+        cleanup.init = init;
+        if (!placed) cleanup.cgroup->add_process(init);
+        parent_sock.send(kGo);
+    } else {
+        cleanup.stage1 = child;
+        if (!placed) cleanup.cgroup->add_process(child);
+        parent_sock.send(kGo);
+        // The init may report kMountsReady before stage 1 reports its pid:
+        // both write to the same socket.
+        while (init < 0) {
+            os::SyncMsg m = parent_sock.recv();
+            os::SyncSocket::throw_if_error(m);
+            if (m.code == kMountsReady) {
+                mounts_ready = true;
+            } else if (m.code == kMapIds) {
+                write_id_map(child, "uid_map", spec.linux->uid_mappings);
+                write_id_map(child, "gid_map", spec.linux->gid_mappings);
+                parent_sock.send(kIdsMapped);
+            } else if (m.code == kInitPid) {
+                init = std::atoi(m.text.c_str());
+            } else {
+                throw Error("container setup: unexpected message " + std::to_string(m.code));
+            }
         }
+        cleanup.init = init;
+        ::waitpid(child, nullptr, 0);
+        cleanup.stage1 = -1;
     }
-    cleanup.init = init;
-    ::waitpid(stage1, nullptr, 0);
-    cleanup.stage1 = -1;
 
     oci::State state;
     state.id = id;

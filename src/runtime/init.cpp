@@ -109,6 +109,31 @@ void write_time_offsets(const oci::Spec& spec) {
 
 }  // namespace
 
+int direct_clone_flags(const oci::Spec& spec) {
+    int flags = 0;
+    if (spec.linux)
+        for (const auto& ns : spec.linux->namespaces) {
+            if (!ns.path.empty() || ns.type == "user" || ns.type == "time") return -1;
+            if (ns.type != "cgroup") flags |= os::namespace_flag(ns.type);
+        }
+    return flags;
+}
+
+void run_direct_init(const InitArgs& a, const os::SyncSocket& sync) {
+    try {
+        close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
+        std::string state_dir = a.exec_fifo.substr(0, a.exec_fifo.find_last_of('/'));
+        UniqueFd state_fd(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!state_fd) throw_errno("open", state_dir);
+        sync.expect(kGo);
+        run_init(a, sync, std::move(state_fd));
+    } catch (const std::exception& e) {
+        if (!g_created) sync.fail_and_exit(e, 127);
+        dprintf(2, "vitro-runtime: container init: %s\n", e.what());
+        ::_exit(127);
+    }
+}
+
 void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
     try {
         // Nothing of the runtime's (state-dir lock, log file...) may stay open

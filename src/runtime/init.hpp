@@ -37,4 +37,12 @@ struct InitArgs {
 
 [[noreturn]] void run_stage1(const InitArgs& args, const os::SyncSocket& sync);
 
+// The fast path: when the container neither has a user namespace nor joins
+// existing namespaces (nor needs time offsets), the runtime clones the init
+// directly into all its new namespaces and stage 1 is skipped. Returns the
+// clone flags for that, or -1 when the two-stage path is needed.
+int direct_clone_flags(const oci::Spec& spec);
+// The init's entry on the fast path: waits for kGo, then sets up as usual.
+[[noreturn]] void run_direct_init(const InitArgs& args, const os::SyncSocket& sync);
+
 }  // namespace vitro::runtime

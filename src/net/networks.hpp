@@ -1,0 +1,76 @@
+// Networks as standard CNI conflist files under a config directory
+// (default /etc/vitro/net.d): bridge + host-local IPAM + portmap + firewall +
+// tuning, one file "<name>.conflist" per network.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "net/cni.hpp"
+
+namespace vitro::net {
+
+inline constexpr const char* kDefaultNetDir = "/etc/vitro/net.d";
+inline constexpr const char* kDefaultNetwork = "vitro";
+inline constexpr const char* kDefaultBridge = "vitro0";
+inline constexpr const char* kDefaultSubnet = "10.88.0.0/16";
+
+struct NetworkSpec {
+    std::string name;
+    std::string bridge;                 // empty: "vitro" + a free number
+    std::string subnet;                 // CIDR, e.g. "10.89.0.0/24"; IPv4 or IPv6
+    std::string gateway;                // empty: the subnet's first address
+    bool ip_masq = true;
+    int mtu = 0;                        // 0: the plugin's default
+    std::string ipam_data_dir;          // empty: host-local's default (/var/lib/cni/networks)
+};
+
+// A parsed CIDR: the network address text and its prefix length.
+struct Cidr {
+    std::string address;  // as given, e.g. "10.88.0.0"
+    int prefix = 0;
+    bool v6 = false;
+    unsigned char bytes[16] = {};
+};
+// Throws Error naming `field` when `text` is not "ADDR/PREFIX" with ADDR the network address.
+Cidr parse_cidr(const std::string& text, const std::string& field);
+bool cidrs_overlap(const Cidr& a, const Cidr& b);
+
+// Checks the spec (name, bridge, subnet, gateway); throws an Error naming the field.
+void validate(const NetworkSpec& spec);
+// The conflist document for a spec (validated first; gateway filled in).
+nlohmann::json make_conflist(const NetworkSpec& spec);
+
+class NetworkStore {
+public:
+    explicit NetworkStore(std::filesystem::path dir = kDefaultNetDir);
+
+    // Writes <dir>/<name>.conflist; throws if the name, bridge or an
+    // overlapping subnet is already used by another network.
+    NetworkConfigList create(const NetworkSpec& spec);
+    // Every network in the directory, sorted by name. A malformed file is an error
+    // naming it.
+    std::vector<NetworkConfigList> list() const;
+    NetworkConfigList inspect(const std::string& name) const;
+    bool exists(const std::string& name) const;
+    void remove(const std::string& name);
+    // The default network "vitro" (bridge vitro0, `subnet`), created if missing.
+    NetworkConfigList ensure_default(const std::string& subnet = kDefaultSubnet,
+                                     const std::string& ipam_data_dir = {});
+
+    std::filesystem::path file_of(const std::string& name) const;
+    const std::filesystem::path& dir() const { return dir_; }
+
+private:
+    std::filesystem::path dir_;
+};
+
+// The bridge and subnet a conflist made by make_conflist uses (empty when absent).
+std::string bridge_of(const NetworkConfigList& list);
+std::vector<std::string> subnets_of(const NetworkConfigList& list);
+
+}  // namespace vitro::net
