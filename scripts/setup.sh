@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config git
   libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev busybox-static"
 TEST_PKGS="clang libclang-rt-14-dev crun runc podman containerd umoci skopeo
-  jq util-linux iproute2 procps psmisc uidmap golang-go perl curl xz-utils"
+  jq util-linux iproute2 containernetworking-plugins iptables procps psmisc uidmap golang-go perl curl xz-utils"
 
 pkgs=$BUILD_PKGS
 [ "$what" = build ] || pkgs="$pkgs $TEST_PKGS"
