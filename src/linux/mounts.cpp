@@ -90,6 +90,12 @@ MountOptions parse_mount_options(const std::vector<std::string>& options) {
 std::string fd_path(int fd) { return "/proc/self/fd/" + std::to_string(fd); }
 
 UniqueFd open_in_root(int root_fd, const std::string& path, int flags) {
+    UniqueFd fd = try_open_in_root(root_fd, path, flags);
+    if (!fd) throw_errno("open in container rootfs", path);
+    return fd;
+}
+
+UniqueFd try_open_in_root(int root_fd, const std::string& path, int flags) {
     open_how how{};
     how.flags = static_cast<uint64_t>(O_PATH | O_CLOEXEC | flags);
     how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
@@ -100,7 +106,6 @@ UniqueFd open_in_root(int root_fd, const std::string& path, int flags) {
     do {
         fd = static_cast<int>(::syscall(SYS_openat2, root_fd, rel.c_str(), &how, sizeof how));
     } while (fd < 0 && errno == EAGAIN);
-    if (fd < 0) throw_errno("open in container rootfs", path);
     return UniqueFd(fd);
 }
 

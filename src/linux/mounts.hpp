@@ -26,6 +26,10 @@ unsigned long propagation_flag(const std::string& name);
 // Opens `path` (absolute, as seen in the container) under the rootfs dir fd,
 // resolving symlinks as if rootfs were "/". Returns an O_PATH fd.
 UniqueFd open_in_root(int root_fd, const std::string& path, int flags = 0);
+// The same without throwing: an empty fd, errno set. For paths that may well
+// be missing (masked paths): in a static binary the first exception thrown
+// costs a sort of every unwind table entry, about a millisecond.
+UniqueFd try_open_in_root(int root_fd, const std::string& path, int flags = 0);
 // Creates missing directories of `path` inside the root (mode 0755) and opens it.
 // With `as_file`, the last component is created as an empty regular file.
 UniqueFd mkdir_all_in_root(int root_fd, const std::string& path, bool as_file = false);

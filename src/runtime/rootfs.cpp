@@ -310,24 +310,16 @@ void finish_rootfs(const RootfsConfig& cfg) {
         }
         UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
         for (const auto& p : spec.linux->readonly_paths) {
-            UniqueFd fd;
-            try {
-                fd = os::open_in_root(root.get(), p);
-            } catch (const Error& e) {
-                if (e.code() == ENOENT) continue;
-                throw e.wrap("linux.readonlyPaths");
-            }
+            UniqueFd fd = os::try_open_in_root(root.get(), p);
+            if (!fd && errno == ENOENT) continue;
+            if (!fd) throw_errno("linux.readonlyPaths: open", p);
             mount_or_throw(fd_path(fd.get()), fd_path(fd.get()), "", MS_BIND | MS_REC, "", p);
             remount_bind(root.get(), p, MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         }
         for (const auto& p : spec.linux->masked_paths) {
-            UniqueFd fd;
-            try {
-                fd = os::open_in_root(root.get(), p);
-            } catch (const Error& e) {
-                if (e.code() == ENOENT) continue;
-                throw e.wrap("linux.maskedPaths");
-            }
+            UniqueFd fd = os::try_open_in_root(root.get(), p);
+            if (!fd && errno == ENOENT) continue;
+            if (!fd) throw_errno("linux.maskedPaths: open", p);
             struct stat st;
             if (::fstat(fd.get(), &st) < 0) throw_errno("stat", p);
             if (S_ISDIR(st.st_mode))
