@@ -170,6 +170,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     args.console_fd = console ? console.get() : -1;
     args.preserve_fds = opts.preserve_fds;
     args.no_pivot = opts.no_pivot;
+    if (!opts.no_new_keyring) args.session_keyring = "_ses." + id;
     args.foreground_tty = foreground_tty;
 
     // Fast path: clone the init straight into its namespaces; otherwise a

@@ -42,6 +42,11 @@ bool g_created = false;  // after `created`, errors can only go to stderr
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     ::umask(0);  // device and file modes are taken exactly as given
     if (::setsid() < 0) throw_errno("setsid");
+    // A session keyring of its own, as runc does: the container cannot read
+    // or fill the keys of whoever started it.
+    if (!a.session_keyring.empty() &&
+        ::syscall(SYS_keyctl, 1 /*KEYCTL_JOIN_SESSION_KEYRING*/, a.session_keyring.c_str()) < 0 && errno != ENOSYS)
+        throw_errno("join a new session keyring", a.session_keyring);
     const oci::Namespace* cg = spec.find_namespace("cgroup");
     if (cg && cg->path.empty() && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup namespace");
 

@@ -32,6 +32,7 @@ struct InitArgs {
     int console_fd = -1;        // connected console socket, or -1
     int preserve_fds = 0;
     bool no_pivot = false;
+    std::string session_keyring;  // name of a new session keyring; "" keeps the caller's
     bool foreground_tty = false;  // send the pty master over the sync socket
 };
 
