@@ -1,0 +1,47 @@
+#include "image/fsutil.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+namespace vitro::image {
+
+namespace {
+void empty_dir(int fd, const std::string& what) {
+    int dup = ::dup(fd);
+    if (dup < 0) throw_errno("dup", what);
+    DIR* d = ::fdopendir(dup);
+    if (!d) {
+        ::close(dup);
+        throw_errno("opendir", what);
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    for (auto& n : names) remove_tree_at(fd, n);
+}
+}  // namespace
+
+void remove_tree_at(int dirfd, const std::string& name) {
+    if (::unlinkat(dirfd, name.c_str(), 0) == 0 || errno == ENOENT) return;
+    if (errno != EISDIR) throw_errno("remove", name);
+    UniqueFd sub(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sub) {
+        if (errno == ENOENT) return;
+        throw_errno("open directory for removal", name);
+    }
+    empty_dir(sub.get(), name);
+    sub.reset();
+    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) throw_errno("rmdir", name);
+}
+
+}  // namespace vitro::image

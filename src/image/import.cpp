@@ -1,0 +1,403 @@
+#include "image/import.hpp"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <memory>
+#include <set>
+
+#include "image/digest.hpp"
+#include "image/fsutil.hpp"
+#include "image/store.hpp"
+#include "image/unpack.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+
+namespace vitro::image {
+
+using nlohmann::json;
+
+namespace {
+
+// Blobs this import added: removed again unless the import succeeds.
+class AddedBlobs {
+public:
+    explicit AddedBlobs(const Store& s) : store_(s) {}
+    ~AddedBlobs() {
+        if (committed_) return;
+        for (auto& d : added_) ::unlink(store_.blob_path(d).c_str());
+    }
+    void add(const std::string& d) { added_.push_back(d); }
+    void commit() { committed_ = true; }
+
+private:
+    const Store& store_;
+    std::vector<std::string> added_;
+    bool committed_ = false;
+};
+
+std::string read_small_file(const std::string& path, size_t max = 16 << 20) {
+    std::string s = read_file(path);
+    if (s.size() > max) throw Error(EFBIG, path + ": too large");
+    return s;
+}
+
+// Copies blob `d` from an OCI layout into the store, verifying digest and size.
+void copy_layout_blob(const Store& store, const std::string& dir, const Descriptor& d, AddedBlobs& added) {
+    if (store.has_blob(d.digest)) return;
+    std::string src = dir + "/blobs/sha256/" + digest_hex(d.digest);
+    UniqueFd fd(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", src);
+    BlobWriter w = store.begin_blob();
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read", src);
+        }
+        if (n == 0) break;
+        w.write(buf, static_cast<size_t>(n));
+        if (w.size() > d.size) throw Error(EINVAL, src + ": larger than the " + std::to_string(d.size) + " bytes expected");
+    }
+    bool is_new = false;
+    try {
+        w.commit(d.digest, d.size, &is_new);
+    } catch (const Error& e) {
+        throw e.wrap(src);
+    }
+    if (is_new) added.add(d.digest);
+}
+
+struct ArchiveDeleter {
+    void operator()(archive* a) const { archive_read_free(a); }
+};
+using ArchivePtr = std::unique_ptr<archive, ArchiveDeleter>;
+
+std::string aerr(archive* a) {
+    const char* s = archive_error_string(a);
+    return s ? s : "unknown libarchive error";
+}
+
+ArchivePtr open_tarball(const std::string& path) {
+    ArchivePtr a(archive_read_new());
+    if (!a) throw Error(ENOMEM, "archive_read_new");
+    archive_read_support_filter_all(a.get());
+    archive_read_support_format_tar(a.get());
+    if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
+        throw Error(EINVAL, path + ": " + aerr(a.get()));
+    return a;
+}
+
+// "./a//b/" -> "a/b"; ".." is kept (and then simply never matches a wanted name).
+std::string normalize(std::string_view p) {
+    std::string out;
+    while (!p.empty()) {
+        size_t slash = p.find('/');
+        std::string_view c = p.substr(0, slash);
+        if (!c.empty() && c != ".") out += (out.empty() ? "" : "/") + std::string(c);
+        if (slash == std::string_view::npos) break;
+        p.remove_prefix(slash + 1);
+    }
+    return out;
+}
+
+// A symlink's target, taken relative to the link's directory, as an archive name.
+std::string resolve_link(const std::string& link, const std::string& target) {
+    if (!target.empty() && target[0] == '/') return normalize(target);
+    size_t slash = link.rfind('/');
+    std::string joined = (slash == std::string::npos ? std::string() : link.substr(0, slash + 1)) + target;
+    std::vector<std::string> parts;
+    std::string_view p = joined;
+    while (!p.empty()) {
+        size_t s = p.find('/');
+        std::string c(p.substr(0, s));
+        if (c == "..") {
+            if (!parts.empty()) parts.pop_back();
+        } else if (!c.empty() && c != ".") {
+            parts.push_back(c);
+        }
+        if (s == std::string_view::npos) break;
+        p.remove_prefix(s + 1);
+    }
+    std::string out;
+    for (auto& c : parts) out += (out.empty() ? "" : "/") + c;
+    return out;
+}
+
+std::string layer_media_type(const Store& store, const std::string& digest) {
+    UniqueFd fd = store.open_blob(digest);
+    unsigned char m[4] = {};
+    ssize_t n = ::pread(fd.get(), m, sizeof m, 0);
+    if (n >= 2 && m[0] == 0x1f && m[1] == 0x8b) return std::string(media::kOciLayerGzip);
+    if (n == 4 && m[0] == 0x28 && m[1] == 0xb5 && m[2] == 0x2f && m[3] == 0xfd) return std::string(media::kOciLayerZstd);
+    return std::string(media::kOciLayer);
+}
+
+// The digest of a layer's decompressed stream.
+std::string diff_id_of(const Store& store, const std::string& digest, const std::string& media_type) {
+    if (media_type == media::kOciLayer) return digest;
+    UniqueFd fd = store.open_blob(digest);
+    ArchivePtr a(archive_read_new());
+    archive_read_support_filter_all(a.get());
+    archive_read_support_format_raw(a.get());
+    archive_entry* e;
+    if (archive_read_open_fd(a.get(), fd.get(), 1 << 16) != ARCHIVE_OK || archive_read_next_header(a.get(), &e) != ARCHIVE_OK)
+        throw Error(EINVAL, "layer " + digest + ": cannot decompress: " + aerr(a.get()));
+    Sha256 h;
+    char buf[1 << 16];
+    la_ssize_t n;
+    while ((n = archive_read_data(a.get(), buf, sizeof buf)) > 0) h.update(buf, static_cast<size_t>(n));
+    if (n < 0) throw Error(EINVAL, "layer " + digest + ": " + aerr(a.get()));
+    return h.digest();
+}
+
+struct DockerImage {
+    std::string config;
+    std::vector<std::string> repo_tags, layers;
+};
+
+std::vector<DockerImage> parse_docker_manifest(std::string_view text, const std::string& what) {
+    json j = json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_array() || j.empty()) throw Error(EINVAL, what + ": expected a non-empty JSON array");
+    std::vector<DockerImage> out;
+    for (size_t i = 0; i < j.size(); ++i) {
+        std::string path = "[" + std::to_string(i) + "]";
+        const json& m = j[i];
+        if (!m.is_object()) throw Error(EINVAL, what + ": field " + path + ": expected an object");
+        DockerImage img;
+        auto cfg = m.find("Config");
+        if (cfg == m.end() || !cfg->is_string()) throw Error(EINVAL, what + ": field " + path + ".Config: expected a string");
+        img.config = normalize(cfg->get<std::string>());
+        for (const char* key : {"RepoTags", "Layers"}) {
+            auto it = m.find(key);
+            if (it == m.end() || it->is_null()) continue;
+            if (!it->is_array()) throw Error(EINVAL, what + ": field " + path + "." + key + ": expected an array");
+            for (size_t k = 0; k < it->size(); ++k) {
+                if (!(*it)[k].is_string())
+                    throw Error(EINVAL, what + ": field " + path + "." + key + "[" + std::to_string(k) + "]: expected a string");
+                std::string v = (*it)[k].get<std::string>();
+                (std::string(key) == "Layers" ? img.layers : img.repo_tags).push_back(std::string(key) == "Layers" ? normalize(v) : v);
+            }
+        }
+        out.push_back(std::move(img));
+    }
+    return out;
+}
+
+}  // namespace
+
+ImportedImage import_oci_layout(const Store& store, const std::string& dir, const std::string& ref,
+                                const std::string& name) {
+    try {
+        Index index = parse_index(read_small_file(dir + "/index.json"), dir + "/index.json");
+        const Descriptor* chosen = nullptr;
+        if (ref.empty()) {
+            if (index.manifests.size() != 1)
+                throw Error(EINVAL, "no reference given and the layout holds " + std::to_string(index.manifests.size()) +
+                                        " manifests");
+            chosen = &index.manifests[0];
+        } else {
+            for (auto& d : index.manifests) {
+                auto it = d.annotations.find(std::string(kRefNameAnnotation));
+                if (it != d.annotations.end() && it->second == ref) chosen = &d;
+            }
+            if (!chosen) throw Error(ENOENT, "no image tagged \"" + ref + "\"");
+        }
+        Descriptor desc = *chosen;
+        AddedBlobs added(store);
+        std::string text;
+        // An index (or Docker manifest list): narrow it to linux/amd64, one level deep.
+        if (is_index_media_type(desc.media_type)) {
+            copy_layout_blob(store, dir, desc, added);
+            Index inner = parse_index(store.read_blob(desc.digest), "image index " + desc.digest);
+            desc = select_platform(inner);
+        }
+        copy_layout_blob(store, dir, desc, added);
+        Manifest m = parse_manifest(store.read_blob(desc.digest), "image manifest " + desc.digest);
+        copy_layout_blob(store, dir, m.config, added);
+        ImageConfig cfg = parse_config(store.read_blob(m.config.digest), "image config " + m.config.digest);
+        if (cfg.diff_ids.size() != m.layers.size())
+            throw Error(EINVAL, "image config " + m.config.digest + ": " + std::to_string(cfg.diff_ids.size()) +
+                                    " diff_ids for " + std::to_string(m.layers.size()) + " layers");
+        for (auto& l : m.layers) copy_layout_blob(store, dir, l, added);
+        if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
+        desc.platform.reset();
+        desc.annotations.clear();
+        ImportedImage out{name.empty() ? ref : name, desc};
+        if (out.name.empty()) throw Error(EINVAL, "no name to tag the image with");
+        store.tag(out.name, desc);
+        added.commit();
+        return out;
+    } catch (const Error& e) {
+        throw e.wrap("import OCI layout " + dir);
+    }
+}
+
+ImportedImage import_oci_archive(const Store& store, const std::string& tarball, const std::string& ref,
+                                 const std::string& name) {
+    std::string tmp = store.tmp_dir() + "/oci-archive-XXXXXX";
+    if (!::mkdtemp(tmp.data())) throw_errno("create temporary directory in", store.tmp_dir());
+    try {
+        UniqueFd fd(::open(tarball.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) throw_errno("open", tarball);
+        try {
+            unpack_layer(fd.get(), tmp + "/layout");
+        } catch (const Error& e) {
+            throw e.wrap("import oci-archive " + tarball);
+        }
+        ImportedImage img = import_oci_layout(store, tmp + "/layout", ref, name);
+        remove_tree(tmp);
+        return img;
+    } catch (...) {
+        try {
+            remove_tree(tmp);
+        } catch (...) {
+        }
+        throw;
+    }
+}
+
+StoredImage load_image(const Store& store, const std::string& name) {
+    auto d = store.resolve(name);
+    if (!d) throw Error(ENOENT, "image " + name + ": not in the store");
+    try {
+        StoredImage img{*d, parse_manifest(store.read_blob(d->digest), "image manifest " + d->digest), {}};
+        img.config = parse_config(store.read_blob(img.manifest.config.digest), "image config " + img.manifest.config.digest);
+        if (img.config.diff_ids.size() != img.manifest.layers.size())
+            throw Error(EINVAL, "image config " + img.manifest.config.digest + ": " +
+                                    std::to_string(img.config.diff_ids.size()) + " diff_ids for " +
+                                    std::to_string(img.manifest.layers.size()) + " layers");
+        return img;
+    } catch (const Error& e) {
+        throw e.wrap("image " + name);
+    }
+}
+
+std::vector<ImportedImage> import_docker_archive(const Store& store, const std::string& tarball,
+                                                 const std::string& name) {
+    try {
+        // Pass 1: manifest.json and the symlinks (newer docker links duplicate layers).
+        std::string manifest_text;
+        bool have_manifest = false;
+        std::map<std::string, std::string> links;
+        {
+            ArchivePtr a = open_tarball(tarball);
+            archive_entry* e;
+            int r;
+            while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                const char* p = archive_entry_pathname(e);
+                if (!p) continue;
+                std::string n = normalize(p);
+                if (archive_entry_filetype(e) == AE_IFLNK && archive_entry_symlink(e)) {
+                    links[n] = resolve_link(n, archive_entry_symlink(e));
+                } else if (const char* hl = archive_entry_hardlink(e)) {
+                    links[n] = normalize(hl);
+                } else if (n == "manifest.json" && archive_entry_filetype(e) == AE_IFREG) {
+                    if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "manifest.json: too large");
+                    manifest_text.resize(static_cast<size_t>(archive_entry_size(e)));
+                    la_ssize_t got = archive_read_data(a.get(), manifest_text.data(), manifest_text.size());
+                    if (got != static_cast<la_ssize_t>(manifest_text.size()))
+                        throw Error(EINVAL, "manifest.json: short read: " + aerr(a.get()));
+                    have_manifest = true;
+                }
+            }
+            if (r != ARCHIVE_EOF) throw Error(EINVAL, aerr(a.get()));
+        }
+        if (!have_manifest) throw Error(ENOENT, "no manifest.json: not a docker-archive");
+        std::vector<DockerImage> images = parse_docker_manifest(manifest_text, "manifest.json");
+        if (!name.empty() && images.size() != 1)
+            throw Error(EINVAL, "a name was given but the archive holds " + std::to_string(images.size()) + " images");
+
+        auto resolve = [&](std::string n) {
+            for (int hops = 0; hops < 16; ++hops) {
+                auto it = links.find(n);
+                if (it == links.end()) return n;
+                n = it->second;
+            }
+            throw Error(ELOOP, "archive entry " + n + ": too many links");
+        };
+        std::set<std::string> wanted;
+        for (auto& img : images) {
+            img.config = resolve(img.config);
+            wanted.insert(img.config);
+            for (auto& l : img.layers) {
+                l = resolve(l);
+                wanted.insert(l);
+            }
+        }
+
+        // Pass 2: stream each wanted file into the store.
+        AddedBlobs added(store);
+        std::map<std::string, std::pair<std::string, int64_t>> blobs;  // archive name -> digest, size
+        {
+            ArchivePtr a = open_tarball(tarball);
+            archive_entry* e;
+            int r;
+            char buf[1 << 16];
+            while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                const char* p = archive_entry_pathname(e);
+                if (!p || archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e)) continue;
+                std::string n = normalize(p);
+                if (!wanted.count(n) || blobs.count(n)) continue;
+                BlobWriter w = store.begin_blob();
+                la_ssize_t got;
+                while ((got = archive_read_data(a.get(), buf, sizeof buf)) > 0) w.write(buf, static_cast<size_t>(got));
+                if (got < 0) throw Error(EINVAL, n + ": " + aerr(a.get()));
+                bool is_new = false;
+                int64_t size = w.size();
+                std::string d = w.commit({}, -1, &is_new);
+                if (is_new) added.add(d);
+                blobs[n] = {d, size};
+            }
+            if (r != ARCHIVE_EOF) throw Error(EINVAL, aerr(a.get()));
+        }
+        auto blob_of = [&](const std::string& n) {
+            auto it = blobs.find(n);
+            if (it == blobs.end()) throw Error(ENOENT, "manifest.json names \"" + n + "\", which the archive lacks");
+            return it->second;
+        };
+
+        std::vector<std::pair<std::string, Descriptor>> to_tag;
+        std::vector<ImportedImage> out;
+        for (auto& img : images) {
+            auto [cfg_digest, cfg_size] = blob_of(img.config);
+            ImageConfig cfg = parse_config(store.read_blob(cfg_digest), img.config);
+            if (cfg.diff_ids.size() != img.layers.size())
+                throw Error(EINVAL, img.config + ": " + std::to_string(cfg.diff_ids.size()) + " diff_ids for " +
+                                        std::to_string(img.layers.size()) + " layers");
+            Manifest m;
+            m.media_type = media::kOciManifest;
+            m.config = Descriptor{std::string(media::kOciConfig), cfg_digest, cfg_size, {}, {}};
+            for (size_t i = 0; i < img.layers.size(); ++i) {
+                auto [d, size] = blob_of(img.layers[i]);
+                std::string mt = layer_media_type(store, d);
+                std::string diff = diff_id_of(store, d, mt);
+                if (diff != cfg.diff_ids[i])
+                    throw Error(EINVAL, "layer " + img.layers[i] + ": content hashes to " + diff +
+                                            ", the image config says " + cfg.diff_ids[i]);
+                m.layers.push_back(Descriptor{mt, d, size, {}, {}});
+            }
+            std::string mtext = to_json(m).dump();
+            bool is_new = false;
+            BlobWriter w = store.begin_blob();
+            w.write(mtext);
+            std::string mdigest = w.commit({}, -1, &is_new);
+            if (is_new) added.add(mdigest);
+            Descriptor md{std::string(media::kOciManifest), mdigest, static_cast<int64_t>(mtext.size()), {}, {}};
+            std::vector<std::string> names = name.empty() ? img.repo_tags : std::vector<std::string>{name};
+            for (auto& t : names) to_tag.emplace_back(t, md);
+            out.push_back({names.empty() ? std::string() : names.front(), md});
+        }
+        for (auto& [t, d] : to_tag) store.tag(t, d);
+        added.commit();
+        return out;
+    } catch (const Error& e) {
+        throw e.wrap("import docker-archive " + tarball);
+    }
+}
+
+}  // namespace vitro::image

@@ -1,0 +1,249 @@
+#include "image/store.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "util/error.hpp"
+#include "util/file.hpp"
+
+namespace vitro::image {
+
+using nlohmann::json;
+
+std::string default_root() {
+    const char* env = std::getenv("VITRO_ROOT");
+    return env && *env ? std::string(env) : std::string("/var/lib/vitro");
+}
+
+namespace {
+// Serialises index.json updates between processes (flock on <root>/index.lock).
+template <typename F>
+auto with_index_lock(const std::string& root, F&& f) {
+    std::string lock = root + "/index.lock";
+    UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) throw_errno("open", lock);
+    if (::flock(fd.get(), LOCK_EX) < 0) throw_errno("lock", lock);
+    return f();  // the lock goes with the fd
+}
+}  // namespace
+
+// --- BlobWriter ---------------------------------------------------------------
+
+BlobWriter::BlobWriter(const Store& store, std::string tmp_path, UniqueFd fd)
+    : store_(&store), tmp_(std::move(tmp_path)), fd_(std::move(fd)) {}
+
+BlobWriter::BlobWriter(BlobWriter&& o) noexcept
+    : store_(o.store_), tmp_(std::move(o.tmp_)), fd_(std::move(o.fd_)), hash_(std::move(o.hash_)), size_(o.size_),
+      done_(o.done_) {
+    o.done_ = true;
+}
+
+BlobWriter::~BlobWriter() {
+    if (!done_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+}
+
+void BlobWriter::write(const void* data, size_t len) {
+    if (done_) throw Error("blob writer: write after commit");
+    hash_.update(data, len);
+    write_all(fd_.get(), std::string_view(static_cast<const char*>(data), len), tmp_);
+    size_ += static_cast<int64_t>(len);
+}
+
+std::string BlobWriter::commit(std::string_view expected, int64_t expected_size, bool* added) {
+    if (added) *added = false;
+    if (done_) throw Error("blob writer: committed twice");
+    done_ = true;  // from here on, every path either renames or unlinks the temp file
+    try {
+        std::string got = hash_.digest();
+        if (expected_size >= 0 && size_ != expected_size)
+            throw Error(EINVAL, "blob " + std::string(expected.empty() ? got : std::string(expected)) +
+                                    ": size mismatch: expected " + std::to_string(expected_size) + " bytes, got " +
+                                    std::to_string(size_));
+        if (!expected.empty() && got != expected)
+            throw Error(EINVAL, "blob " + std::string(expected) + ": digest mismatch: content hashes to " + got);
+        if (::fsync(fd_.get()) < 0) throw_errno("fsync", tmp_);
+        fd_.reset();
+        std::string dest = store_->blob_path(got);
+        if (store_->has_blob(got)) {  // same content already there: keep it
+            ::unlink(tmp_.c_str());
+            return got;
+        }
+        if (added) *added = true;
+        if (::rename(tmp_.c_str(), dest.c_str()) < 0) throw_errno("rename", tmp_ + " to " + dest);
+        return got;
+    } catch (...) {
+        ::unlink(tmp_.c_str());
+        throw;
+    }
+}
+
+// --- Store --------------------------------------------------------------------
+
+Store::Store(std::string root) : root_(std::move(root)) {
+    while (root_.size() > 1 && root_.back() == '/') root_.pop_back();
+    make_dirs(root_ + "/blobs/sha256", 0755);
+    make_dirs(tmp_dir(), 0700);
+    make_dirs(layers_dir(), 0711);  // traversable: overlay lower dirs are reached through it
+    if (!path_exists(root_ + "/oci-layout"))
+        write_file_atomic(root_ + "/oci-layout", R"({"imageLayoutVersion":"1.0.0"})");
+    if (!path_exists(root_ + "/index.json")) {
+        with_index_lock(root_, [&] {
+            if (!path_exists(root_ + "/index.json"))
+                write_file_atomic(root_ + "/index.json",
+                                  json{{"schemaVersion", 2}, {"mediaType", media::kOciIndex}, {"manifests", json::array()}}
+                                      .dump());
+            return 0;
+        });
+    }
+}
+
+std::string Store::blob_path(std::string_view digest) const {
+    return root_ + "/blobs/sha256/" + digest_hex(digest);
+}
+
+BlobWriter Store::begin_blob() const {
+    std::string tmpl = tmp_dir() + "/blob-XXXXXX";
+    int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+    if (fd < 0) throw_errno("create temporary blob in", tmp_dir());
+    ::fchmod(fd, 0644);
+    return BlobWriter(*this, tmpl, UniqueFd(fd));
+}
+
+std::string Store::put_blob(int fd, std::string_view expected, int64_t expected_size) const {
+    if (!expected.empty()) check_digest(expected, "expected blob digest");
+    BlobWriter w = begin_blob();
+    char buf[1 << 16];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("read blob source");
+        }
+        if (n == 0) break;
+        w.write(buf, static_cast<size_t>(n));
+        if (expected_size >= 0 && w.size() > expected_size)
+            throw Error(EINVAL, "blob " + std::string(expected) + ": larger than the expected " +
+                                    std::to_string(expected_size) + " bytes");
+    }
+    return w.commit(expected, expected_size);
+}
+
+std::string Store::put_blob_file(const std::string& path, std::string_view expected, int64_t expected_size) const {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", path);
+    try {
+        return put_blob(fd.get(), expected, expected_size);
+    } catch (const Error& e) {
+        throw e.wrap(path);
+    }
+}
+
+std::string Store::put_blob_bytes(std::string_view data, std::string_view expected) const {
+    if (!expected.empty()) check_digest(expected, "expected blob digest");
+    BlobWriter w = begin_blob();
+    w.write(data);
+    return w.commit(expected);
+}
+
+bool Store::has_blob(std::string_view digest) const {
+    if (!is_valid_digest(digest)) return false;
+    struct stat st;
+    return ::stat(blob_path(digest).c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+UniqueFd Store::open_blob(std::string_view digest) const {
+    std::string p = blob_path(digest);
+    UniqueFd fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) throw_errno("open blob", digest);
+    return fd;
+}
+
+std::string Store::read_blob(std::string_view digest, size_t max_size) const {
+    UniqueFd fd = open_blob(digest);
+    struct stat st;
+    if (::fstat(fd.get(), &st) < 0) throw_errno("stat blob", digest);
+    if (static_cast<size_t>(st.st_size) > max_size)
+        throw Error(EFBIG, "blob " + std::string(digest) + ": " + std::to_string(st.st_size) +
+                               " bytes, more than the " + std::to_string(max_size) + " allowed here");
+    std::string data = read_fd(fd.get());
+    if (sha256_digest(data) != digest) throw Error(EIO, "blob " + std::string(digest) + ": corrupt in the store");
+    return data;
+}
+
+namespace {
+json read_index_json(const std::string& root) {
+    std::string path = root + "/index.json";
+    json j = json::parse(read_file(path), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) throw Error(EINVAL, path + ": not a JSON object");
+    if (!j.contains("manifests") || !j["manifests"].is_array()) j["manifests"] = json::array();
+    return j;
+}
+
+std::string ref_name_of(const json& m) {
+    if (!m.is_object()) return {};
+    auto a = m.find("annotations");
+    if (a == m.end() || !a->is_object()) return {};
+    auto r = a->find(std::string(kRefNameAnnotation));
+    return r != a->end() && r->is_string() ? r->get<std::string>() : std::string();
+}
+}  // namespace
+
+void Store::tag(const std::string& name, const Descriptor& manifest) const {
+    if (name.empty()) throw Error(EINVAL, "tag: empty image name");
+    check_digest(manifest.digest, "tag " + name);
+    with_index_lock(root_, [&] {
+        json idx = read_index_json(root_);
+        json keep = json::array();
+        for (auto& m : idx["manifests"])
+            if (ref_name_of(m) != name) keep.push_back(m);
+        Descriptor d = manifest;
+        d.platform.reset();
+        d.annotations[std::string(kRefNameAnnotation)] = name;
+        keep.push_back(to_json(d));
+        idx["manifests"] = keep;
+        write_file_atomic(root_ + "/index.json", idx.dump(2) + "\n");
+        return 0;
+    });
+}
+
+bool Store::untag(const std::string& name) const {
+    return with_index_lock(root_, [&] {
+        json idx = read_index_json(root_);
+        json keep = json::array();
+        bool found = false;
+        for (auto& m : idx["manifests"]) {
+            if (ref_name_of(m) == name)
+                found = true;
+            else
+                keep.push_back(m);
+        }
+        if (found) {
+            idx["manifests"] = keep;
+            write_file_atomic(root_ + "/index.json", idx.dump(2) + "\n");
+        }
+        return found;
+    });
+}
+
+std::vector<TagEntry> Store::tags() const {
+    json idx = read_index_json(root_);
+    std::vector<TagEntry> out;
+    for (auto& m : idx["manifests"]) {
+        std::string name = ref_name_of(m);
+        if (name.empty()) continue;
+        out.push_back({name, parse_descriptor(m, root_ + "/index.json")});
+    }
+    return out;
+}
+
+std::optional<Descriptor> Store::resolve(const std::string& name) const {
+    for (auto& t : tags())
+        if (t.name == name) return t.manifest;
+    return std::nullopt;
+}
+
+}  // namespace vitro::image

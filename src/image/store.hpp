@@ -1,0 +1,90 @@
+// The content store: an OCI image layout under a root directory
+// (default /var/lib/vitro, or $VITRO_ROOT):
+//   <root>/oci-layout, <root>/index.json, <root>/blobs/sha256/<hex>
+//   <root>/tmp/      blobs being written (same filesystem: rename is atomic)
+//   <root>/layers/   unpacked layers, see unpack.hpp
+// Every blob is hashed while it is written; a digest mismatch leaves nothing.
+// Tags ("name:tag") live in index.json as org.opencontainers.image.ref.name.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "image/digest.hpp"
+#include "image/manifest.hpp"
+#include "util/fd.hpp"
+
+namespace vitro::image {
+
+// $VITRO_ROOT when set, else /var/lib/vitro.
+std::string default_root();
+
+class Store;
+
+// A blob being written: feed it bytes, then commit(). Destroyed without a
+// commit (or when commit() throws), it leaves nothing behind.
+class BlobWriter {
+public:
+    BlobWriter(BlobWriter&&) noexcept;
+    BlobWriter& operator=(BlobWriter&&) = delete;
+    ~BlobWriter();
+
+    void write(const void* data, size_t len);
+    void write(std::string_view s) { write(s.data(), s.size()); }
+    int64_t size() const { return size_; }
+    // Verifies against `expected` (digest and, when >= 0, size) if given, then
+    // moves the blob into place. Returns the digest; *added tells whether the
+    // blob is new to the store (false when the same content was already there).
+    std::string commit(std::string_view expected_digest = {}, int64_t expected_size = -1, bool* added = nullptr);
+
+private:
+    friend class Store;
+    BlobWriter(const Store& store, std::string tmp_path, UniqueFd fd);
+    const Store* store_;
+    std::string tmp_;
+    UniqueFd fd_;
+    Sha256 hash_;
+    int64_t size_ = 0;
+    bool done_ = false;
+};
+
+struct TagEntry {
+    std::string name;  // "name:tag"
+    Descriptor manifest;
+};
+
+class Store {
+public:
+    // Creates the layout under `root` if missing.
+    explicit Store(std::string root = default_root());
+
+    const std::string& root() const { return root_; }
+    std::string blob_path(std::string_view digest) const;
+    std::string tmp_dir() const { return root_ + "/tmp"; }
+    std::string layers_dir() const { return root_ + "/layers"; }
+
+    BlobWriter begin_blob() const;
+    // Copies the stream from fd (to EOF) into the store.
+    std::string put_blob(int fd, std::string_view expected_digest = {}, int64_t expected_size = -1) const;
+    std::string put_blob_file(const std::string& path, std::string_view expected_digest = {},
+                              int64_t expected_size = -1) const;
+    std::string put_blob_bytes(std::string_view data, std::string_view expected_digest = {}) const;
+
+    bool has_blob(std::string_view digest) const;
+    UniqueFd open_blob(std::string_view digest) const;  // O_RDONLY; throws ENOENT
+    // Reads a small blob (manifest, config) and re-verifies its digest.
+    std::string read_blob(std::string_view digest, size_t max_size = 16 << 20) const;
+
+    // Records name -> manifest descriptor in index.json (replacing an old entry).
+    void tag(const std::string& name, const Descriptor& manifest) const;
+    bool untag(const std::string& name) const;
+    std::optional<Descriptor> resolve(const std::string& name) const;
+    std::vector<TagEntry> tags() const;
+
+private:
+    std::string root_;
+};
+
+}  // namespace vitro::image

@@ -1,0 +1,41 @@
+// Layer unpack: a tar layer (plain, gzip, zstd, …; libarchive detects which)
+// into a directory of its own, every entry path treated as hostile:
+//   - ".." anywhere in a path or hardlink target rejects the layer;
+//   - absolute paths are taken relative to the layer root;
+//   - parents are resolved confined to the layer root (openat2 RESOLVE_IN_ROOT)
+//     and entries created with *at() calls relative to the parent's fd, so a
+//     symlink in the layer can never lead a write outside it;
+//   - hardlink targets resolve inside the layer and are never followed.
+// OCI whiteouts become overlayfs ones: ".wh.NAME" a 0/0 char device NAME,
+// ".wh..wh..opq" the xattr trusted.overlay.opaque=y on its directory.
+// Other trusted.* xattrs from the layer are dropped (they steer overlayfs).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vitro::image {
+
+class Store;
+
+struct UnpackResult {
+    std::string diff_id;  // sha256 of the uncompressed tar stream
+    uint64_t entries = 0;
+};
+
+// Unpacks the layer read from blob_fd into dest_dir, which must not exist yet
+// (its parent must). On any error dest_dir is removed and vitro::Error thrown.
+UnpackResult unpack_layer(int blob_fd, const std::string& dest_dir);
+UnpackResult unpack_layer_bytes(std::string_view data, const std::string& dest_dir);
+
+// Unpacked layers shared between containers: <root>/layers/<diff-hex>/rootfs,
+// with <root>/layers/<diff-hex>/complete written before the directory is
+// renamed into place, so a reader never sees a partial layer.
+std::string layer_rootfs(const Store& store, std::string_view diff_id);
+bool layer_ready(const Store& store, std::string_view diff_id);
+// Unpacks blob `blob_digest` unless already there, verifies that its
+// uncompressed digest is `diff_id`, and returns the rootfs path.
+std::string ensure_layer(const Store& store, std::string_view blob_digest, std::string_view diff_id);
+
+}  // namespace vitro::image
