@@ -39,8 +39,6 @@ UniqueFd sealed_copy() {
     if (::fstat(self.get(), &st) < 0) throw_errno("stat", "/proc/self/exe");
     UniqueFd mem(::memfd_create("vitro-runtime", MFD_CLOEXEC | MFD_ALLOW_SEALING));
     if (!mem) throw_errno("memfd_create");
-    // Plain read/write, not sendfile: sendfile goes through a pipe whose
-    // page references make F_SEAL_WRITE wait until they drain.
     if (::ftruncate(mem.get(), st.st_size) < 0) throw_errno("size memfd");
     char buf[1 << 16];
     for (off_t off = 0; off < st.st_size;) {
