@@ -1032,6 +1032,96 @@ TEST_F(RuntimeTest, RuntimeBinaryCannotBeWrittenFromTheContainer) {
     if (again >= 0) ::close(again);
 }
 
+TEST_F(RuntimeTest, FeaturesAndSpec) {
+    auto f = rt({"features"});
+    ASSERT_EXIT_STATUS(f, 0);
+    json features = json::parse(f.out, nullptr, false);
+    ASSERT_TRUE(features.is_object()) << f.out;
+    EXPECT_FALSE(features.value("ociVersionMax", "").empty()) << f.out;
+    auto ns = features["linux"]["namespaces"];
+    EXPECT_NE(std::find(ns.begin(), ns.end(), "time"), ns.end()) << f.out;
+
+    fs::path dir = tmp_ / "spec";
+    fs::create_directories(dir);
+    ASSERT_EXIT_STATUS(rt({"spec", "--bundle", dir.string()}), 0);
+    json spec = json::parse(read_file(dir / "config.json"), nullptr, false);
+    ASSERT_TRUE(spec.is_object());
+    EXPECT_EQ(spec["root"]["path"], "rootfs");
+    EXPECT_FALSE(spec["process"]["args"].empty());
+    auto again = rt({"spec", "--bundle", dir.string()});
+    EXPECT_NE(again.code, 0);
+    EXPECT_TRUE(contains(again.err, "already exists"));
+
+    fs::path rootless = tmp_ / "rootless";
+    fs::create_directories(rootless);
+    ASSERT_EXIT_STATUS(rt({"spec", "--rootless", "--bundle", rootless.string()}), 0);
+    EXPECT_TRUE(contains(read_file(rootless / "config.json"), "\"uidMappings\""));
+}
+
+TEST_F(RuntimeTest, EventsStatsReportTheCgroup) {
+    checker({"sleep", "600"});
+    ASSERT_EXIT_STATUS(run_detached(id_), 0);
+    ASSERT_TRUE(reaches(id_, "running"));
+    auto e = rt({"events", "--stats", id_});
+    ASSERT_EXIT_STATUS(e, 0);
+    json ev = json::parse(e.out, nullptr, false);
+    ASSERT_TRUE(ev.is_object()) << e.out;
+    EXPECT_EQ(ev.value("type", ""), "stats");
+    EXPECT_EQ(ev.value("id", ""), id_);
+    EXPECT_EQ(ev["data"]["memory"]["usage"].value("limit", uint64_t{0}), 268435456u) << e.out;
+    EXPECT_GE(ev["data"]["pids"].value("current", 0), 1) << e.out;
+    EXPECT_GT(ev["data"]["memory"]["usage"].value("usage", uint64_t{0}), 0u) << e.out;
+}
+
+TEST_F(RuntimeTest, NoPivotMovesTheRootfs) {
+    process()["args"] = {"sh", "-c", "test \"$(cat /etc/hostname)\" = 'vitro busybox' && test ! -e /work && echo moved"};
+    auto r = run_container({"--no-pivot"});
+    EXPECT_EXIT_STATUS(r, 0);
+    EXPECT_TRUE(contains(r.out, "moved"));
+}
+
+TEST_F(RuntimeTest, TimeNamespaceOffsets) {
+    linux_()["namespaces"].push_back({{"type", "time"}});
+    linux_()["timeOffsets"] = {{"boottime", {{"secs", 31536000}, {"nanosecs", 0}}}};
+    process()["args"] = {"sh", "-c", "cut -d. -f1 /proc/uptime"};
+    auto r = run_container();
+    ASSERT_EXIT_STATUS(r, 0);
+    long uptime = std::atol(r.out.c_str());
+    EXPECT_GE(uptime, 31536000L) << "uptime in the container: " << r.out;
+}
+
+TEST_F(RuntimeTest, SchedulerNiceAndIoPriority) {
+    process()["scheduler"] = {{"policy", "SCHED_BATCH"}, {"nice", 5}};
+    process()["ioPriority"] = {{"class", "IOPRIO_CLASS_BE"}, {"priority", 6}};
+    // /proc/self/stat: field 19 is nice, 41 the scheduling policy (3 = SCHED_BATCH).
+    process()["args"] = {"sh", "-c", "awk '{print \"policy\", $41, \"nice\", $19}' /proc/self/stat; ionice -p $$"};
+    auto r = run_container();
+    ASSERT_EXIT_STATUS(r, 0);
+    EXPECT_TRUE(contains(r.out, "policy 3 nice 5"));
+    EXPECT_TRUE(contains(r.out, "prio 6"));
+}
+
+TEST_F(RuntimeTest, TmpfsWithCopyUpKeepsTheImageContent) {
+    config_["root"]["readonly"] = true;
+    config_["mounts"].push_back({{"destination", "/etc"}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                                 {"options", {"rw", "nosuid", "nodev", "tmpcopyup"}}});
+    process()["args"] = {"sh", "-c", "cat /etc/hostname && touch /etc/new && echo writable"};
+    auto r = run_container();
+    EXPECT_EXIT_STATUS(r, 0);
+    EXPECT_TRUE(contains(r.out, "vitro busybox"));
+    EXPECT_TRUE(contains(r.out, "writable"));
+    EXPECT_FALSE(fs::exists(rootfs_ / "etc" / "new")) << "the write reached the image";
+}
+
+TEST_F(RuntimeTest, SystemdCgroupIsRefusedClearly) {
+    checker({"pid1"});
+    write_config();
+    auto r = rt({"--systemd-cgroup", "run", "--bundle", bundle_.string(), id_});
+    EXPECT_NE(r.code, 0);
+    EXPECT_TRUE(contains(r.err, "--systemd-cgroup"));
+    expect_nothing_left(id_, "after a refused --systemd-cgroup");
+}
+
 TEST_F(RuntimeTest, PauseAndResume) {
     // A ticker: it bumps /out/tick ten times a second while it runs.
     fs::create_directories(tmp_ / "out");
