@@ -43,27 +43,9 @@ struct ExecChildArgs {
 
 [[noreturn]] void exec_stage2(const ExecChildArgs& a, const os::SyncSocket& sync) {
     const oci::Process& p = *a.process;
-    if (p.terminal) {
-        os::Pty pty = os::open_pty();
-        if (p.console_size) os::set_window_size(pty.master.get(), p.console_size->first, p.console_size->second);
-        if (a.foreground_tty) {
-            sync.send(kConsole);
-            sync.send_fd(pty.master.get());
-        } else {
-            os::send_fd_over(a.console_fd, pty.master.get(), pty.slave_name);
-        }
-        os::become_tty_session(pty.slave.get());
-    }
-    if (a.console_fd >= 0) ::close(a.console_fd);
+    attach_terminal(p, sync, a.console_fd, a.foreground_tty);
     apply_oom_score_adj(p);
-    ExecPlan plan;
-    plan.process = &p;
-    const auto& lx = a.spec->linux;
-    plan.seccomp = lx && lx->seccomp ? &*lx->seccomp : nullptr;
-    plan.personality = lx && lx->personality ? &*lx->personality : nullptr;
-    plan.preserve_fds = a.preserve_fds;
-    plan.user_ns = a.spec->has_namespace("user");
-    plan.executable = find_executable(p);
+    ExecPlan plan = make_exec_plan(*a.spec, p, a.preserve_fds);
     // Success is the sync socket closing on exec (it is close-on-exec).
     exec_container_process(plan);
 }

@@ -68,28 +68,14 @@ bool g_created = false;  // after `created`, errors can only go to stderr
     enter_rootfs(rc);
     finish_rootfs(rc);
 
-    if (proc.terminal) {
-        os::Pty pty = os::open_pty();
-        if (proc.console_size) os::set_window_size(pty.master.get(), proc.console_size->first, proc.console_size->second);
-        mount_console(pty.slave_name);
-        if (a.foreground_tty) {
-            sync.send(kConsole);
-            sync.send_fd(pty.master.get());
-        } else {
-            os::send_fd_over(a.console_fd, pty.master.get(), pty.slave_name);
-        }
-        os::become_tty_session(pty.slave.get());
-    }
-    if (a.console_fd >= 0) ::close(a.console_fd);
+    // The pty comes from the container's own devpts, after pivot_root; its
+    // slave also becomes /dev/console.
+    std::string tty = attach_terminal(proc, sync, a.console_fd, a.foreground_tty);
+    if (!tty.empty()) mount_console(tty);
 
     apply_oom_score_adj(proc);
     ExecPlan plan;
-    plan.process = &proc;
-    plan.seccomp = spec.linux && spec.linux->seccomp ? &*spec.linux->seccomp : nullptr;
-    plan.personality = spec.linux && spec.linux->personality ? &*spec.linux->personality : nullptr;
-    plan.preserve_fds = a.preserve_fds;
-    plan.user_ns = rc.user_ns;
-    if (spec.process) plan.executable = find_executable(proc);
+    if (spec.process) plan = make_exec_plan(spec, proc, a.preserve_fds);
     sync.send(kCreated);
     g_created = true;
 
@@ -124,13 +110,22 @@ int direct_clone_flags(const oci::Spec& spec) {
     return flags;
 }
 
+// First steps of either entry point: nothing of the runtime's (state-dir lock,
+// log file...) may stay open in the container, so keep only stdio, the
+// preserved fds and our two channels; open the state directory while its path
+// still resolves; wait until the runtime has placed us in the cgroup.
+static UniqueFd begin_setup(const InitArgs& a, const os::SyncSocket& sync) {
+    close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
+    std::string state_dir = a.exec_fifo.substr(0, a.exec_fifo.find_last_of('/'));
+    UniqueFd state_fd(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!state_fd) throw_errno("open", state_dir);
+    sync.expect(kGo);
+    return state_fd;
+}
+
 void run_direct_init(const InitArgs& a, const os::SyncSocket& sync) {
     try {
-        close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
-        std::string state_dir = a.exec_fifo.substr(0, a.exec_fifo.find_last_of('/'));
-        UniqueFd state_fd(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!state_fd) throw_errno("open", state_dir);
-        sync.expect(kGo);
+        UniqueFd state_fd = begin_setup(a, sync);
         run_init(a, sync, std::move(state_fd));
     } catch (const std::exception& e) {
         if (!g_created) sync.fail_and_exit(e, 127);
@@ -141,13 +136,7 @@ void run_direct_init(const InitArgs& a, const os::SyncSocket& sync) {
 
 void run_stage1(const InitArgs& a, const os::SyncSocket& sync) {
     try {
-        // Nothing of the runtime's (state-dir lock, log file...) may stay open
-        // in the container: keep stdio, the preserved fds and our two channels.
-        close_fds_from(3 + a.preserve_fds, {sync.fd(), a.console_fd});
-        std::string state_dir = a.exec_fifo.substr(0, a.exec_fifo.find_last_of('/'));
-        UniqueFd state_fd(::open(state_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-        if (!state_fd) throw_errno("open", state_dir);
-        sync.expect(kGo);
+        UniqueFd state_fd = begin_setup(a, sync);
         const oci::Spec& spec = *a.spec;
         std::vector<oci::Namespace> joins;
         int unshare_flags = 0;

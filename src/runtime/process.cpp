@@ -14,7 +14,9 @@
 #include <cstring>
 
 #include "linux/capabilities.hpp"
+#include "linux/console.hpp"
 #include "linux/rlimits.hpp"
+#include "runtime/init.hpp"
 #include "runtime/seccomp.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
@@ -120,6 +122,35 @@ std::string find_executable(const oci::Process& p) {
         if (is_executable_file(cand)) return cand;
     }
     throw Error(ENOENT, "exec: \"" + name + "\": executable file not found in $PATH");
+}
+
+ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds) {
+    ExecPlan plan;
+    plan.process = &p;
+    plan.seccomp = spec.linux && spec.linux->seccomp ? &*spec.linux->seccomp : nullptr;
+    plan.personality = spec.linux && spec.linux->personality ? &*spec.linux->personality : nullptr;
+    plan.preserve_fds = preserve_fds;
+    plan.user_ns = spec.has_namespace("user");
+    plan.executable = find_executable(p);
+    return plan;
+}
+
+std::string attach_terminal(const oci::Process& p, const os::SyncSocket& sync, int console_fd, bool foreground) {
+    std::string slave_name;
+    if (p.terminal) {
+        os::Pty pty = os::open_pty();
+        if (p.console_size) os::set_window_size(pty.master.get(), p.console_size->first, p.console_size->second);
+        if (foreground) {
+            sync.send(kConsole);
+            sync.send_fd(pty.master.get());
+        } else {
+            os::send_fd_over(console_fd, pty.master.get(), pty.slave_name);
+        }
+        os::become_tty_session(pty.slave.get());
+        slave_name = pty.slave_name;
+    }
+    if (console_fd >= 0) ::close(console_fd);
+    return slave_name;
 }
 
 void apply_oom_score_adj(const oci::Process& p) {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "linux/sync_pipe.hpp"
 #include "oci/spec.hpp"
 
 namespace vitro::runtime {
@@ -21,6 +22,16 @@ struct ExecPlan {
     int preserve_fds = 0;
     bool user_ns = false;                   // setgroups may be denied there
 };
+
+// The plan for a spec's process (init) or an exec'd one: seccomp and
+// personality from the spec, the executable looked up in the current root.
+ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds);
+
+// process.terminal: opens a pty in the container's devpts, sizes it, hands
+// the master to the caller (over the sync socket in the foreground, else over
+// the --console-socket) and makes the slave our controlling terminal and stdio.
+// Returns the slave's path. Closes console_fd either way.
+std::string attach_terminal(const oci::Process& p, const os::SyncSocket& sync, int console_fd, bool foreground);
 
 // Applies everything and execs. Returns only by throwing.
 [[noreturn]] void exec_container_process(const ExecPlan& plan);
