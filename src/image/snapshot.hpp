@@ -58,6 +58,7 @@ public:
 
 private:
     Snapshot(std::string id, std::string dir, std::vector<std::string> layers, bool owned);
+    void os_mount(const std::string& data);
     std::string id_, dir_;
     std::vector<std::string> layers_;
     bool owned_ = false;

@@ -191,8 +191,12 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     if (direct >= 0) {
         init = child;
         cleanup.init = init;
-        if (!placed) cleanup.cgroup->add_process(init);
+        // Go first, then migrate: the first cgroup.procs write of a burst can
+        // sleep for an RCU grace period; the init builds its mounts meanwhile
+        // and waits for kCgroupJoined only where it must be in the cgroup.
         parent_sock.send(kGo);
+        if (!placed) cleanup.cgroup->add_process(init);
+        parent_sock.send(kCgroupJoined);
     } else {
         cleanup.stage1 = child;
         if (!placed) cleanup.cgroup->add_process(child);
@@ -217,6 +221,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
         cleanup.init = init;
         ::waitpid(child, nullptr, 0);
         cleanup.stage1 = -1;
+        parent_sock.send(kCgroupJoined);  // stage 1 was placed before it forked the init
     }
 
     oci::State state;

@@ -48,7 +48,6 @@ bool g_created = false;  // after `created`, errors can only go to stderr
         ::syscall(SYS_keyctl, 1 /*KEYCTL_JOIN_SESSION_KEYRING*/, a.session_keyring.c_str()) < 0 && errno != ENOSYS)
         throw_errno("join a new session keyring", a.session_keyring);
     const oci::Namespace* cg = spec.find_namespace("cgroup");
-    if (cg && cg->path.empty() && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup namespace");
 
     RootfsConfig rc;
     rc.spec = &spec;
@@ -58,6 +57,12 @@ bool g_created = false;  // after `created`, errors can only go to stderr
     rc.user_ns = spec.has_namespace("user");
     rc.new_cgroup_ns = cg && cg->path.empty();
     rc.no_pivot = a.no_pivot;
+    // The cgroup namespace is rooted where the init is when it unshares: so
+    // only once the runtime says the init is in its cgroup.
+    rc.in_cgroup = [&] {
+        sync.expect(kCgroupJoined);
+        if (rc.new_cgroup_ns && ::unshare(CLONE_NEWCGROUP) < 0) throw_errno("unshare cgroup namespace");
+    };
     mount_rootfs(rc);
 
     sync.send(kMountsReady);

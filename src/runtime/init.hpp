@@ -23,6 +23,7 @@ enum SyncCode : uint32_t {
     kHooksDone = 6,    // parent -> init: text = state JSON for container hooks
     kCreated = 7,      // init -> parent: waiting for start
     kConsole = 8,      // init -> parent (foreground tty): master fd follows
+    kCgroupJoined = 9, // parent -> init: the init is in its cgroup (sent while it already builds mounts)
 };
 
 struct InitArgs {

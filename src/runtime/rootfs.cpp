@@ -248,7 +248,16 @@ bool mounted_at(const oci::Spec& spec, const std::string& dest) {
 
 void mount_rootfs(const RootfsConfig& cfg) {
     const oci::Spec& spec = *cfg.spec;
-    if (!cfg.new_mount_ns) return;
+    bool in_cgroup = false;
+    auto ensure_in_cgroup = [&] {
+        if (in_cgroup) return;
+        in_cgroup = true;
+        if (cfg.in_cgroup) cfg.in_cgroup();
+    };
+    if (!cfg.new_mount_ns) {
+        ensure_in_cgroup();
+        return;
+    }
     // Nothing we mount may propagate back to the host.
     if (::mount("", "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0) throw_errno("make / rslave");
     mount_or_throw(cfg.rootfs, cfg.rootfs, "", MS_BIND | MS_REC, "", cfg.rootfs);
@@ -257,12 +266,14 @@ void mount_rootfs(const RootfsConfig& cfg) {
     UniqueFd root(::open(cfg.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root) throw_errno("open rootfs", cfg.rootfs);
     for (const auto& m : spec.mounts) {
+        if (m.type == "cgroup" || m.type == "cgroup2") ensure_in_cgroup();
         try {
             mount_one(root.get(), m, cfg);
         } catch (const Error& e) {
             throw e.wrap("mounts: " + m.destination);
         }
     }
+    ensure_in_cgroup();  // before mknod: the device cgroup rules apply
     if (mounted_at(spec, "/dev")) setup_dev(root.get(), spec, cfg.user_ns);
     else if (spec.linux && !spec.linux->devices.empty()) setup_dev(root.get(), spec, cfg.user_ns);
     // The process's working directory is created if the image lacks it.

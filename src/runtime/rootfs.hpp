@@ -4,6 +4,7 @@
 // sysctls, read-only and masked paths, a read-only root and the hostname.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "oci/spec.hpp"
@@ -17,6 +18,10 @@ struct RootfsConfig {
     bool user_ns = false;
     bool new_cgroup_ns = false;
     bool no_pivot = false;
+    // Called once, before the first thing that needs the process in its
+    // cgroup (a cgroup mount), and at the latest when mount_rootfs returns:
+    // the runtime moves the init into its cgroup while it builds the mounts.
+    std::function<void()> in_cgroup;
 };
 
 void mount_rootfs(const RootfsConfig& cfg);

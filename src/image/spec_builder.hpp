@@ -1,0 +1,67 @@
+// Image config + run options -> OCI runtime config.json (the shape of
+// vitro-runtime's default spec, oci::default_spec()), with docker's semantics:
+//   - args: an --entrypoint replaces the image's Entrypoint and clears its Cmd;
+//     a command given on the command line replaces Cmd; args = entrypoint + cmd.
+//   - env: the image's, then the run options' (same name: replaced in place);
+//     PATH defaulted when missing, HOSTNAME, TERM=xterm with a tty, HOME from
+//     the user's passwd entry ("/" without one).
+//   - user: "name", "uid", "name:group", "uid:gid", …, names resolved in the
+//     rootfs's /etc/passwd and /etc/group (opened confined to the rootfs);
+//     supplementary groups from /etc/group.
+// Lives in image/ until engine/ exists.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "image/manifest.hpp"
+
+namespace vitro::image {
+
+inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+struct MountSpec {
+    std::string source, destination;
+    std::string type = "bind";  // "bind" (rbind unless "bind" is given) or a filesystem type ("tmpfs")
+    std::vector<std::string> options;
+};
+
+struct RunOptions {
+    std::vector<std::string> command;        // replaces the image's Cmd when non-empty
+    std::optional<std::string> entrypoint;   // --entrypoint: replaces Entrypoint ("" = none), clears Cmd
+    std::vector<std::string> env;            // "K=V", or "K" to take K from this process's environment
+    std::string workdir;                     // -w (absolute)
+    std::string user;                        // --user
+    std::string hostname;                    // empty: the default spec's
+    std::string root_path = "rootfs";        // root.path in config.json
+    bool read_only = false, tty = false, no_new_privileges = false, rootless = false;
+    std::optional<int64_t> memory;           // bytes
+    std::optional<double> cpus;
+    std::optional<int64_t> pids_limit;
+    std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_NET_ADMIN", "ALL"
+    std::vector<MountSpec> mounts;
+};
+
+struct ResolvedUser {
+    uint32_t uid = 0, gid = 0;
+    std::vector<uint32_t> additional_gids;
+    std::string home = "/";
+};
+
+// Resolves a docker --user value against the rootfs at `rootfs` (a host
+// path). Empty means root. Throws vitro::Error(ENOENT, "unable to find user …")
+// for a name that is not in /etc/passwd (a group likewise).
+ResolvedUser resolve_user(const std::string& rootfs, const std::string& user);
+
+// The capability set docker gives a container by default.
+std::vector<std::string> default_capabilities();
+
+// Builds config.json. `rootfs` is the host path of the container's rootfs
+// (e.g. the snapshot's merged dir), read for user names only.
+nlohmann::json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs);
+
+}  // namespace vitro::image
