@@ -1,4 +1,4 @@
-#include "image/spec_builder.hpp"
+#include "engine/spec_builder.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,7 +17,7 @@
 #include "util/file.hpp"
 #include "util/strings.hpp"
 
-namespace vitro::image {
+namespace vitro::engine {
 
 using nlohmann::json;
 
@@ -318,4 +318,4 @@ json build_spec(const ImageConfig& image, const RunOptions& opts, const std::str
     return spec;
 }
 
-}  // namespace vitro::image
+}  // namespace vitro::engine

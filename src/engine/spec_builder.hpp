@@ -8,7 +8,6 @@
 //   - user: "name", "uid", "name:group", "uid:gid", …, names resolved in the
 //     rootfs's /etc/passwd and /etc/group (opened confined to the rootfs);
 //     supplementary groups from /etc/group.
-// Lives in image/ until engine/ exists.
 #pragma once
 
 #include <cstdint>
@@ -20,7 +19,9 @@
 
 #include "image/manifest.hpp"
 
-namespace vitro::image {
+namespace vitro::engine {
+
+using image::ImageConfig;
 
 inline constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -64,4 +65,4 @@ std::vector<std::string> default_capabilities();
 // (e.g. the snapshot's merged dir), read for user names only.
 nlohmann::json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs);
 
-}  // namespace vitro::image
+}  // namespace vitro::engine
