@@ -97,16 +97,6 @@ std::vector<GroupEntry> parse_group(const std::string& text) {
 
 std::string env_key(const std::string& kv) { return kv.substr(0, kv.find('=')); }
 
-// Sets kv in env: replaces an entry of the same name in place, else appends.
-void env_set(std::vector<std::string>& env, const std::string& kv) {
-    std::string key = env_key(kv);
-    for (auto& e : env)
-        if (env_key(e) == key) {
-            e = kv;
-            return;
-        }
-    env.push_back(kv);
-}
 bool env_has(const std::vector<std::string>& env, const std::string& key) {
     return std::any_of(env.begin(), env.end(), [&](const std::string& e) { return env_key(e) == key; });
 }
@@ -204,6 +194,17 @@ ResolvedUser resolve_user(const std::string& rootfs, const std::string& user) {
                 r.additional_gids.push_back(ge.gid);
     }
     return r;
+}
+
+// Sets kv in env: replaces an entry of the same name in place, else appends.
+void env_set(std::vector<std::string>& env, const std::string& kv) {
+    std::string key = env_key(kv);
+    for (auto& e : env)
+        if (env_key(e) == key) {
+            e = kv;
+            return;
+        }
+    env.push_back(kv);
 }
 
 json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs) {

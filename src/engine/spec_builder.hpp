@@ -58,6 +58,9 @@ struct ResolvedUser {
 // for a name that is not in /etc/passwd (a group likewise).
 ResolvedUser resolve_user(const std::string& rootfs, const std::string& user);
 
+// Sets "K=V" in env: replaces an entry of the same name in place, else appends.
+void env_set(std::vector<std::string>& env, const std::string& kv);
+
 // The capability set docker gives a container by default.
 std::vector<std::string> default_capabilities();
 

@@ -1,5 +1,8 @@
 #include "util/strings.hpp"
 
+#include "util/error.hpp"
+
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 
@@ -37,6 +40,24 @@ bool parse_u64(std::string_view s, uint64_t& out) {
     if (s.empty()) return false;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && p == s.data() + s.size();
+}
+
+uint64_t parse_size(const std::string& s, std::string_view what) {
+    if (s == "-1") return static_cast<uint64_t>(-1);
+    size_t i = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    uint64_t v = 0;
+    if (!parse_u64(s.substr(0, i), v)) throw Error(std::string(what) + ": invalid size '" + s + "'");
+    std::string unit = s.substr(i);
+    for (auto& ch : unit) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    int shift = 0;
+    if (unit == "" || unit == "b") shift = 0;
+    else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
+    else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
+    else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
+    else throw Error(std::string(what) + ": invalid size unit in '" + s + "' (use b, k, m or g)");
+    if (shift && v > (UINT64_MAX >> shift)) throw Error(std::string(what) + ": size '" + s + "' is too large");
+    return v << shift;
 }
 
 }  // namespace vitro

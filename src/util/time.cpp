@@ -9,11 +9,16 @@ namespace vitro {
 std::string rfc3339_now() {
     timespec ts{};
     clock_gettime(CLOCK_REALTIME, &ts);
+    return rfc3339(ts.tv_sec, ts.tv_nsec);
+}
+
+std::string rfc3339(long long seconds, long nanos) {
+    time_t secs = static_cast<time_t>(seconds);
     tm t{};
-    gmtime_r(&ts.tv_sec, &t);
+    gmtime_r(&secs, &t);
     char buf[64];
     size_t n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &t);
-    snprintf(buf + n, sizeof buf - n, ".%09ldZ", ts.tv_nsec);
+    snprintf(buf + n, sizeof buf - n, ".%09ldZ", nanos);
     return buf;
 }
 

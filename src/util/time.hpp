@@ -6,5 +6,7 @@
 namespace vitro {
 
 std::string rfc3339_now();
+// The same format for a given instant (seconds since the epoch + nanoseconds).
+std::string rfc3339(long long seconds, long nanos);
 
 }  // namespace vitro

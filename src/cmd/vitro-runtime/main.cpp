@@ -32,21 +32,6 @@ struct Globals {
     bool debug = false, systemd_cgroup = false;
 };
 
-uint64_t parse_size(const std::string& s, const char* flag) {
-    if (s == "-1") return static_cast<uint64_t>(-1);
-    size_t i = 0;
-    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-    uint64_t v = 0;
-    if (!parse_u64(s.substr(0, i), v)) throw Error(std::string(flag) + ": invalid size '" + s + "'");
-    std::string unit = s.substr(i);
-    for (auto& c : unit) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (unit == "" || unit == "b") return v;
-    if (unit == "k" || unit == "kb" || unit == "kib") return v << 10;
-    if (unit == "m" || unit == "mb" || unit == "mib") return v << 20;
-    if (unit == "g" || unit == "gb" || unit == "gib") return v << 30;
-    throw Error(std::string(flag) + ": invalid size unit in '" + s + "'");
-}
-
 std::chrono::milliseconds parse_duration(const std::string& s) {
     size_t i = 0;
     while (i < s.size() && (std::isdigit(static_cast<unsigned char>(s[i])))) ++i;

@@ -1,0 +1,485 @@
+// Container commands: run, create, start, stop, kill, rm, ps, logs, exec,
+// inspect, wait, top, diff. Flags as docker's; the work is in engine/.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include "cmd/vitro/common.hpp"
+#include "engine/container_log.hpp"
+#include "engine/engine.hpp"
+#include "image/snapshot.hpp"
+#include "linux/sealed_exe.hpp"
+#include "runtime/runtime.hpp"
+#include "util/error.hpp"
+#include "util/strings.hpp"
+
+namespace vitro::cli {
+
+namespace {
+
+using engine::ContainerRecord;
+using engine::ContainerState;
+using nlohmann::json;
+
+// IMAGE [CMD...] or CONTAINER [CMD...] after the flags (prefix_command).
+std::vector<std::string> rest_args(CLI::App* cmd) {
+    auto rest = cmd->remaining();
+    if (!rest.empty() && rest[0] == "--") rest.erase(rest.begin());
+    return rest;
+}
+
+struct RunFlags {
+    engine::CreateRequest req;
+    bool detach = false, tty = false, interactive = false;
+    std::vector<std::string> env_files, ports, cap_add, cap_drop, security_opts;
+    std::string memory, restart = "no", entrypoint;
+    bool entrypoint_set = false;
+    double cpus = 0;
+    int64_t pids_limit = 0;
+};
+
+void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
+    auto& r = f.req;
+    c->set_help_flag("--help", "print this help");  // -h is --hostname, as in docker
+    if (with_detach) {
+        c->add_flag("-d,--detach", f.detach, "run in the background and print the container ID");
+        c->add_flag("--rm", r.auto_remove, "remove the container when it exits");
+    } else {
+        c->add_flag("--rm", r.auto_remove, "remove the container when it exits");
+    }
+    c->add_flag("-i,--interactive", f.interactive, "keep stdin open");
+    c->add_flag("-t,--tty", f.tty, "allocate a pseudo-terminal");
+    c->add_option("--name", r.name, "container name");
+    c->add_option("-e,--env", r.run.env, "set an environment variable (KEY=VALUE, or KEY to take it from here)");
+    c->add_option("--env-file", f.env_files, "read KEY=VALUE lines from a file");
+    c->add_option("-v,--volume", r.volumes, "bind a host path or a named volume: SRC:DST[:ro]");
+    c->add_option("--tmpfs", r.tmpfs, "mount a tmpfs: DST[:OPTIONS]");
+    c->add_option("-p,--publish", f.ports, "publish a port: [HOST_IP:]HOST_PORT:CONTAINER_PORT[/udp]");
+    c->add_option("--network,--net", r.network, "none, host, bridge (the default network) or a network name");
+    c->add_option("-m,--memory", f.memory, "memory limit (e.g. 64m, 1g)");
+    c->add_option("--cpus", f.cpus, "number of CPUs (e.g. 0.5)");
+    c->add_option("--pids-limit", f.pids_limit, "maximum number of processes");
+    c->add_option("-u,--user", r.run.user, "user: NAME|UID[:GROUP|GID]");
+    c->add_option("-w,--workdir", r.run.workdir, "working directory in the container");
+    c->add_option("--entrypoint", f.entrypoint, "replace the image's entrypoint")->each([&f](const std::string&) {
+        f.entrypoint_set = true;
+    });
+    c->add_flag("--read-only", r.run.read_only, "mount the root filesystem read-only");
+    c->add_option("--cap-add", f.cap_add, "add a capability (NET_ADMIN, ALL, ...)");
+    c->add_option("--cap-drop", f.cap_drop, "drop a capability");
+    c->add_option("--security-opt", f.security_opts, "seccomp=FILE|unconfined, no-new-privileges");
+    c->add_option("-h,--hostname", r.run.hostname, "container host name");
+    c->add_option("--restart", f.restart, "restart policy: no, on-failure[:N], always, unless-stopped");
+    c->add_option("--pod", r.pod, "join a pod's namespaces");
+    c->add_option("--stop-signal", r.stop_signal, "signal to stop the container (default SIGTERM)");
+    c->add_option("--stop-timeout", r.stop_timeout, "seconds to wait before killing the container (default 10)");
+    c->prefix_command();
+}
+
+void read_env_file(const std::string& path, std::vector<std::string>& env) {
+    std::ifstream in(path);
+    if (!in) throw Error(errno, "--env-file " + path + ": " + std::strerror(errno));
+    for (std::string line; std::getline(in, line);) {
+        std::string t = trim(line);
+        if (t.empty() || t[0] == '#') continue;
+        env.push_back(t);
+    }
+}
+
+// Flags -> CreateRequest (everything but the image and command).
+engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>& rest) {
+    auto& r = f.req;
+    if (rest.empty()) throw Error(EINVAL, "an image is required: vitro run [OPTIONS] IMAGE [COMMAND [ARG...]]");
+    r.image = rest[0];
+    r.run.command.assign(rest.begin() + 1, rest.end());
+    std::vector<std::string> env;
+    for (const auto& file : f.env_files) read_env_file(file, env);
+    env.insert(env.end(), r.run.env.begin(), r.run.env.end());
+    r.run.env = env;
+    r.run.tty = f.tty;
+    r.interactive = f.interactive;
+    if (f.entrypoint_set) r.run.entrypoint = f.entrypoint;
+    if (!f.memory.empty()) r.run.memory = static_cast<int64_t>(parse_size(f.memory, "--memory"));
+    if (f.cpus != 0) r.run.cpus = f.cpus;
+    if (f.pids_limit != 0) r.run.pids_limit = f.pids_limit;
+    r.run.cap_add = f.cap_add;
+    r.run.cap_drop = f.cap_drop;
+    r.security_opts = f.security_opts;
+    for (const auto& p : f.ports) r.ports.push_back(engine::parse_port_mapping(p));
+    r.restart = engine::parse_restart(f.restart);
+    if (r.auto_remove && r.restart.policy != engine::RestartPolicy::No)
+        throw Error(EINVAL, "--rm and --restart cannot be used together");
+    return r;
+}
+
+std::string short_id(const std::string& id) { return id.substr(0, 12); }
+
+std::string command_of(const ContainerRecord& c) {
+    std::string cmd = join(c.config.value("command", std::vector<std::string>{}), " ");
+    if (cmd.empty()) cmd = c.config.value("entry", "");
+    return cmd;
+}
+
+std::string status_text(const ContainerRecord& c) {
+    switch (c.state) {
+        case ContainerState::Created: return "Created";
+        case ContainerState::Running: return "Up " + human_since(c.started_at.value_or(c.created_at));
+        case ContainerState::Exited:
+            return "Exited (" + (c.exit_code ? std::to_string(*c.exit_code) : std::string("?")) + ") " +
+                   human_since(c.finished_at.value_or(c.created_at)) + " ago";
+        case ContainerState::Removing: return "Removing";
+    }
+    return "Unknown";
+}
+
+std::string ports_text(const ContainerRecord& c) {
+    std::vector<std::string> out;
+    for (const auto& p : c.config.value("ports", json::array()))
+        out.push_back((p.value("hostIP", "").empty() ? std::string("0.0.0.0") : p.value("hostIP", "")) + ":" +
+                      std::to_string(p.value("hostPort", 0)) + "->" + std::to_string(p.value("containerPort", 0)) +
+                      "/" + p.value("protocol", "tcp"));
+    return join(out, ", ");
+}
+
+json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
+    json ports = c.config.value("ports", json::array());
+    json ips = c.config.value("ips", json::array());
+    std::string ip = ips.empty() ? "" : ips[0].get<std::string>().substr(0, ips[0].get<std::string>().find('/'));
+    return {{"Id", c.id},
+            {"Name", c.name},
+            {"Created", c.created_at},
+            {"Image", c.image},
+            {"ImageDigest", c.image_digest},
+            {"State",
+             {{"Status", c.state == ContainerState::Exited ? "exited" : std::string(engine::to_string(c.state))},
+              {"Running", c.state == ContainerState::Running},
+              {"Pid", c.config.value("init_pid", 0)},
+              {"MonitorPid", c.pid},
+              {"ExitCode", c.exit_code.value_or(0)},
+              {"StartedAt", c.started_at.value_or("")},
+              {"FinishedAt", c.finished_at.value_or("")},
+              {"RestartCount", c.config.value("restart_count", 0)}}},
+            {"Config",
+             {{"Cmd", c.config.value("command", json::array())},
+              {"Hostname", c.config.value("hostname", "")},
+              {"Tty", c.config.value("tty", false)},
+              {"OpenStdin", c.config.value("interactive", false)},
+              {"StopSignal", c.config.value("stop_signal", "SIGTERM")}}},
+            {"HostConfig",
+             {{"NetworkMode", c.config.value("network", "")},
+              {"AutoRemove", c.config.value("auto_remove", false)},
+              {"RestartPolicy", c.config.value("restart", json::object())},
+              {"Runtime", c.config.value("runtime", "").empty() ? "vitro" : c.config.value("runtime", "")}}},
+            {"NetworkSettings", {{"IPAddress", ip}, {"IPs", ips}, {"Ports", ports}}},
+            {"LogPath", eng.log_path(c)},
+            {"Bundle", c.bundle}};
+}
+
+// Runs a start that may attach, mapping a process that cannot start to
+// docker's exit codes (126/127) after printing the reason.
+int start_mapped(engine::Engine& eng, const std::string& id, const engine::StartOptions& so) {
+    try {
+        return eng.start(id, so);
+    } catch (const std::exception& e) {
+        if (int code = engine::exec_failure_exit_code(e)) {
+            std::fprintf(stderr, "Error: %s\n", e.what());
+            return code;
+        }
+        throw;
+    }
+}
+
+// While attached, a terminal's ^C goes to the container (our process group);
+// we only wait for it.
+struct IgnoreInteractiveSignals {
+    IgnoreInteractiveSignals() {
+        ::signal(SIGINT, SIG_IGN);
+        ::signal(SIGQUIT, SIG_IGN);
+    }
+};
+
+}  // namespace
+
+void add_container_commands(CLI::App& app, Globals& g) {
+    auto flags = std::make_shared<RunFlags>();
+
+    auto* run = app.add_subcommand("run", "create and start a container: vitro run [OPTIONS] IMAGE [COMMAND [ARG...]]");
+    add_run_flags(run, *flags, true);
+    run->callback([&g, flags, run] {
+        auto req = finish_request(*flags, rest_args(run));
+        engine::Engine eng(engine_options(g));
+        ContainerRecord c = eng.create(req);
+        if (flags->detach) {
+            g.exit_code = start_mapped(eng, c.id, {false, false});
+            if (g.exit_code == 0) std::printf("%s\n", c.id.c_str());
+            return;
+        }
+        IgnoreInteractiveSignals ignore;
+        g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
+        if (g.exit_code >= 126 && g.exit_code <= 127 && req.auto_remove) {
+            try {
+                eng.remove(c.id, true);
+            } catch (const Error&) {
+            }
+        }
+    });
+
+    auto* create = app.add_subcommand("create", "create a container without starting it: vitro create [OPTIONS] IMAGE [COMMAND [ARG...]]");
+    add_run_flags(create, *flags, false);
+    create->callback([&g, flags, create] {
+        auto req = finish_request(*flags, rest_args(create));
+        engine::Engine eng(engine_options(g));
+        std::printf("%s\n", eng.create(req).id.c_str());
+    });
+
+    auto refs = std::make_shared<std::vector<std::string>>();
+    auto start_attach = std::make_shared<bool>(false);
+    auto start_interactive = std::make_shared<bool>(false);
+    auto* start = app.add_subcommand("start", "start one or more created or stopped containers");
+    start->add_flag("-a,--attach", *start_attach, "attach to the container's output and return its exit code");
+    start->add_flag("-i,--interactive", *start_interactive, "attach stdin");
+    start->add_option("containers", *refs, "container names or IDs")->required();
+    start->callback([&g, refs, start_attach, start_interactive] {
+        engine::Engine eng(engine_options(g));
+        if (*start_attach) {
+            if (refs->size() != 1) throw Error(EINVAL, "--attach takes exactly one container");
+            IgnoreInteractiveSignals ignore;
+            g.exit_code = start_mapped(eng, (*refs)[0], {true, *start_interactive});
+            return;
+        }
+        for (const auto& r : *refs) {
+            eng.start(r, {});
+            std::printf("%s\n", r.c_str());
+        }
+    });
+
+    auto stop_timeout = std::make_shared<std::optional<int>>();
+    auto* stop = app.add_subcommand("stop", "stop running containers (signal, wait, then SIGKILL)");
+    stop->add_option("-t,--time", *stop_timeout, "seconds to wait before killing (default: the container's, 10)");
+    stop->add_option("containers", *refs, "container names or IDs")->required();
+    stop->callback([&g, refs, stop_timeout] {
+        engine::Engine eng(engine_options(g));
+        for (const auto& r : *refs) {
+            eng.stop(r, *stop_timeout);
+            std::printf("%s\n", r.c_str());
+        }
+    });
+
+    auto kill_signal = std::make_shared<std::string>("KILL");
+    auto* kill = app.add_subcommand("kill", "send a signal to running containers (default SIGKILL)");
+    kill->add_option("-s,--signal", *kill_signal, "signal name or number");
+    kill->add_option("containers", *refs, "container names or IDs")->required();
+    kill->callback([&g, refs, kill_signal] {
+        engine::Engine eng(engine_options(g));
+        int sig = runtime::parse_signal(*kill_signal);
+        for (const auto& r : *refs) {
+            eng.kill(r, sig);
+            std::printf("%s\n", r.c_str());
+        }
+    });
+
+    auto rm_force = std::make_shared<bool>(false);
+    auto* rm = app.add_subcommand("rm", "remove containers");
+    rm->add_flag("-f,--force", *rm_force, "kill and remove running containers");
+    rm->add_option("containers", *refs, "container names or IDs")->required();
+    rm->callback([&g, refs, rm_force] {
+        engine::Engine eng(engine_options(g));
+        int failed = 0;
+        for (const auto& r : *refs) {
+            try {
+                eng.remove(r, *rm_force);
+                std::printf("%s\n", r.c_str());
+            } catch (const Error& e) {
+                std::fprintf(stderr, "Error: %s\n", e.what());
+                ++failed;
+            }
+        }
+        if (failed) g.exit_code = 1;
+    });
+
+    auto ps_all = std::make_shared<bool>(false), ps_quiet = std::make_shared<bool>(false);
+    auto ps_format = std::make_shared<std::string>("table");
+    auto* ps = app.add_subcommand("ps", "list containers (running ones unless -a)");
+    ps->alias("list");
+    ps->add_flag("-a,--all", *ps_all, "show all containers");
+    ps->add_flag("-q,--quiet", *ps_quiet, "only IDs");
+    ps->add_option("--format", *ps_format, "table, json, or a {{.Field}} template");
+    ps->callback([&g, ps_all, ps_quiet, ps_format] {
+        engine::Engine eng(engine_options(g));
+        json rows = json::array();
+        std::vector<ContainerRecord> shown;
+        for (const auto& c : eng.list())
+            if (*ps_all || c.state == ContainerState::Running) shown.push_back(c);
+        if (*ps_quiet) {
+            for (const auto& c : shown) std::printf("%s\n", short_id(c.id).c_str());
+            return;
+        }
+        for (const auto& c : shown)
+            rows.push_back({{"Id", c.id},
+                            {"Names", json::array({c.name})},
+                            {"Image", c.image},
+                            {"Command", command_of(c)},
+                            {"Created", c.created_at},
+                            {"State", c.state == ContainerState::Exited ? "exited" : std::string(engine::to_string(c.state))},
+                            {"Status", status_text(c)},
+                            {"ExitCode", c.exit_code.value_or(0)},
+                            {"Pid", c.config.value("init_pid", 0)},
+                            {"Ports", c.config.value("ports", json::array())},
+                            {"Networks", json::array({c.config.value("network", "")})}});
+        if (*ps_format == "json") {
+            std::printf("%s\n", rows.dump(4).c_str());
+        } else if (*ps_format == "table") {
+            std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
+                        "STATUS", "PORTS", "NAMES");
+            for (const auto& c : shown) {
+                std::string cmd = command_of(c);
+                if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
+                std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  %s\n", short_id(c.id).c_str(), c.image.c_str(),
+                            cmd.c_str(), (human_since(c.created_at) + " ago").c_str(), status_text(c).c_str(),
+                            ports_text(c).c_str(), c.name.c_str());
+            }
+        } else {
+            for (const auto& r : rows) std::fputs(render_format(*ps_format, r).c_str(), stdout);
+        }
+    });
+
+    struct LogsFlags {
+        bool follow = false, timestamps = false;
+        std::string tail = "all", since, until, ref;
+    };
+    auto lf = std::make_shared<LogsFlags>();
+    auto* logs = app.add_subcommand("logs", "print a container's output");
+    logs->add_flag("-f,--follow", lf->follow, "keep printing new output until the container stops");
+    logs->add_flag("-t,--timestamps", lf->timestamps, "show timestamps");
+    logs->add_option("-n,--tail", lf->tail, "number of lines from the end (default all)");
+    logs->add_option("--since", lf->since, "only output after this time (RFC 3339, Unix seconds, or 10m)");
+    logs->add_option("--until", lf->until, "only output before this time");
+    logs->add_option("container", lf->ref, "container name or ID")->required();
+    logs->callback([&g, lf] {
+        engine::Engine eng(engine_options(g));
+        ContainerRecord c = eng.get(lf->ref);
+        engine::LogReadOptions o;
+        o.timestamps = lf->timestamps;
+        if (lf->tail != "all") {
+            uint64_t n = 0;
+            if (!parse_u64(lf->tail, n)) throw Error(EINVAL, "--tail: \"" + lf->tail + "\" is not a number");
+            o.tail = n;
+        }
+        if (!lf->since.empty()) o.since = engine::parse_time_bound(lf->since, "--since");
+        if (!lf->until.empty()) o.until = engine::parse_time_bound(lf->until, "--until");
+        struct Ctx {
+            engine::Engine* eng;
+            std::string id;
+        } ctx{&eng, c.id};
+        engine::print_log(eng.log_path(c), o, lf->follow, [](void* p) {
+            auto* x = static_cast<Ctx*>(p);
+            auto now = x->eng->state().find_container(x->id);
+            return now && engine::is_running(*now);
+        }, &ctx);
+    });
+
+    struct ExecFlags {
+        bool interactive = false, tty = false, detach = false;
+        std::vector<std::string> env;
+        std::string user, workdir;
+    };
+    auto ef = std::make_shared<ExecFlags>();
+    auto* exec = app.add_subcommand("exec", "run a command in a running container: vitro exec [OPTIONS] CONTAINER COMMAND [ARG...]");
+    exec->add_flag("-i,--interactive", ef->interactive, "keep stdin open");
+    exec->add_flag("-t,--tty", ef->tty, "allocate a pseudo-terminal");
+    exec->add_flag("-d,--detach", ef->detach, "run in the background");
+    exec->add_option("-e,--env", ef->env, "set an environment variable");
+    exec->add_option("-u,--user", ef->user, "user: NAME|UID[:GROUP|GID]");
+    exec->add_option("-w,--workdir", ef->workdir, "working directory");
+    exec->prefix_command();
+    exec->callback([&g, ef, exec] {
+        auto rest = rest_args(exec);
+        if (rest.size() < 2) throw Error(EINVAL, "exec needs a container and a command: vitro exec CONTAINER COMMAND [ARG...]");
+        engine::Engine eng(engine_options(g));
+        engine::ExecOptions o;
+        o.req.args.assign(rest.begin() + 1, rest.end());
+        o.req.env = ef->env;
+        o.req.cwd = ef->workdir;
+        o.req.tty = ef->tty;
+        o.req.detach = ef->detach;
+        o.user = ef->user;
+        IgnoreInteractiveSignals ignore;
+        try {
+            g.exit_code = eng.exec(rest[0], o);
+        } catch (const std::exception& e) {
+            if (int code = engine::exec_failure_exit_code(e)) {
+                std::fprintf(stderr, "Error: %s\n", e.what());
+                g.exit_code = code;
+                return;
+            }
+            throw;
+        }
+    });
+
+    auto inspect_format = std::make_shared<std::string>("json");
+    auto* inspect = app.add_subcommand("inspect", "show containers' details as JSON");
+    inspect->add_option("-f,--format", *inspect_format, "json, or a {{.Field}} template (e.g. {{.State.Pid}})");
+    inspect->add_option("containers", *refs, "container names or IDs")->required();
+    inspect->callback([&g, refs, inspect_format] {
+        engine::Engine eng(engine_options(g));
+        json all = json::array();
+        for (const auto& r : *refs) all.push_back(inspect_json(eng, eng.get(r)));
+        if (*inspect_format == "json") std::printf("%s\n", all.dump(4).c_str());
+        else
+            for (const auto& c : all) std::fputs(render_format(*inspect_format, c).c_str(), stdout);
+    });
+
+    auto* wait = app.add_subcommand("wait", "wait for containers to exit and print their exit codes");
+    wait->add_option("containers", *refs, "container names or IDs")->required();
+    wait->callback([&g, refs] {
+        engine::Engine eng(engine_options(g));
+        for (const auto& r : *refs) std::printf("%d\n", eng.wait(r));
+    });
+
+    auto* top = app.add_subcommand("top", "show the processes of a container: vitro top CONTAINER [ps OPTIONS]");
+    top->prefix_command();
+    top->callback([&g, top] {
+        auto rest = rest_args(top);
+        if (rest.empty()) throw Error(EINVAL, "top needs a container");
+        engine::Engine eng(engine_options(g));
+        auto pids = eng.pids(rest[0]);
+        std::string list;
+        for (pid_t p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
+        std::vector<std::string> args = {"ps", "-o", "user,pid,ppid,etime,time,args", "-p", list};
+        if (rest.size() > 1) args = {"ps", "-p", list};
+        for (size_t i = 1; i < rest.size(); ++i) args.push_back(rest[i]);
+        std::fflush(stdout);
+        pid_t child = ::fork();
+        if (child == 0) {
+            std::vector<char*> argv;
+            for (auto& a : args) argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execvp("ps", argv.data());
+            ::_exit(127);
+        }
+        int status = 0;
+        ::waitpid(child, &status, 0);
+    });
+
+    auto diff_ref = std::make_shared<std::string>();
+    auto* diff = app.add_subcommand("diff", "list files a container added (A), changed (C) or deleted (D)");
+    diff->add_option("container", *diff_ref, "container name or ID")->required();
+    diff->callback([&g, diff_ref] {
+        engine::Engine eng(engine_options(g));
+        ContainerRecord c = eng.get(*diff_ref);
+        auto layers = c.config.value("layers", std::vector<std::string>{});
+        std::fputs(image::format_changes(image::diff(c.bundle + "/upper", layers)).c_str(), stdout);
+    });
+
+    // Commands that put a process in a container run from a sealed copy of
+    // this binary (CVE-2019-5736): a container cannot reach it through /proc.
+    for (auto* c : {run, start, exec})
+        c->preparse_callback([&g](size_t) { os::ensure_sealed_exe(g.argc, g.argv); });
+}
+
+}  // namespace vitro::cli

@@ -1,0 +1,162 @@
+// Image commands: load, images, rmi, tag. (save: image/ export.)
+#include <cstdio>
+
+#include "cmd/vitro/common.hpp"
+#include "image/import.hpp"
+#include "image/store.hpp"
+#include "util/error.hpp"
+
+namespace vitro::cli {
+
+namespace {
+using nlohmann::json;
+
+std::string short_digest(const std::string& d) {
+    auto colon = d.find(':');
+    return d.substr(colon == std::string::npos ? 0 : colon + 1, 12);
+}
+
+std::string human_size(int64_t bytes) {
+    char buf[32];
+    if (bytes < 1000) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+    else if (bytes < 1000 * 1000) std::snprintf(buf, sizeof buf, "%.1f kB", bytes / 1e3);
+    else if (bytes < 1000LL * 1000 * 1000) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
+    return buf;
+}
+
+// "name:tag" -> repository and tag columns.
+std::pair<std::string, std::string> split_tag(const std::string& name) {
+    auto slash = name.rfind('/');
+    auto colon = name.rfind(':');
+    if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) return {name, "<none>"};
+    return {name.substr(0, colon), name.substr(colon + 1)};
+}
+}  // namespace
+
+void add_image_commands(CLI::App& app, Globals& g) {
+    struct LoadFlags {
+        std::string input, name;
+        bool quiet = false;
+    };
+    auto lf = std::make_shared<LoadFlags>();
+    auto* load = app.add_subcommand("load", "import images from a docker-archive, oci-archive or OCI layout");
+    load->add_option("-i,--input", lf->input, "tarball (docker save / oci-archive) or OCI layout directory")->required();
+    load->add_option("--name", lf->name, "tag the image with this name instead of the archive's");
+    load->add_flag("-q,--quiet", lf->quiet, "print nothing but errors");
+    load->callback([&g, lf] {
+        image::Store store(g.root);
+        std::vector<image::ImportedImage> got;
+        std::error_code ec;
+        if (std::filesystem::is_directory(lf->input, ec)) {
+            got.push_back(image::import_oci_layout(store, lf->input, "", lf->name));
+        } else if (!std::filesystem::exists(lf->input, ec)) {
+            throw Error(ENOENT, "load: " + lf->input + ": no such file or directory");
+        } else {
+            // A docker-save tarball has manifest.json; an oci-archive has index.json.
+            try {
+                got = image::import_docker_archive(store, lf->input, lf->name);
+            } catch (const Error& docker_err) {
+                try {
+                    got.push_back(image::import_oci_archive(store, lf->input, "", lf->name));
+                } catch (const Error& oci_err) {
+                    throw Error(EINVAL, "load " + lf->input + ": not a docker archive (" + docker_err.what() +
+                                            ") nor an OCI archive (" + oci_err.what() + ")");
+                }
+            }
+        }
+        if (!lf->quiet)
+            for (const auto& i : got) std::printf("Loaded image: %s\n", i.name.c_str());
+    });
+
+    struct ImagesFlags {
+        bool quiet = false;
+        std::string format = "table";
+    };
+    auto imf = std::make_shared<ImagesFlags>();
+    auto* images = app.add_subcommand("images", "list images in local storage");
+    images->add_flag("-q,--quiet", imf->quiet, "only image IDs");
+    images->add_option("--format", imf->format, "table, json, or a {{.Field}} template");
+    images->callback([&g, imf] {
+        image::Store store(g.root);
+        json rows = json::array();
+        for (const auto& t : store.tags()) {
+            int64_t size = t.manifest.size;
+            std::string config_digest;
+            std::string created;
+            try {
+                auto img = image::load_image(store, t.name);
+                config_digest = img.manifest.config.digest;
+                size += img.manifest.config.size;
+                for (const auto& l : img.manifest.layers) size += l.size;
+                created = img.config.raw.value("created", "");
+            } catch (const Error&) {
+            }
+            auto [repo, tag] = split_tag(t.name);
+            rows.push_back({{"Id", config_digest},
+                            {"Names", json::array({t.name})},
+                            {"Repository", repo},
+                            {"Tag", tag},
+                            {"Digest", t.manifest.digest},
+                            {"Created", created},
+                            {"Size", size}});
+        }
+        if (imf->quiet) {
+            for (const auto& r : rows) std::printf("%s\n", short_digest(r["Id"].get<std::string>()).c_str());
+        } else if (imf->format == "json") {
+            std::printf("%s\n", rows.dump(4).c_str());
+        } else if (imf->format == "table") {
+            std::printf("%-40s  %-12s  %-12s  %-22s  %s\n", "REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE");
+            for (const auto& r : rows) {
+                std::string created = r["Created"].get<std::string>();
+                std::printf("%-40s  %-12s  %-12s  %-22s  %s\n", r["Repository"].get<std::string>().c_str(),
+                            r["Tag"].get<std::string>().c_str(), short_digest(r["Id"].get<std::string>()).c_str(),
+                            created.empty() ? "unknown" : (human_since(created) + " ago").c_str(),
+                            human_size(r["Size"].get<int64_t>()).c_str());
+            }
+        } else {
+            for (const auto& r : rows) std::fputs(render_format(imf->format, r).c_str(), stdout);
+        }
+    });
+
+    auto names = std::make_shared<std::vector<std::string>>();
+    auto rmi_force = std::make_shared<bool>(false);
+    auto* rmi = app.add_subcommand("rmi", "remove image tags from local storage");
+    rmi->add_flag("-f,--force", *rmi_force, "remove even when containers use the image");
+    rmi->add_option("images", *names, "image names")->required();
+    rmi->callback([&g, names, rmi_force] {
+        engine::Engine eng(engine_options(g));
+        for (const auto& n : *names) {
+            std::string name = n;
+            if (!eng.images().resolve(name) && eng.images().resolve(name + ":latest")) name += ":latest";
+            if (!eng.images().resolve(name)) throw Error(ENOENT, n + ": image not known");
+            if (!*rmi_force)
+                for (const auto& c : eng.state().list_containers())
+                    if (c.image == n || c.image == name)
+                        throw Error(EBUSY, "image " + n + " is in use by container " + c.name +
+                                               " (remove the container first, or use --force)");
+            eng.images().untag(name);
+            std::printf("Untagged: %s\n", name.c_str());
+        }
+    });
+
+    auto tag_args = std::make_shared<std::vector<std::string>>();
+    auto* tag = app.add_subcommand("tag", "give an image another name: vitro tag IMAGE NEW_NAME...");
+    tag->add_option("names", *tag_args, "the image, then the new names")->required()->expected(2, -1);
+    tag->callback([&g, tag_args] {
+        image::Store store(g.root);
+        std::string src = (*tag_args)[0];
+        auto d = store.resolve(src);
+        if (!d) d = store.resolve(src + ":latest");
+        if (!d) throw Error(ENOENT, src + ": image not known");
+        for (size_t i = 1; i < tag_args->size(); ++i) {
+            std::string name = (*tag_args)[i];
+            auto slash = name.rfind('/');
+            auto colon = name.rfind(':');
+            if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) name += ":latest";
+            store.tag(name, *d);
+        }
+    });
+}
+
+}  // namespace vitro::cli

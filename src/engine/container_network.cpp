@@ -1,0 +1,204 @@
+#include "engine/container_network.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "net/cni.hpp"
+#include "net/netns.hpp"
+#include "net/networks.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace vitro::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+PortMapping parse_port_mapping(const std::string& value) {
+    auto bad = [&](const std::string& why) {
+        return Error(EINVAL, "invalid port mapping \"" + value + "\": " + why);
+    };
+    PortMapping p;
+    std::string spec = value;
+    if (auto slash = spec.rfind('/'); slash != std::string::npos) {
+        p.protocol = spec.substr(slash + 1);
+        spec.resize(slash);
+        if (p.protocol != "tcp" && p.protocol != "udp" && p.protocol != "sctp")
+            throw bad("protocol must be tcp, udp or sctp");
+    }
+    std::vector<std::string> parts = split(spec, ':');
+    if (parts.size() == 3) {
+        p.host_ip = parts[0];
+        in_addr a{};
+        if (!p.host_ip.empty() && ::inet_pton(AF_INET, p.host_ip.c_str(), &a) != 1)
+            throw bad("host address \"" + p.host_ip + "\" is not an IPv4 address");
+        parts.erase(parts.begin());
+    }
+    if (parts.size() != 2) throw bad("expected [HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTOCOL]");
+    auto port = [&](const std::string& s, const char* which) {
+        uint64_t v = 0;
+        if (!parse_u64(s, v) || v == 0 || v > 65535) throw bad(std::string(which) + " port \"" + s + "\" is not in 1-65535");
+        return static_cast<uint16_t>(v);
+    };
+    p.host_port = port(parts[0], "host");
+    p.container_port = port(parts[1], "container");
+    return p;
+}
+
+json to_json(const PortMapping& p) {
+    return {{"hostIP", p.host_ip}, {"hostPort", p.host_port}, {"containerPort", p.container_port},
+            {"protocol", p.protocol}};
+}
+
+PortMapping port_from_json(const json& j) {
+    PortMapping p;
+    p.host_ip = j.value("hostIP", "");
+    p.host_port = j.value("hostPort", uint16_t{0});
+    p.container_port = j.value("containerPort", uint16_t{0});
+    p.protocol = j.value("protocol", "tcp");
+    return p;
+}
+
+std::string normalize_network_mode(const std::string& value) {
+    if (value.empty() || value == "bridge" || value == "default") return net::kDefaultNetwork;
+    return value;
+}
+bool is_cni_mode(const std::string& mode) { return mode != "none" && mode != "host"; }
+
+std::string netns_path(const NetworkPaths& paths, const std::string& id) { return paths.runroot + "/netns/" + id; }
+
+namespace {
+net::Cni make_cni(const NetworkPaths& paths) {
+    net::CniOptions o;
+    o.plugin_dirs = {paths.cni_path};
+    o.cache_dir = paths.cni_cache;
+    return net::Cni(o);
+}
+
+net::NetworkConfigList load_network(const NetworkPaths& paths, const std::string& network) {
+    net::NetworkStore store(paths.net_dir);
+    if (network == net::kDefaultNetwork) return store.ensure_default();
+    if (!store.exists(network))
+        throw Error(ENOENT, "network \"" + network + "\" not found (create it with `vitro network create " + network + "`)");
+    return store.inspect(network);
+}
+
+net::RuntimeConf runtime_conf(const std::string& id, const std::string& netns, const std::vector<PortMapping>& ports) {
+    net::RuntimeConf rt;
+    rt.container_id = id;
+    rt.netns = netns;
+    rt.args = {{"IgnoreUnknown", "1"}, {"K8S_POD_NAME", id.substr(0, 12)}};
+    if (!ports.empty()) {
+        json pm = json::array();
+        for (const auto& p : ports) pm.push_back(to_json(p));
+        rt.capability_args["portMappings"] = pm;
+    }
+    return rt;
+}
+
+// Binds (without listening) the host side of a published port, so that the
+// port is reported as taken now, not after the container has started.
+UniqueFd hold_port(const PortMapping& p) {
+    int type = p.protocol == "udp" ? SOCK_DGRAM : SOCK_STREAM;
+    UniqueFd s(::socket(AF_INET, type | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket");
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(p.host_port);
+    if (!p.host_ip.empty()) ::inet_pton(AF_INET, p.host_ip.c_str(), &a.sin_addr);
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) < 0) {
+        int err = errno;
+        throw Error(err, "port " + std::to_string(p.host_port) + "/" + p.protocol + " is already in use on the host" +
+                             (err == EADDRINUSE ? "" : std::string(": ") + std::strerror(err)));
+    }
+    return s;
+}
+}  // namespace
+
+NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
+                                 const std::vector<PortMapping>& ports) {
+    NetworkAttachment att;
+    for (const auto& p : ports) att.port_holds.push_back(hold_port(p));
+    net::NetworkConfigList list = load_network(paths, network);
+    make_dirs(paths.runroot + "/netns", 0755);
+    std::string path = netns_path(paths, id);
+    if (fs::exists(path)) net::remove_netns(path);  // a leftover from a crashed run
+    net::NetNs ns = net::NetNs::create(paths.runroot + "/netns", id);
+    net::Cni cni = make_cni(paths);
+    json result;
+    try {
+        result = cni.add(list, runtime_conf(id, ns.path(), ports));
+    } catch (const Error& e) {
+        throw e.wrap("network \"" + network + "\"");
+    }
+    for (const auto& ip : result.value("ips", json::array()))
+        if (ip.contains("address")) att.ips.push_back(ip["address"].get<std::string>());
+    att.netns = ns.release().string();
+    return att;
+}
+
+void detach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
+                    const std::vector<PortMapping>& ports) {
+    std::string path = netns_path(paths, id);
+    try {
+        net::NetworkConfigList list = load_network(paths, network);
+        net::Cni cni = make_cni(paths);
+        net::RuntimeConf rt = runtime_conf(id, fs::exists(path) ? path : "", ports);
+        // Nothing was added (or it is already gone): nothing to delete.
+        if (cni.cached_result(list.name, rt) || fs::exists(path)) cni.del(list, rt);
+    } catch (const std::exception& e) {
+        log::warn(std::string("container ") + id + ": network teardown: " + e.what());
+    }
+    try {
+        net::remove_netns(path);
+    } catch (const std::exception& e) {
+        log::warn(std::string("container ") + id + ": " + e.what());
+    }
+}
+
+namespace {
+// The host's nameservers, minus loopback ones (unreachable from another
+// network namespace); public resolvers when none is left, as podman does.
+std::string resolv_conf_for_container(bool host_network) {
+    std::string host;
+    try {
+        host = read_file("/etc/resolv.conf");
+    } catch (const Error&) {
+    }
+    if (host_network) return host;
+    std::ostringstream out;
+    bool have_ns = false;
+    std::istringstream in(host);
+    for (std::string line; std::getline(in, line);) {
+        std::string t = trim(line);
+        if (t.rfind("nameserver", 0) == 0) {
+            std::string addr = trim(t.substr(10));
+            if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
+            have_ns = true;
+        }
+        out << line << "\n";
+    }
+    if (!have_ns) out << "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+    return out.str();
+}
+}  // namespace
+
+void write_etc_files(const std::string& dir, const std::string& hostname, const std::vector<std::string>& ips,
+                     bool host_network) {
+    std::ostringstream hosts;
+    hosts << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    for (const auto& ip : ips) hosts << ip.substr(0, ip.find('/')) << "\t" << hostname << "\n";
+    if (ips.empty() && !host_network) hosts << "127.0.1.1\t" << hostname << "\n";
+    write_file_atomic(dir + "/hosts", host_network ? read_file("/etc/hosts") : hosts.str(), 0644);
+    write_file_atomic(dir + "/resolv.conf", resolv_conf_for_container(host_network), 0644);
+    write_file_atomic(dir + "/hostname", hostname + "\n", 0644);
+}
+
+}  // namespace vitro::engine

@@ -1,0 +1,66 @@
+// A container's network: none (a fresh namespace with only lo, made by the
+// runtime), host (the host's), or a CNI network (a pinned namespace under
+// <runroot>/netns/<id>, the conflist chain run on it, published ports reserved
+// on the host). Also the /etc/hosts, /etc/resolv.conf and /etc/hostname the
+// container gets.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/fd.hpp"
+
+namespace vitro::engine {
+
+struct PortMapping {
+    std::string host_ip;  // empty: every address
+    uint16_t host_port = 0;
+    uint16_t container_port = 0;
+    std::string protocol = "tcp";
+};
+// "8080:80", "127.0.0.1:8080:80", "8080:80/udp". Throws Error naming the value.
+PortMapping parse_port_mapping(const std::string& value);
+nlohmann::json to_json(const PortMapping& p);
+PortMapping port_from_json(const nlohmann::json& j);
+
+struct NetworkPaths {
+    std::string runroot;   // netns pins under <runroot>/netns
+    std::string net_dir;   // conflists
+    std::string cni_path;  // plugin binaries
+    std::string cni_cache; // cached ADD results
+};
+
+// The network mode of a `--network` value: "none", "host", or a CNI network
+// name ("bridge" and "" mean the default network "vitro").
+std::string normalize_network_mode(const std::string& value);
+bool is_cni_mode(const std::string& mode);
+
+// The attachment made by attach_network: the IPs the container got and the
+// host sockets that hold its published ports (kept open by the monitor, so
+// nothing else can take a port while the container has it).
+struct NetworkAttachment {
+    std::string netns;               // path of the pinned namespace
+    std::vector<std::string> ips;    // "10.88.0.5/16"
+    std::vector<UniqueFd> port_holds;
+};
+
+// The pinned namespace path of container `id` (whether or not it exists).
+std::string netns_path(const NetworkPaths& paths, const std::string& id);
+
+// Reserves the ports, pins a namespace and runs the CNI chain. On failure
+// nothing is left (namespace, CNI state, reserved ports).
+NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
+                                 const std::vector<PortMapping>& ports);
+// Runs the chain's DEL and removes the namespace; idempotent, best effort
+// (errors are logged, not thrown: a removal must always finish).
+void detach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
+                    const std::vector<PortMapping>& ports);
+
+// Writes <dir>/hosts, <dir>/resolv.conf and <dir>/hostname for the container.
+void write_etc_files(const std::string& dir, const std::string& hostname, const std::vector<std::string>& ips,
+                     bool host_network);
+
+}  // namespace vitro::engine

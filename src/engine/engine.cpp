@@ -1,0 +1,526 @@
+#include "engine/engine.hpp"
+
+#include <signal.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "engine/monitor.hpp"
+#include "image/import.hpp"
+#include "image/snapshot.hpp"
+#include "image/unpack.hpp"
+#include "linux/procfs.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "util/strings.hpp"
+
+namespace vitro::engine {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+Restart parse_restart(const std::string& value) {
+    Restart r;
+    std::string policy = value.substr(0, value.find(':'));
+    if (policy == "no" || policy.empty()) r.policy = RestartPolicy::No;
+    else if (policy == "always") r.policy = RestartPolicy::Always;
+    else if (policy == "unless-stopped") r.policy = RestartPolicy::UnlessStopped;
+    else if (policy == "on-failure") r.policy = RestartPolicy::OnFailure;
+    else throw Error(EINVAL, "invalid restart policy \"" + value + "\": use no, on-failure[:N], always or unless-stopped");
+    if (auto colon = value.find(':'); colon != std::string::npos) {
+        uint64_t n = 0;
+        if (r.policy != RestartPolicy::OnFailure || !parse_u64(value.substr(colon + 1), n) || n > 1000000)
+            throw Error(EINVAL, "invalid restart policy \"" + value + "\": only on-failure takes a retry count");
+        r.max_retries = static_cast<int>(n);
+    }
+    return r;
+}
+
+namespace {
+
+const char* policy_name(RestartPolicy p) {
+    switch (p) {
+        case RestartPolicy::No: return "no";
+        case RestartPolicy::OnFailure: return "on-failure";
+        case RestartPolicy::Always: return "always";
+        case RestartPolicy::UnlessStopped: return "unless-stopped";
+    }
+    return "no";
+}
+
+std::string random_hex(size_t bytes) {
+    std::random_device rd;
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (size_t i = 0; i < bytes; ++i) {
+        unsigned v = rd() & 0xff;
+        out += digits[v >> 4];
+        out += digits[v & 15];
+    }
+    return out;
+}
+
+std::string random_name() {
+    static const char* adjectives[] = {"brave", "calm", "eager", "fond", "keen", "lucid", "merry", "nifty",
+                                       "proud", "quiet", "sharp", "swift", "tender", "vivid", "wise", "zen"};
+    static const char* nouns[] = {"curie", "darwin", "euler", "fermi", "gauss", "hopper", "kepler", "lovelace",
+                                  "noether", "pascal", "ritchie", "shannon", "tesla", "turing", "wozniak", "yalow"};
+    std::random_device rd;
+    return std::string(adjectives[rd() % 16]) + "_" + nouns[rd() % 16] + "_" + random_hex(2);
+}
+
+// Looks an image up as given, then with ":latest", then docker.io's library form.
+image::StoredImage find_image(const image::Store& store, const std::string& name) {
+    std::vector<std::string> candidates = {name};
+    auto colon = name.rfind(':'), slash = name.rfind('/');
+    bool has_tag = name.find('@') != std::string::npos ||
+                   (colon != std::string::npos && (slash == std::string::npos || colon > slash));
+    if (!has_tag) candidates.push_back(name + ":latest");
+    for (const auto& c : std::vector<std::string>(candidates))
+        if (c.find('/') == std::string::npos) candidates.push_back("docker.io/library/" + c);
+    for (const auto& c : candidates)
+        if (store.resolve(c)) return image::load_image(store, c);
+    throw Error(ENOENT, name + ": image not known");
+}
+
+bool valid_name(const std::string& n) {
+    if (n.empty() || n.size() > 253 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
+    for (char ch : n)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-') return false;
+    return true;
+}
+
+// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under <root>/volumes.
+MountSpec parse_volume(const std::string& root, const std::string& value) {
+    std::vector<std::string> parts = split(value, ':');
+    if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
+        throw Error(EINVAL, "invalid volume \"" + value + "\": expected SRC:DST[:ro|rw]");
+    MountSpec m;
+    m.destination = parts[1];
+    if (m.destination[0] != '/') throw Error(EINVAL, "invalid volume \"" + value + "\": the destination must be absolute");
+    if (parts[0][0] == '/') {
+        struct stat st;
+        if (::stat(parts[0].c_str(), &st) < 0)
+            throw Error(errno, "volume \"" + value + "\": source " + parts[0] + ": " + std::strerror(errno));
+        m.source = parts[0];
+    } else {
+        if (!valid_name(parts[0])) throw Error(EINVAL, "invalid volume name \"" + parts[0] + "\"");
+        m.source = root + "/volumes/" + parts[0] + "/_data";
+        make_dirs(m.source, 0755);
+    }
+    m.options = {"rbind"};
+    if (parts.size() == 3) {
+        for (const auto& o : split(parts[2], ',')) {
+            if (o == "ro" || o == "rw") m.options.push_back(o);
+            else if (o == "z" || o == "Z") continue;  // SELinux relabel: nothing to do here
+            else throw Error(EINVAL, "invalid volume \"" + value + "\": unknown option \"" + o + "\"");
+        }
+    }
+    return m;
+}
+
+MountSpec parse_tmpfs(const std::string& value) {
+    MountSpec m;
+    m.type = "tmpfs";
+    m.source = "tmpfs";
+    auto colon = value.find(':');
+    m.destination = value.substr(0, colon);
+    if (m.destination.empty() || m.destination[0] != '/')
+        throw Error(EINVAL, "invalid --tmpfs \"" + value + "\": the destination must be absolute");
+    m.options = {"nosuid", "nodev"};
+    if (colon != std::string::npos)
+        for (const auto& o : split(value.substr(colon + 1), ',')) m.options.push_back(o);
+    return m;
+}
+
+std::vector<std::string> layer_paths(const json& cfg) { return cfg.value("layers", std::vector<std::string>{}); }
+
+// Sets the network namespace entry of the spec for the container's mode.
+void set_network_namespace(json& spec, const std::string& mode, const std::string& netns) {
+    json& nss = spec["linux"]["namespaces"];
+    json out = json::array();
+    for (const auto& ns : nss)
+        if (ns.value("type", "") != "network") out.push_back(ns);
+    if (mode == "none") out.push_back({{"type", "network"}});
+    else if (mode != "host") out.push_back({{"type", "network"}, {"path", netns}});
+    nss = out;
+}
+
+void add_etc_mounts(json& spec, const std::string& bundle) {
+    for (const char* f : {"hosts", "resolv.conf", "hostname"})
+        spec["mounts"].push_back({{"destination", std::string("/etc/") + f},
+                                  {"type", "bind"},
+                                  {"source", bundle + "/" + f},
+                                  {"options", {"rbind", "rprivate"}}});
+}
+
+}  // namespace
+
+bool is_running(const ContainerRecord& c) {
+    return c.state == ContainerState::Running && c.pid > 0 && os::process_alive(c.pid, c.pid_start_time);
+}
+
+pid_t init_pid(const ContainerRecord& c) { return c.config.value("init_pid", 0); }
+
+Engine::Engine(EngineOptions opts)
+    : opts_(std::move(opts)), images_(opts_.root), state_(std::make_unique<StateStore>(opts_.root + "/vitro.db")) {}
+Engine::~Engine() = default;
+
+NetworkPaths Engine::network_paths() const {
+    return {opts_.runroot, opts_.net_dir, opts_.cni_path, opts_.root + "/cni/results"};
+}
+
+std::unique_ptr<RuntimeDriver> Engine::driver_for(const ContainerRecord& c) const {
+    return make_runtime_driver(c.config.value("runtime", opts_.runtime), opts_.runroot);
+}
+
+ContainerRecord Engine::create(const CreateRequest& req) {
+    if (!req.name.empty() && !valid_name(req.name))
+        throw Error(EINVAL, "invalid container name \"" + req.name + "\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    image::StoredImage img = find_image(images_, req.image);
+    const auto& layers_desc = img.manifest.layers;
+    if (layers_desc.size() != img.config.diff_ids.size())
+        throw Error(EINVAL, req.image + ": image config lists " + std::to_string(img.config.diff_ids.size()) +
+                                " diff_ids for " + std::to_string(layers_desc.size()) + " layers");
+    std::vector<std::string> layers;
+    for (size_t i = 0; i < layers_desc.size(); ++i)
+        layers.push_back(image::ensure_layer(images_, layers_desc[i].digest, img.config.diff_ids[i]));
+
+    std::string mode = normalize_network_mode(req.network);
+    if (!req.ports.empty() && !is_cni_mode(mode))
+        throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
+    if (!req.pod.empty()) throw Error(ENOTSUP, "--pod: pods are not supported yet");
+    make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
+
+    RunOptions run = req.run;
+    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v));
+    for (const auto& t : req.tmpfs) run.mounts.push_back(parse_tmpfs(t));
+
+    ContainerRecord c;
+    c.id = random_hex(32);
+    c.name = req.name.empty() ? random_name() : req.name;
+    c.image = req.image;
+    c.image_digest = img.descriptor.digest;
+    c.bundle = opts_.root + "/containers/" + c.id;
+    if (run.hostname.empty()) run.hostname = mode == "host" ? "" : c.id.substr(0, 12);
+    json ports = json::array();
+    for (const auto& p : req.ports) ports.push_back(to_json(p));
+    c.config = {{"command", run.command},
+                {"layers", layers},
+                {"network", mode},
+                {"ports", ports},
+                {"tty", run.tty},
+                {"interactive", req.interactive},
+                {"restart", {{"policy", policy_name(req.restart.policy)}, {"max", req.restart.max_retries}}},
+                {"auto_remove", req.auto_remove},
+                {"stop_signal", req.stop_signal},
+                {"stop_timeout", req.stop_timeout},
+                {"hostname", run.hostname},
+                {"runtime", opts_.runtime},
+                {"restart_count", 0}};
+    state_->add_container(c);  // the name is checked here, before anything is made
+
+    try {
+        image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, layers);
+        snap.mount();
+        run.root_path = "merged";
+        json spec = build_spec(img.config, run, snap.merged_dir());
+        set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
+        if (mode == "host") spec.erase("hostname");
+        add_etc_mounts(spec, c.bundle);
+        write_etc_files(c.bundle, mode == "host" ? "" : run.hostname, {}, mode == "host");
+        write_file_atomic(c.bundle + "/config.json", spec.dump(2), 0600);
+        snap.release();
+    } catch (...) {
+        state_->remove_container(c.id);
+        throw;
+    }
+    return c;
+}
+
+int Engine::start(const std::string& ref, const StartOptions& opts) {
+    repair();
+    ContainerRecord c = state_->get_container(ref);
+    if (c.state == ContainerState::Removing) throw ConflictError("container " + c.name + " is being removed");
+    if (is_running(c)) {
+        if (opts.attach) throw ConflictError("container " + c.name + " is already running");
+        return 0;
+    }
+    const json& cfg = c.config;
+    std::string mode = cfg.value("network", "none");
+    std::vector<PortMapping> ports;
+    for (const auto& p : cfg.value("ports", json::array())) ports.push_back(port_from_json(p));
+
+    image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(cfg));
+    if (!snap.mounted()) snap.mount();
+    NetworkAttachment att;
+    if (is_cni_mode(mode)) {
+        try {
+            att = attach_network(network_paths(), c.id, mode, ports);
+        } catch (...) {
+            snap.unmount();
+            throw;
+        }
+        write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
+        state_->update_container(c.id, [&](ContainerRecord& r) {
+            r.config["ips"] = att.ips;
+            r.config.erase("stop_requested");
+        });
+    } else {
+        state_->update_container(c.id, [&](ContainerRecord& r) { r.config.erase("stop_requested"); });
+    }
+
+    int notify[2];
+    if (::pipe2(notify, O_CLOEXEC) < 0) throw_errno("pipe");
+    UniqueFd notify_r(notify[0]), notify_w(notify[1]);
+    std::fflush(nullptr);
+    pid_t monitor = ::fork();
+    if (monitor < 0) {
+        int err = errno;
+        release_resources(c);
+        throw_errno(err, "fork monitor");
+    }
+    if (monitor == 0) {
+        notify_r.reset();
+        MonitorArgs a;
+        a.engine = opts_;
+        a.id = c.id;
+        a.attach = opts.attach;
+        a.interactive = opts.interactive || cfg.value("interactive", false);
+        a.tty = cfg.value("tty", false);
+        a.notify_fd = notify_w.release();
+        a.port_holds = std::move(att.port_holds);
+        run_monitor(std::move(a));
+    }
+    notify_w.reset();
+    att.port_holds.clear();  // the monitor holds them now
+
+    // Messages from the monitor: one line each.
+    std::string buf;
+    auto next_line = [&]() -> std::optional<std::string> {
+        for (;;) {
+            if (auto nl = buf.find('\n'); nl != std::string::npos) {
+                std::string line = buf.substr(0, nl);
+                buf.erase(0, nl + 1);
+                return line;
+            }
+            char chunk[4096];
+            ssize_t n = ::read(notify_r.get(), chunk, sizeof chunk);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) return std::nullopt;
+            buf.append(chunk, static_cast<size_t>(n));
+        }
+    };
+    // While attached, signals meant for the container reach it through the
+    // monitor's process group (a terminal's ^C) or are forwarded (kill).
+    auto first = next_line();
+    if (!first || first->empty()) {
+        int status = 0;
+        ::waitpid(monitor, &status, 0);
+        throw Error("container " + c.name + ": the monitor process died during start-up");
+    }
+    if ((*first)[0] == 'E') {
+        ::waitpid(monitor, nullptr, 0);
+        std::string rest = first->substr(2);
+        size_t sp = rest.find(' ');
+        int err = std::atoi(rest.substr(0, sp).c_str());
+        throw Error(err, sp == std::string::npos ? rest : rest.substr(sp + 1));
+    }
+    if (!opts.attach) return 0;
+    int code = 0;
+    for (;;) {
+        auto line = next_line();
+        if (!line) break;
+        if (!line->empty() && (*line)[0] == 'X') code = std::atoi(line->c_str() + 2);
+    }
+    int status = 0;
+    while (::waitpid(monitor, &status, 0) < 0 && errno == EINTR) {
+    }
+    return code;
+}
+
+void Engine::kill(const std::string& ref, int signal) {
+    ContainerRecord c = state_->get_container(ref);
+    if (!is_running(c) || init_pid(c) <= 0) throw ConflictError("container " + c.name + " is not running");
+    if (::kill(init_pid(c), signal) < 0) throw_errno("kill", "container " + c.name);
+}
+
+namespace {
+// Waits until `pid` (started at start_time) is gone, at most timeout_ms; true when gone.
+bool wait_pid_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
+    if (pid <= 0) return true;
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    if (!pidfd) return !os::process_alive(pid, start_time);
+    if (!os::process_alive(pid, start_time)) return true;
+    pollfd p{pidfd.get(), POLLIN, 0};
+    int rc;
+    do {
+        rc = ::poll(&p, 1, timeout_ms);
+    } while (rc < 0 && errno == EINTR);
+    return rc > 0 || !os::process_alive(pid, start_time);
+}
+}  // namespace
+
+void Engine::wait_exited(const std::string& id, int timeout_ms) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    for (;;) {
+        auto c = state_->find_container(id);
+        if (!c || c->state != ContainerState::Running) return;
+        if (std::chrono::steady_clock::now() > deadline) {
+            repair();  // the monitor is gone: fix the record ourselves
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
+ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout) {
+    repair();
+    ContainerRecord c = state_->get_container(ref);
+    if (!is_running(c)) return c;  // docker: stopping a stopped container is fine
+    state_->update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+    int t = timeout.value_or(c.config.value("stop_timeout", 10));
+    int sig = SIGTERM;
+    try {
+        sig = runtime::parse_signal(c.config.value("stop_signal", "SIGTERM"));
+    } catch (const Error&) {
+    }
+    pid_t init = init_pid(c);
+    uint64_t init_start = c.config.value("init_start_time", uint64_t{0});
+    if (init > 0) ::kill(init, sig);
+    if (!wait_pid_gone(init, init_start, t * 1000)) {
+        try {
+            driver_for(c)->kill(c.id, SIGKILL, true);
+        } catch (const Error&) {
+            ::kill(init, SIGKILL);
+        }
+        wait_pid_gone(init, init_start, 10000);
+    }
+    wait_exited(c.id, 10000);
+    return state_->get_container(c.id);
+}
+
+int Engine::wait(const std::string& ref) {
+    ContainerRecord c = state_->get_container(ref);
+    std::optional<int> last_code = c.exit_code;
+    for (;;) {
+        auto now = state_->find_container(c.id);
+        if (!now) return last_code.value_or(0);  // removed (--rm) after it exited
+        last_code = now->exit_code;
+        if (now->state == ContainerState::Created) return 0;
+        if (now->state != ContainerState::Running) return now->exit_code.value_or(-1);
+        if (!os::process_alive(now->pid, now->pid_start_time)) {
+            repair();  // the monitor died without recording the exit
+            continue;
+        }
+        pid_t init = init_pid(*now);
+        uint64_t start = now->config.value("init_start_time", uint64_t{0});
+        if (init > 0 && os::process_alive(init, start)) wait_pid_gone(init, start, 1000);
+        else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+void Engine::teardown(const ContainerRecord& c) {
+    std::string mode = c.config.value("network", "none");
+    try {
+        driver_for(c)->remove(c.id);
+    } catch (const std::exception& e) {
+        log::warn(std::string("container ") + c.name + ": runtime delete: " + e.what());
+    }
+    if (is_cni_mode(mode)) {
+        std::vector<PortMapping> ports;
+        for (const auto& p : c.config.value("ports", json::array())) ports.push_back(port_from_json(p));
+        detach_network(network_paths(), c.id, mode, ports);
+    }
+    try {
+        image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).unmount();
+    } catch (const Error&) {
+    }
+}
+
+void Engine::release_resources(const ContainerRecord& c) { teardown(c); }
+
+void Engine::remove(const std::string& ref, bool force) {
+    repair();
+    ContainerRecord c = state_->get_container(ref);
+    if (is_running(c)) {
+        if (!force)
+            throw ConflictError("cannot remove container " + c.name +
+                                " as it is running - stop the container before removing or force remove (-f)");
+        state_->update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+        try {
+            driver_for(c)->kill(c.id, SIGKILL, true);
+        } catch (const Error&) {
+            if (init_pid(c) > 0) ::kill(init_pid(c), SIGKILL);
+        }
+        // The monitor records the exit and releases what it can; wait for it
+        // so that its teardown and ours do not interleave.
+        wait_pid_gone(c.pid, c.pid_start_time, 15000);
+    }
+    c = state_->begin_remove(c.id);
+    teardown(c);
+    try {
+        image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
+    } catch (const Error& e) {
+        if (e.code() != ENOENT) throw;
+    }
+    fs::remove_all(c.bundle);
+    state_->remove_container(c.id);
+}
+
+ContainerRecord Engine::get(const std::string& ref) {
+    repair();
+    return state_->get_container(ref);
+}
+
+std::vector<ContainerRecord> Engine::list() {
+    repair();
+    return state_->list_containers();
+}
+
+std::vector<pid_t> Engine::pids(const std::string& ref) {
+    ContainerRecord c = state_->get_container(ref);
+    if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
+    return driver_for(c)->pids(c.id);
+}
+
+int Engine::exec(const std::string& ref, const ExecOptions& opts) {
+    ContainerRecord c = state_->get_container(ref);
+    if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
+    ExecOptions o = opts;
+    if (!opts.user.empty()) {
+        ResolvedUser ru = resolve_user(c.bundle + "/merged", opts.user);
+        oci::User u;
+        u.uid = ru.uid;
+        u.gid = ru.gid;
+        u.additional_gids = ru.additional_gids;
+        o.req.user = u;
+    }
+    return driver_for(c)->exec(c.id, o.req);
+}
+
+void Engine::repair() {
+    RepairReport r = state_->repair();
+    for (const auto& c : r.exited) teardown(c);
+    for (const auto& c : r.removing) {
+        teardown(c);
+        try {
+            image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
+        } catch (const Error&) {
+        }
+        fs::remove_all(c.bundle);
+        state_->remove_container(c.id);
+    }
+}
+
+}  // namespace vitro::engine

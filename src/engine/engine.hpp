@@ -1,0 +1,119 @@
+// engine/: containers as a user sees them. One Engine per vitro command; no
+// daemon: a detached container's only companion is its monitor process
+// (monitor.hpp), and the state is the SQLite store every command shares.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/container_network.hpp"
+#include "engine/runtime_driver.hpp"
+#include "engine/spec_builder.hpp"
+#include "engine/state_store.hpp"
+#include "image/store.hpp"
+
+namespace vitro::engine {
+
+struct EngineOptions {
+    std::string root = "/var/lib/vitro";  // images, layers, containers, vitro.db
+    std::string runroot = "/run/vitro";   // runtime state, netns pins (tmpfs)
+    std::string net_dir = "/etc/vitro/net.d";
+    std::string cni_path = "/usr/lib/cni";
+    std::string runtime;                  // empty: built in
+};
+
+enum class RestartPolicy { No, OnFailure, Always, UnlessStopped };
+struct Restart {
+    RestartPolicy policy = RestartPolicy::No;
+    int max_retries = 0;  // on-failure:N (0: no limit)
+};
+// "no", "on-failure[:N]", "always", "unless-stopped". Throws Error naming the value.
+Restart parse_restart(const std::string& value);
+
+struct CreateRequest {
+    std::string image;
+    std::string name;     // empty: generated
+    RunOptions run;       // command, env, user, limits, mounts, tty...
+    std::vector<std::string> volumes;  // -v SRC:DST[:ro] (SRC a host path or a volume name)
+    std::vector<std::string> tmpfs;    // --tmpfs DST[:OPTIONS]
+    std::string network = "bridge";
+    std::vector<PortMapping> ports;
+    Restart restart;
+    bool auto_remove = false;
+    bool interactive = false;
+    std::string stop_signal = "SIGTERM";
+    int stop_timeout = 10;
+    std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
+    std::string pod;      // a pod's name or id: share its namespaces
+};
+
+struct StartOptions {
+    bool attach = false;       // stay, copy the output here, return the exit code
+    bool interactive = false;  // with attach: our stdin goes to the container
+};
+
+struct ExecOptions {
+    ExecRequest req;
+    std::string user;  // --user, resolved in the container's rootfs
+};
+
+class Engine {
+public:
+    explicit Engine(EngineOptions opts);
+    ~Engine();
+
+    const EngineOptions& options() const { return opts_; }
+    StateStore& state() { return *state_; }
+    const image::Store& images() const { return images_; }
+
+    // Records the container, prepares its rootfs and bundle. On failure
+    // nothing is left (row, snapshot, bundle).
+    ContainerRecord create(const CreateRequest& req);
+    // Starts a created or exited container under a new monitor. With attach,
+    // returns the container's exit code once it is gone (and removed, --rm).
+    int start(const std::string& ref, const StartOptions& opts);
+    // Signal, wait `timeout` seconds, then SIGKILL; returns once it has exited.
+    ContainerRecord stop(const std::string& ref, std::optional<int> timeout);
+    void kill(const std::string& ref, int signal);
+    // Stops (force) and removes everything of the container.
+    void remove(const std::string& ref, bool force);
+    // Waits for the container to exit; returns its code.
+    int wait(const std::string& ref);
+    int exec(const std::string& ref, const ExecOptions& opts);
+    // Every container, after repairing what crashed processes left.
+    std::vector<ContainerRecord> list();
+    ContainerRecord get(const std::string& ref);
+    std::vector<pid_t> pids(const std::string& ref);
+    // Fixes records of containers whose processes died (kill -9) and finishes
+    // interrupted removals. Runs at the start of every command that reads state.
+    void repair();
+
+    std::string log_path(const ContainerRecord& c) const { return c.bundle + "/ctr.log"; }
+    NetworkPaths network_paths() const;
+    std::unique_ptr<RuntimeDriver> driver_for(const ContainerRecord& c) const;
+
+    // The monitor's side: after the container's process has exited, records
+    // the exit and releases network and rootfs (unless restarting).
+    void release_resources(const ContainerRecord& c);
+
+private:
+    void teardown(const ContainerRecord& c);  // everything but the row; idempotent
+    void wait_exited(const std::string& id, int timeout_ms);
+
+    EngineOptions opts_;
+    image::Store images_;
+    std::unique_ptr<StateStore> state_;
+};
+
+// A running container's record holds its monitor as `pid` (the monitor owns
+// the container's life: a dead monitor means a container to repair) and the
+// container's init in config "init_pid"/"init_start_time".
+// True when the record says running and its monitor is still there.
+bool is_running(const ContainerRecord& c);
+pid_t init_pid(const ContainerRecord& c);
+
+}  // namespace vitro::engine

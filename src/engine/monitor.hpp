@@ -1,0 +1,30 @@
+// The monitor: one small process per running container, like conmon. It is
+// forked by `vitro start`/`run`, creates and starts the container through the
+// runtime driver (so the container's init is its child), holds the
+// container's stdio and writes the log, records the exit code, applies the
+// restart policy, and releases network and rootfs when the container is done.
+// The vitro command that started it may exit; the monitor stays.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/engine.hpp"
+#include "util/fd.hpp"
+
+namespace vitro::engine {
+
+struct MonitorArgs {
+    EngineOptions engine;
+    std::string id;
+    bool attach = false;       // the starting command waits: copy output to its stdout/stderr
+    bool interactive = false;  // keep stdin open (attached: the caller's stdin)
+    bool tty = false;
+    int notify_fd = -1;        // to the starting command: "R <pid>\n", "E <errno> <msg>\n", "X <code>\n"
+    std::vector<UniqueFd> port_holds;  // published ports held while the container runs
+};
+
+// Runs in the forked child; never returns.
+[[noreturn]] void run_monitor(MonitorArgs args);
+
+}  // namespace vitro::engine
