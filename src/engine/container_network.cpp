@@ -126,11 +126,15 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
                                  const std::vector<PortMapping>& ports) {
     NetworkAttachment att;
     for (const auto& p : ports) att.port_holds.push_back(hold_port(p));
-    net::NetworkConfigList list = load_network(paths, network);
     make_dirs(paths.runroot + "/netns", 0755);
     std::string path = netns_path(paths, id);
     if (fs::exists(path)) net::remove_netns(path);  // a leftover from a crashed run
     net::NetNs ns = net::NetNs::create(paths.runroot + "/netns", id);
+    if (network.empty()) {  // no network: the namespace alone, lo up
+        att.netns = ns.release().string();
+        return att;
+    }
+    net::NetworkConfigList list = load_network(paths, network);
     net::Cni cni = make_cni(paths);
     json result;
     try {
@@ -147,7 +151,7 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
 void detach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
                     const std::vector<PortMapping>& ports) {
     std::string path = netns_path(paths, id);
-    try {
+    if (!network.empty()) try {
         net::NetworkConfigList list = load_network(paths, network);
         net::Cni cni = make_cni(paths);
         net::RuntimeConf rt = runtime_conf(id, fs::exists(path) ? path : "", ports);

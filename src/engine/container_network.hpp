@@ -50,7 +50,8 @@ struct NetworkAttachment {
 // The pinned namespace path of container `id` (whether or not it exists).
 std::string netns_path(const NetworkPaths& paths, const std::string& id);
 
-// Reserves the ports, pins a namespace and runs the CNI chain. On failure
+// Reserves the ports, pins a namespace and runs the CNI chain (`network`
+// empty: the namespace alone, only lo, up). On failure
 // nothing is left (namespace, CNI state, reserved ports).
 NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
                                  const std::vector<PortMapping>& ports);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "engine/monitor.hpp"
+#include "engine/seccomp_profile.hpp"
 #include "image/import.hpp"
 #include "image/snapshot.hpp"
 #include "image/unpack.hpp"
@@ -151,8 +152,7 @@ void set_network_namespace(json& spec, const std::string& mode, const std::strin
     json out = json::array();
     for (const auto& ns : nss)
         if (ns.value("type", "") != "network") out.push_back(ns);
-    if (mode == "none") out.push_back({{"type", "network"}});
-    else if (mode != "host") out.push_back({{"type", "network"}, {"path", netns}});
+    if (mode != "host") out.push_back({{"type", "network"}, {"path", netns}});
     nss = out;
 }
 
@@ -235,6 +235,7 @@ ContainerRecord Engine::create(const CreateRequest& req) {
         snap.mount();
         run.root_path = "merged";
         json spec = build_spec(img.config, run, snap.merged_dir());
+        apply_security_opts(spec, req.security_opts);
         set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
         if (mode == "host") spec.erase("hostname");
         add_etc_mounts(spec, c.bundle);
@@ -264,7 +265,10 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(cfg));
     if (!snap.mounted()) snap.mount();
     NetworkAttachment att;
-    if (is_cni_mode(mode)) {
+    if (mode == "none") {
+        // Its own namespace with lo up, as docker gives --network none.
+        att = attach_network(network_paths(), c.id, "", {});
+    } else if (is_cni_mode(mode)) {
         try {
             att = attach_network(network_paths(), c.id, mode, ports);
         } catch (...) {
@@ -284,7 +288,12 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     if (::pipe2(notify, O_CLOEXEC) < 0) throw_errno("pipe");
     UniqueFd notify_r(notify[0]), notify_w(notify[1]);
     std::fflush(nullptr);
+    // SQLite keeps per-process lock bookkeeping that a forked child would
+    // inherit and trust; the monitor must start with none, so ours is closed
+    // across the fork and opened again after it.
+    state_.reset();
     pid_t monitor = ::fork();
+    if (monitor != 0) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
     if (monitor < 0) {
         int err = errno;
         release_resources(c);
@@ -437,7 +446,9 @@ void Engine::teardown(const ContainerRecord& c) {
     } catch (const std::exception& e) {
         log::warn(std::string("container ") + c.name + ": runtime delete: " + e.what());
     }
-    if (is_cni_mode(mode)) {
+    if (mode == "none") {
+        detach_network(network_paths(), c.id, "", {});
+    } else if (is_cni_mode(mode)) {
         std::vector<PortMapping> ports;
         for (const auto& p : c.config.value("ports", json::array())) ports.push_back(port_from_json(p));
         detach_network(network_paths(), c.id, mode, ports);

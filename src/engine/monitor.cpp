@@ -88,6 +88,8 @@ public:
             setup_process();
             engine_ = std::make_unique<Engine>(a_.engine);
             ContainerRecord c = engine_->state().get_container(a_.id);
+            // The monitor's own troubles go next to the container's log.
+            log::init(c.bundle + "/monitor.log", false, false);
             driver_ = engine_->driver_for(c);
             log_ = std::make_unique<LogWriter>(engine_->log_path(c));
             for (int attempt = 0;; ++attempt) {

@@ -78,6 +78,8 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     c->add_option("--pod", r.pod, "join a pod's namespaces");
     c->add_option("--stop-signal", r.stop_signal, "signal to stop the container (default SIGTERM)");
     c->add_option("--stop-timeout", r.stop_timeout, "seconds to wait before killing the container (default 10)");
+    // One value per occurrence (-p A -p B), so that IMAGE is never taken as a value.
+    for (auto* o : c->get_options()) o->allow_extra_args(false);
     c->prefix_command();
 }
 
@@ -396,6 +398,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
     exec->add_option("-e,--env", ef->env, "set an environment variable");
     exec->add_option("-u,--user", ef->user, "user: NAME|UID[:GROUP|GID]");
     exec->add_option("-w,--workdir", ef->workdir, "working directory");
+    for (auto* o : exec->get_options()) o->allow_extra_args(false);
     exec->prefix_command();
     exec->callback([&g, ef, exec] {
         auto rest = rest_args(exec);
