@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/close_range.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -162,12 +163,28 @@ void apply_oom_score_adj(const oci::Process& p) {
     }
 }
 
+namespace {
+void reset_signals() {
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL for the unused: fine
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+}
+}  // namespace
+
 void exec_container_process(const ExecPlan& plan) {
     const oci::Process& p = *plan.process;
     for (const auto& r : p.rlimits) os::set_rlimit(r.type, r.soft, r.hard);
     if (p.scheduler) apply_scheduler(*p.scheduler);
     if (p.io_priority) apply_io_priority(*p.io_priority);
     if (plan.personality) apply_personality(*plan.personality);
+    // Nor the caller's signal state: a caller that blocks or ignores signals
+    // (a monitor blocking SIGCHLD/SIGTERM for its signalfd, a shell ignoring
+    // SIGINT) must not hand that to the container's process.
+    reset_signals();
     // Nothing of the runtime's may reach the container: only stdio and the preserved fds.
     if (::syscall(SYS_close_range, 3 + plan.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         throw_errno("close_range");

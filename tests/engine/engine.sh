@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The vitro engine end to end, as a user drives it: the real `vitro` binary,
+# real containers, the real CNI plugins. Runs inside its own network namespace
+# (the host's bridges and iptables stay untouched) with every vitro path in a
+# temp dir. Prints TAP; exits non-zero when a check fails. Root only.
+# usage: engine.sh PATH_TO_VITRO
+set -uo pipefail
+V=$(readlink -f "${1:?usage: engine.sh PATH_TO_VITRO}")
+here=$(cd "$(dirname "$0")" && pwd)
+if [ "${VITRO_ENGINE_TEST_INNER:-}" != 1 ]; then
+  export VITRO_ENGINE_TEST_INNER=1
+  exec unshare --net -- bash "$0" "$V"
+fi
+ip link set lo up
+T=$(mktemp -d /tmp/vitro-engine-test.XXXXXX)
+export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
+export REGISTRY_AUTH_FILE=$T/auth.json
+cleanup() {
+  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
+  umount -R "$T" 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+n=0 failed=0
+ok() { n=$((n+1)); echo "ok $n - $1"; }
+not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
+eq() { [ "$1" = "$2" ] || { echo "#   expected [$2], got [$1]" >&2; return 1; }; }
+
+bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
+out=$("$V" load -i "$T/bb.tar"); check "load a docker-archive" eq "$out" "Loaded image: localhost/busybox:latest"
+check "images lists it" bash -c "'$V' images --format '{{.Repository}}:{{.Tag}}' | grep -qx localhost/busybox:latest"
+IMG=localhost/busybox
+
+# --- foreground runs and exit codes
+out=$("$V" run --rm --network none $IMG echo hello); check "run prints the container's output" eq "$out" hello
+"$V" run --rm --network none $IMG sh -c 'exit 3'; check "run exits with the container's code" eq $? 3
+err=$("$V" run --rm --network none $IMG /nosuch 2>&1); rc=$?
+check "a missing command exits 127" eq $rc 127
+check "... and says why" bash -c "grep -q 'nosuch' <<<'$err'"
+"$V" run --rm --network none nosuch/image true 2>"$T/err"; rc=$?
+check "an unknown image exits 125" eq $rc 125
+check "... with one clear line" bash -c "[ \$(wc -l < '$T/err') = 1 ] && grep -q 'nosuch/image: image not known' '$T/err'"
+out=$(echo piped | "$V" run --rm -i --network none $IMG cat); check "-i passes stdin" eq "$out" piped
+out=$("$V" run --rm --network none -e FOO=bar -w /tmp -u nobody $IMG sh -c 'echo $FOO $(pwd) $(id -u)')
+check "-e, -w and -u apply" eq "$out" "bar /tmp 65534"
+out=$("$V" run --rm --network none --read-only $IMG sh -c 'touch /x 2>/dev/null && echo rw || echo ro'); check "--read-only" eq "$out" ro
+mkdir -p "$T/vol"; echo data > "$T/vol/f"
+out=$("$V" run --rm --network none -v "$T/vol:/data:ro" $IMG cat /data/f); check "-v binds a host path" eq "$out" data
+"$V" run --rm --network none -v "$T/nosuch:/data" $IMG true 2>"$T/err"; rc=$?
+check "a missing volume path exits 125" eq $rc 125
+check "... and leaves no container" eq "$("$V" ps -aq | wc -l)" 0
+out=$("$V" run --rm --network none --memory 64m $IMG cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || true)
+check "--memory sets the cgroup limit" eq "$out" 67108864
+out=$("$V" run --rm --network none $IMG sh -c 'unshare -n true 2>/dev/null; echo $?'); check "the default seccomp profile denies unshare" eq "$out" 1
+
+# --- detached: logs, exec, stop, rm
+id=$("$V" run -d --name web1 --network none $IMG sh -c 'echo out; echo err >&2; trap "exit 0" TERM; while :; do sleep 0.1; done')
+check "run -d prints the full ID" eq "${#id}" 64
+sleep 0.5
+check "ps shows it running" bash -c "'$V' ps --format '{{.Names}} {{.State}}' | grep -q 'web1.*running'"
+out=$("$V" logs web1 2>/dev/null); check "logs has stdout" eq "$out" out
+out=$("$V" logs web1 2>&1 >/dev/null); check "logs has stderr apart" eq "$out" err
+check "the log file is in the CRI format" bash -c "grep -Eq '^[0-9T:.-]+Z stdout F out$' '$("$V" inspect -f '{{.LogPath}}' web1)'"
+out=$("$V" exec web1 sh -c 'echo in $(hostname)'); check "exec runs inside" eq "$out" "in ${id:0:12}"
+"$V" exec web1 sh -c 'exit 7'; check "exec returns the code" eq $? 7
+"$V" run -d --name web1 --network none $IMG true >/dev/null 2>"$T/err"; rc=$?
+check "a name in use exits 125" eq $rc 125
+check "... naming the name" grep -q 'name "web1" is already in use' "$T/err"
+"$V" rm web1 2>/dev/null; check "rm of a running container without -f fails" test $? -ne 0
+"$V" stop -t 5 web1 >/dev/null
+check "stop: exited with the code of its TERM handler" eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' web1)" "exited 0"
+check "wait prints the exit code" eq "$("$V" wait web1)" 0
+"$V" start web1 >/dev/null; sleep 0.3
+check "start runs it again" eq "$("$V" inspect -f '{{.State.Running}}' web1)" true
+"$V" rm -f web1 >/dev/null
+check "rm -f removes it" eq "$("$V" ps -aq | wc -l)" 0
+check "... and its rootfs" bash -c "[ -z \"\$(ls '$VITRO_ROOT/containers')\" ]"
+check "... with no mount left" bash -c "! grep -q '$T' /proc/self/mountinfo"
+
+# --- restart policy and crash repair
+"$V" run -d --name flaky --network none --restart on-failure:2 $IMG sh -c 'exit 1' >/dev/null
+"$V" wait flaky >/dev/null; sleep 1.5; "$V" wait flaky >/dev/null
+check "on-failure:2 restarts twice" eq "$("$V" inspect -f '{{.State.RestartCount}} {{.State.ExitCode}}' flaky)" "2 1"
+"$V" rm -f flaky >/dev/null
+"$V" run -d --name crash --network none $IMG sleep 100 >/dev/null
+mon=$("$V" inspect -f '{{.State.MonitorPid}}' crash); pid=$("$V" inspect -f '{{.State.Pid}}' crash)
+kill -9 "$mon" "$pid"; sleep 0.3
+check "a kill -9 of monitor and container is repaired by the next command" \
+  eq "$("$V" inspect -f '{{.State.Status}}' crash)" exited
+"$V" rm crash >/dev/null; check "... and the container can be removed" eq "$("$V" ps -aq | wc -l)" 0
+
+# --- networking (the default bridge network through CNI)
+"$V" run -d --name a $IMG sleep 100 >/dev/null
+ip_a=$("$V" inspect -f '{{.NetworkSettings.IPAddress}}' a)
+check "a bridge container gets an address" bash -c "[[ '$ip_a' == 10.88.* ]]"
+check "two containers on one bridge reach each other" "$V" run --rm $IMG ping -c1 -W2 "$ip_a"
+"$V" run -d --name httpd -p 8080:80 $IMG httpd -f -p 80 -h /var/www >/dev/null; sleep 0.5
+check "-p 8080:80 answers on 127.0.0.1:8080" bash -c "wget -qO- http://127.0.0.1:8080/ | grep -q 'hello from vitro'"
+"$V" run --rm -p 8080:80 $IMG true 2>"$T/err"; rc=$?
+check "a port already taken exits 125" eq $rc 125
+check "... saying so" grep -q 'port 8080/tcp is already in use' "$T/err"
+check "/etc/hosts names the container" bash -c "'$V' exec a cat /etc/hosts | grep -q '$ip_a'"
+out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network none has only lo" eq "$out" lo
+"$V" rm -f a httpd >/dev/null
+check "nothing outlives rm: no veth" bash -c "! ip -o link | grep -q veth"
+check "... no netns pin" bash -c "[ -z \"\$(ls '$VITRO_RUNROOT/netns' 2>/dev/null)\" ]"
+check "... no per-container iptables chain" bash -c "! iptables -t nat -S | grep -q -- '-N CNI-[0-9a-f]'"
+check "... no port held" bash -c "! ss -ltn | grep -q ':8080 '"
+
+echo "1..$n"
+[ "$failed" = 0 ]
