@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# bench/engine.sh [RUNS]: `vitro run --rm IMAGE true` vs podman on the same
+# bundled busybox image, alternated in one run (A B A B ...), with --network
+# none and with each engine's default bridge network (CNI). Prints medians and
+# the ratio as a markdown table. In a private network namespace; every path
+# in a temp dir. podman: vfs storage, cgroupfs, runc (crun refuses this hybrid
+# cgroup host).
+set -euo pipefail
+runs=${1:-20}
+cd "$(dirname "$0")/.."
+V=$PWD/build/release/vitro
+[ -x "$V" ] || scripts/build.sh release >/dev/null
+if [ "${VITRO_BENCH_INNER:-}" != 1 ]; then
+  export VITRO_BENCH_INNER=1
+  exec unshare --net -- bash "$0" "$@"
+fi
+ip link set lo up
+T=$(mktemp -d /tmp/vitro-bench.XXXXXX)
+trap 'rm -f "$T"/*.tar; "$V" rm -f $("$V" ps -aq) >/dev/null 2>&1 || true; podman "${P[@]}" rm -af >/dev/null 2>&1 || true; umount -R "$T" 2>/dev/null || true; rm -rf "$T"' EXIT
+export VITRO_ROOT=$T/vitro VITRO_RUNROOT=$T/vitro-run VITRO_NETWORK_CONFIG_DIR=$T/vitro-net
+P=(--root "$T/p/root" --runroot "$T/p/run" --tmpdir "$T/p/tmp" --storage-driver vfs --cgroup-manager cgroupfs
+   --events-backend file --runtime /usr/sbin/runc --network-config-dir "$T/p/net")
+scripts/make-image.sh "$T/bb.tar" >/dev/null
+"$V" load -q -i "$T/bb.tar"
+podman "${P[@]}" load -q -i "$T/bb.tar" >/dev/null
+img=localhost/busybox:latest
+# The ulimits this host allows (podman's defaults exceed them here).
+U=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
+ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / 1000}'; }
+echo "| workload | vitro median (ms) | podman median (ms) | ratio |"
+echo "|---|---|---|---|"
+for net in none bridge; do
+  # warm-up: network creation, first layer unpack, page cache
+  ms "$V" run --rm --network "$net" $img true >/dev/null; ms podman "${P[@]}" run --rm "${U[@]}" --network "$net" $img true >/dev/null
+  : > "$T/v"; : > "$T/p.t"
+  for _ in $(seq "$runs"); do
+    ms "$V" run --rm --network "$net" $img true >> "$T/v"
+    ms podman "${P[@]}" run --rm "${U[@]}" --network "$net" $img true >> "$T/p.t"
+  done
+  v=$(median < "$T/v"); p=$(median < "$T/p.t")
+  echo "| run --rm true, --network $net | $v | $p | $(awk -v a="$v" -v b="$p" 'BEGIN {printf "%.2f", a / b}') |"
+done
