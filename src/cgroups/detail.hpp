@@ -58,6 +58,11 @@ void join_cgroup(const std::string& dir, pid_t pid);
 // rmdir of dir and its descendants, deepest first; EBUSY is retried for about
 // a second (processes still exiting). An absent dir is not an error.
 void remove_cgroup_tree(const std::string& dir);
+// The parent of default cgroup paths ("/vitro/<id>") is the runtime's own:
+// removed, if empty, with its last container. Other paths' parents belong to
+// whoever chose them (kubelet's pod cgroups) and are left alone.
+inline constexpr const char* kDefaultParent = "/vitro";
+void remove_default_parent(const std::string& dir, const std::string& path);
 // Sends sig to each pid; ESRCH (already gone) is fine.
 void signal_pids(const std::vector<pid_t>& pids, int sig);
 

@@ -91,7 +91,7 @@ std::string normalize_cgroups_path(const std::string& cgroups_path, const std::s
         if (container_id.empty() || container_id.find('/') != std::string::npos || container_id == "." ||
             container_id == "..")
             throw Error("cannot derive a cgroup path from container id \"" + container_id + "\"");
-        return "/vitro/" + container_id;
+        return std::string(detail::kDefaultParent) + "/" + container_id;
     }
     if (cgroups_path[0] != '/' && std::count(cgroups_path.begin(), cgroups_path.end(), ':') == 2)
         throw Error("linux.cgroupsPath \"" + cgroups_path +

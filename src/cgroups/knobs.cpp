@@ -139,6 +139,13 @@ void remove_cgroup_tree(const std::string& dir) {
     rmdir_retrying(dir);
 }
 
+void remove_default_parent(const std::string& dir, const std::string& path) {
+    const std::string prefix = std::string(kDefaultParent) + "/";
+    if (path.compare(0, prefix.size(), prefix) != 0 || path.find('/', prefix.size()) != std::string::npos) return;
+    std::string parent = dir.substr(0, dir.rfind('/'));
+    ::rmdir(parent.c_str());  // ENOTEMPTY/EBUSY: other containers are still in it
+}
+
 void signal_pids(const std::vector<pid_t>& pids, int sig) {
     for (pid_t p : pids)
         if (::kill(p, sig) < 0 && errno != ESRCH) throw_errno("kill " + std::to_string(p));

@@ -71,6 +71,7 @@ void V1Manager::undo_create() {
     for (auto& dir : created_) {
         try {
             remove_cgroup_tree(dir);
+            remove_default_parent(dir, path_);
         } catch (const Error&) {
             // Best effort: the original error is the one worth reporting.
         }
@@ -155,6 +156,7 @@ void V1Manager::destroy() {
     for (auto& h : hierarchies_) {
         try {
             remove_cgroup_tree(h.dir);
+            remove_default_parent(h.dir, path_);
         } catch (const Error& e) {
             if (!first) first = e;
         }

@@ -103,11 +103,19 @@ void V2Manager::create(const std::optional<oci::Resources>& resources) {
     created_ = false;
     try {
         if (!path_exists(dir_)) {
-            // Parents first, so each can offer its controllers before the leaf exists.
-            auto slash = dir_.rfind('/');
-            make_dirs(dir_.substr(0, slash));
-            enable_controllers();
-            make_dirs(dir_);
+            // Parents first, so each can offer its controllers before the leaf
+            // exists. An empty default parent removed meanwhile by another
+            // container's delete (ENOENT) means starting over.
+            for (int attempt = 0;; ++attempt) {
+                try {
+                    make_dirs(dir_.substr(0, dir_.rfind('/')));
+                    enable_controllers();
+                    make_dirs(dir_);
+                    break;
+                } catch (const Error& e) {
+                    if (e.code() != ENOENT || attempt >= 5) throw;
+                }
+            }
             created_ = true;
         } else {
             enable_controllers();
@@ -125,6 +133,7 @@ void V2Manager::undo_create() {
     dir_fd_.reset();
     try {
         remove_cgroup_tree(dir_);
+        remove_default_parent(dir_, path_);
     } catch (const Error&) {
         // Best effort: the original error is the one worth reporting.
     }
@@ -171,6 +180,7 @@ void V2Manager::kill_all(int signal) {
 void V2Manager::destroy() {
     dir_fd_.reset();
     remove_cgroup_tree(dir_);
+    remove_default_parent(dir_, path_);
 }
 
 int V2Manager::v2_dir_fd() const {

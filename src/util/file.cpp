@@ -75,14 +75,25 @@ bool path_exists(const std::string& path) {
 
 void make_dirs(const std::string& path, int mode) {
     if (path.empty()) return;
-    std::string cur;
-    size_t pos = 0;
-    while (pos != std::string::npos) {
-        pos = path.find('/', pos + 1);
-        cur = path.substr(0, pos);
-        if (cur.empty()) continue;
-        if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) < 0 && errno != EEXIST)
+    // A parent made here may be removed by another process before its child
+    // is made (an empty shared parent, e.g. a cgroup, removed with its last
+    // child): start again from the top a few times.
+    for (int attempt = 0;; ++attempt) {
+        std::string cur;
+        size_t pos = 0;
+        bool vanished = false;
+        while (pos != std::string::npos) {
+            pos = path.find('/', pos + 1);
+            cur = path.substr(0, pos);
+            if (cur.empty()) continue;
+            if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) == 0 || errno == EEXIST) continue;
+            if (errno == ENOENT && attempt < 5) {
+                vanished = true;
+                break;
+            }
             throw_errno("mkdir", cur);
+        }
+        if (!vanished) return;
     }
 }
 

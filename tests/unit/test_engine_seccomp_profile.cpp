@@ -323,8 +323,9 @@ TEST(EngineSecurityOpts, DockerFormatFileConverts) {
             {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}
         ],
         "syscalls": [
-            {"names": ["read", "write", "exit_group", "exit", "brk", "mmap", "munmap", "futex", "getpid"],
-             "action": "SCMP_ACT_ALLOW", "comment": "basics"},
+            {"names": ["read", "write", "exit_group", "exit", "brk", "mmap", "munmap", "futex", "getpid",
+                       "sigaltstack", "rt_sigprocmask", "rt_sigaction", "madvise", "mprotect"],
+             "action": "SCMP_ACT_ALLOW", "comment": "basics, and what the ASan runtime calls in the child"},
             {"name": "getppid", "action": "SCMP_ACT_ALLOW"},
             {"names": ["mount"], "action": "SCMP_ACT_ALLOW", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
             {"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13, "excludes": {"caps": ["CAP_CHOWN"]}},
