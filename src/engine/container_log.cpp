@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -20,18 +21,6 @@ namespace vitro::engine {
 namespace {
 constexpr size_t kMaxPartial = 16 * 1024;
 const char* stream_name(LogStream s) { return s == LogStream::Stdout ? "stdout" : "stderr"; }
-
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            return;  // a full disk must not stop the container: output is dropped
-        }
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-}
-
 }  // namespace
 
 LogWriter::LogWriter(const std::string& path)
@@ -46,7 +35,7 @@ void LogWriter::emit(LogStream s, std::string_view content, bool full) {
     line += full ? " F " : " P ";
     line += content;
     line += '\n';
-    write_all(fd_.get(), line);
+    (void)try_write_all(fd_.get(), line);  // a full disk must not stop the container
 }
 
 void LogWriter::write(LogStream s, std::string_view data) {
@@ -124,7 +113,7 @@ void print_line(const LogLine& l, const LogReadOptions& opts) {
     if (opts.timestamps) out = l.time + " ";
     out += l.content;
     if (!l.partial) out += '\n';
-    write_all(l.stream == LogStream::Stdout ? 1 : 2, out);
+    (void)try_write_all(l.stream == LogStream::Stdout ? 1 : 2, out);
 }
 
 bool in_bounds(const LogLine& l, const LogReadOptions& opts) {
@@ -134,8 +123,8 @@ bool in_bounds(const LogLine& l, const LogReadOptions& opts) {
 }
 }  // namespace
 
-void print_log(const std::string& path, const LogReadOptions& opts, bool follow, bool (*still_running)(void*),
-               void* ctx) {
+void print_log(const std::string& path, const LogReadOptions& opts, bool follow,
+               const std::function<bool()>& still_running) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
         if (errno == ENOENT && !follow) return;  // nothing logged yet
@@ -164,7 +153,7 @@ void print_log(const std::string& path, const LogReadOptions& opts, bool follow,
     }
     if (!follow) return;
     for (;;) {
-        bool running = still_running && still_running(ctx);
+        bool running = still_running && still_running();
         bool any = false;
         while (reader.next(raw)) {
             any = true;

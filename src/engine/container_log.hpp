@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,7 +49,7 @@ struct LogReadOptions {
 // Prints the log to stdout/stderr by stream. With `follow`, keeps reading until
 // `still_running()` returns false and the file has no more data.
 void print_log(const std::string& path, const LogReadOptions& opts, bool follow,
-               bool (*still_running)(void*) = nullptr, void* ctx = nullptr);
+               const std::function<bool()>& still_running = {});
 
 // "10m", "2h", "30s" before now, or an RFC 3339 / Unix time, as an RFC 3339
 // UTC string comparable with log timestamps. Throws Error naming `flag`.

@@ -5,7 +5,6 @@
 #include <sys/socket.h>
 
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
 #include "net/cni.hpp"
@@ -57,7 +56,7 @@ json to_json(const PortMapping& p) {
             {"protocol", p.protocol}};
 }
 
-PortMapping port_from_json(const json& j) {
+static PortMapping port_from_json(const json& j) {
     PortMapping p;
     p.host_ip = j.value("hostIP", "");
     p.host_port = j.value("hostPort", uint16_t{0});
@@ -71,6 +70,13 @@ std::string normalize_network_mode(const std::string& value) {
     return value;
 }
 bool is_cni_mode(const std::string& mode) { return mode != "none" && mode != "host"; }
+std::string cni_network_of(const std::string& mode) { return mode == "none" ? "" : mode; }
+
+std::vector<PortMapping> ports_of(const json& config) {
+    std::vector<PortMapping> out;
+    for (const auto& p : config.value("ports", json::array())) out.push_back(port_from_json(p));
+    return out;
+}
 
 std::string netns_path(const NetworkPaths& paths, const std::string& id) { return paths.runroot + "/netns/" + id; }
 

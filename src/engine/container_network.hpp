@@ -24,7 +24,6 @@ struct PortMapping {
 // "8080:80", "127.0.0.1:8080:80", "8080:80/udp". Throws Error naming the value.
 PortMapping parse_port_mapping(const std::string& value);
 nlohmann::json to_json(const PortMapping& p);
-PortMapping port_from_json(const nlohmann::json& j);
 
 struct NetworkPaths {
     std::string runroot;   // netns pins under <runroot>/netns
@@ -37,6 +36,10 @@ struct NetworkPaths {
 // name ("bridge" and "" mean the default network "vitro").
 std::string normalize_network_mode(const std::string& value);
 bool is_cni_mode(const std::string& mode);
+// The CNI network a mode attaches to: "" for "none" (a namespace, no network).
+std::string cni_network_of(const std::string& mode);
+// The published ports recorded in a container's config ("ports").
+std::vector<PortMapping> ports_of(const nlohmann::json& config);
 
 // The attachment made by attach_network: the IPs the container got and the
 // host sockets that hold its published ports (kept open by the monitor, so

@@ -80,18 +80,10 @@ std::string random_name() {
     return std::string(adjectives[rd() % 16]) + "_" + nouns[rd() % 16] + "_" + random_hex(2);
 }
 
-// Looks an image up as given, then with ":latest", then docker.io's library form.
 image::StoredImage find_image(const image::Store& store, const std::string& name) {
-    std::vector<std::string> candidates = {name};
-    auto colon = name.rfind(':'), slash = name.rfind('/');
-    bool has_tag = name.find('@') != std::string::npos ||
-                   (colon != std::string::npos && (slash == std::string::npos || colon > slash));
-    if (!has_tag) candidates.push_back(name + ":latest");
-    for (const auto& c : std::vector<std::string>(candidates))
-        if (c.find('/') == std::string::npos) candidates.push_back("docker.io/library/" + c);
-    for (const auto& c : candidates)
-        if (store.resolve(c)) return image::load_image(store, c);
-    throw Error(ENOENT, name + ": image not known");
+    auto tagged = store.find_name(name);
+    if (!tagged) throw Error(ENOENT, name + ": image not known");
+    return image::load_image(store, *tagged);
 }
 
 bool valid_name(const std::string& n) {
@@ -259,45 +251,36 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     }
     const json& cfg = c.config;
     std::string mode = cfg.value("network", "none");
-    std::vector<PortMapping> ports;
-    for (const auto& p : cfg.value("ports", json::array())) ports.push_back(port_from_json(p));
 
     image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(cfg));
     if (!snap.mounted()) snap.mount();
     NetworkAttachment att;
-    if (mode == "none") {
-        // Its own namespace with lo up, as docker gives --network none.
-        att = attach_network(network_paths(), c.id, "", {});
-    } else if (is_cni_mode(mode)) {
-        try {
-            att = attach_network(network_paths(), c.id, mode, ports);
-        } catch (...) {
-            snap.unmount();
-            throw;
-        }
-        write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
+    UniqueFd notify_r, notify_w;
+    pid_t monitor = -1;
+    try {
+        // --network none gets a namespace of its own too (lo up, as docker's).
+        if (mode != "host") att = attach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
+        if (is_cni_mode(mode)) write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
         state_->update_container(c.id, [&](ContainerRecord& r) {
-            r.config["ips"] = att.ips;
+            if (is_cni_mode(mode)) r.config["ips"] = att.ips;
             r.config.erase("stop_requested");
         });
-    } else {
-        state_->update_container(c.id, [&](ContainerRecord& r) { r.config.erase("stop_requested"); });
-    }
-
-    int notify[2];
-    if (::pipe2(notify, O_CLOEXEC) < 0) throw_errno("pipe");
-    UniqueFd notify_r(notify[0]), notify_w(notify[1]);
-    std::fflush(nullptr);
-    // SQLite keeps per-process lock bookkeeping that a forked child would
-    // inherit and trust; the monitor must start with none, so ours is closed
-    // across the fork and opened again after it.
-    state_.reset();
-    pid_t monitor = ::fork();
-    if (monitor != 0) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
-    if (monitor < 0) {
-        int err = errno;
+        int notify[2];
+        if (::pipe2(notify, O_CLOEXEC) < 0) throw_errno("pipe");
+        notify_r = UniqueFd(notify[0]);
+        notify_w = UniqueFd(notify[1]);
+        std::fflush(nullptr);
+        // SQLite keeps per-process lock bookkeeping that a forked child would
+        // inherit and trust; the monitor must start with none, so ours is
+        // closed across the fork and opened again after it.
+        state_.reset();
+        monitor = ::fork();
+        if (monitor != 0) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
+        if (monitor < 0) throw_errno("fork monitor");
+    } catch (...) {
+        if (!state_) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
         release_resources(c);
-        throw_errno(err, "fork monitor");
+        throw;
     }
     if (monitor == 0) {
         notify_r.reset();
@@ -439,27 +422,19 @@ int Engine::wait(const std::string& ref) {
     }
 }
 
-void Engine::teardown(const ContainerRecord& c) {
+void Engine::release_resources(const ContainerRecord& c) {
     std::string mode = c.config.value("network", "none");
     try {
         driver_for(c)->remove(c.id);
     } catch (const std::exception& e) {
         log::warn(std::string("container ") + c.name + ": runtime delete: " + e.what());
     }
-    if (mode == "none") {
-        detach_network(network_paths(), c.id, "", {});
-    } else if (is_cni_mode(mode)) {
-        std::vector<PortMapping> ports;
-        for (const auto& p : c.config.value("ports", json::array())) ports.push_back(port_from_json(p));
-        detach_network(network_paths(), c.id, mode, ports);
-    }
+    if (mode != "host") detach_network(network_paths(), c.id, cni_network_of(mode), ports_of(c.config));
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).unmount();
     } catch (const Error&) {
     }
 }
-
-void Engine::release_resources(const ContainerRecord& c) { teardown(c); }
 
 void Engine::remove(const std::string& ref, bool force) {
     repair();
@@ -479,7 +454,7 @@ void Engine::remove(const std::string& ref, bool force) {
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
     }
     c = state_->begin_remove(c.id);
-    teardown(c);
+    release_resources(c);
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
     } catch (const Error& e) {
@@ -522,9 +497,9 @@ int Engine::exec(const std::string& ref, const ExecOptions& opts) {
 
 void Engine::repair() {
     RepairReport r = state_->repair();
-    for (const auto& c : r.exited) teardown(c);
+    for (const auto& c : r.exited) release_resources(c);
     for (const auto& c : r.removing) {
-        teardown(c);
+        release_resources(c);
         try {
             image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
         } catch (const Error&) {

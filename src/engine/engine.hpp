@@ -96,12 +96,12 @@ public:
     NetworkPaths network_paths() const;
     std::unique_ptr<RuntimeDriver> driver_for(const ContainerRecord& c) const;
 
-    // The monitor's side: after the container's process has exited, records
-    // the exit and releases network and rootfs (unless restarting).
+    // After the container's process has exited (the monitor), or when removing
+    // or repairing: the runtime's record, the network and the rootfs mount go;
+    // the row and the container dir stay. Idempotent, never throws.
     void release_resources(const ContainerRecord& c);
 
 private:
-    void teardown(const ContainerRecord& c);  // everything but the row; idempotent
     void wait_exited(const std::string& id, int timeout_ms);
 
     EngineOptions opts_;

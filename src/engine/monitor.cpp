@@ -19,21 +19,13 @@
 #include "engine/container_log.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/time.hpp"
 
 namespace vitro::engine {
 
 namespace {
-
-void write_all(int fd, std::string_view data) {
-    while (!data.empty()) {
-        ssize_t n = ::write(fd, data.data(), data.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        data.remove_prefix(static_cast<size_t>(n));
-    }
-}
 
 // Closes every fd but those in `keep`: the monitor lives long and must not
 // hold what the starting command had open (its database, its pipes).
@@ -226,7 +218,7 @@ private:
             }
             std::string_view data(buf, static_cast<size_t>(n));
             log_->write(s, data);
-            if (a_.attach) write_all(s == LogStream::Stdout ? out_.get() : err_.get(), data);
+            if (a_.attach) (void)try_write_all(s == LogStream::Stdout ? out_.get() : err_.get(), data);
         };
         bool in_open = a_.tty && a_.attach && a_.interactive && stdio_.master;
         for (;;) {
@@ -248,7 +240,7 @@ private:
             if (fds[3].revents) {
                 ssize_t n = ::read(in_.get(), buf, sizeof buf);
                 if (n <= 0) in_open = false;
-                else write_all(stdio_.master.get(), std::string_view(buf, static_cast<size_t>(n)));
+                else (void)try_write_all(stdio_.master.get(), std::string_view(buf, static_cast<size_t>(n)));
             }
             if (fds[2].revents) {
                 signalfd_siginfo si{};
@@ -335,7 +327,7 @@ private:
     }
 
     void notify(const std::string& line) {
-        if (a_.notify_fd >= 0) write_all(a_.notify_fd, line + "\n");
+        if (a_.notify_fd >= 0) (void)try_write_all(a_.notify_fd, line + "\n");
     }
 
     MonitorArgs& a_;

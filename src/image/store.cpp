@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "image/reference.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 
@@ -243,6 +244,20 @@ std::vector<TagEntry> Store::tags() const {
 std::optional<Descriptor> Store::resolve(const std::string& name) const {
     for (auto& t : tags())
         if (t.name == name) return t.manifest;
+    return std::nullopt;
+}
+
+std::optional<std::string> Store::find_name(const std::string& name) const {
+    std::vector<std::string> candidates = {name, normalize_local_name(name)};
+    try {
+        candidates.push_back(parse_reference(name).str());  // "busybox" -> docker.io/library/busybox:latest
+    } catch (const Error&) {
+        // not a registry reference: only the local forms
+    }
+    auto all = tags();
+    for (const auto& c : candidates)
+        for (const auto& t : all)
+            if (t.name == c) return c;
     return std::nullopt;
 }
 

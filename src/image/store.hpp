@@ -81,6 +81,10 @@ public:
     void tag(const std::string& name, const Descriptor& manifest) const;
     bool untag(const std::string& name) const;
     std::optional<Descriptor> resolve(const std::string& name) const;
+    // The tag a user's name refers to: as given, with ":latest", or as the
+    // full registry reference a pull records ("busybox" ->
+    // "docker.io/library/busybox:latest"). nullopt when none is tagged.
+    std::optional<std::string> find_name(const std::string& name) const;
     std::vector<TagEntry> tags() const;
 
 private:

@@ -35,15 +35,20 @@ std::string read_file(const std::string& path) {
     }
 }
 
-void write_all(int fd, std::string_view data, std::string_view what) {
+bool try_write_all(int fd, std::string_view data) {
     while (!data.empty()) {
         ssize_t n = ::write(fd, data.data(), data.size());
         if (n < 0) {
             if (errno == EINTR) continue;
-            throw_errno("write", what);
+            return false;
         }
         data.remove_prefix(static_cast<size_t>(n));
     }
+    return true;
+}
+
+void write_all(int fd, std::string_view data, std::string_view what) {
+    if (!try_write_all(fd, data)) throw_errno("write", what);
 }
 
 void write_file(const std::string& path, std::string_view data) {

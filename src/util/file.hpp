@@ -13,6 +13,9 @@ std::string read_fd(int fd);
 // Writes data to an existing file (e.g. /proc or cgroup knobs), no O_CREAT.
 void write_file(const std::string& path, std::string_view data);
 void write_all(int fd, std::string_view data, std::string_view what);
+// The same without throwing: false (errno set) when a write failed. For copies
+// that must go on whatever the reader does (a container's output).
+bool try_write_all(int fd, std::string_view data);
 // Writes via a temporary file + rename, so readers never see a partial file.
 void write_file_atomic(const std::string& path, std::string_view data, int mode = 0644);
 bool path_exists(const std::string& path);

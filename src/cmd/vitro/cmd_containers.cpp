@@ -374,15 +374,10 @@ void add_container_commands(CLI::App& app, Globals& g) {
         }
         if (!lf->since.empty()) o.since = engine::parse_time_bound(lf->since, "--since");
         if (!lf->until.empty()) o.until = engine::parse_time_bound(lf->until, "--until");
-        struct Ctx {
-            engine::Engine* eng;
-            std::string id;
-        } ctx{&eng, c.id};
-        engine::print_log(eng.log_path(c), o, lf->follow, [](void* p) {
-            auto* x = static_cast<Ctx*>(p);
-            auto now = x->eng->state().find_container(x->id);
+        engine::print_log(eng.log_path(c), o, lf->follow, [&] {
+            auto now = eng.state().find_container(c.id);
             return now && engine::is_running(*now);
-        }, &ctx);
+        });
     });
 
     struct ExecFlags {

@@ -3,6 +3,7 @@
 
 #include "cmd/vitro/common.hpp"
 #include "image/import.hpp"
+#include "image/reference.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
 
@@ -127,12 +128,12 @@ void add_image_commands(CLI::App& app, Globals& g) {
     rmi->callback([&g, names, rmi_force] {
         engine::Engine eng(engine_options(g));
         for (const auto& n : *names) {
-            std::string name = n;
-            if (!eng.images().resolve(name) && eng.images().resolve(name + ":latest")) name += ":latest";
-            if (!eng.images().resolve(name)) throw Error(ENOENT, n + ": image not known");
+            auto tagged = eng.images().find_name(n);
+            if (!tagged) throw Error(ENOENT, n + ": image not known");
+            const std::string& name = *tagged;
             if (!*rmi_force)
                 for (const auto& c : eng.state().list_containers())
-                    if (c.image == n || c.image == name)
+                    if (eng.images().find_name(c.image) == name)
                         throw Error(EBUSY, "image " + n + " is in use by container " + c.name +
                                                " (remove the container first, or use --force)");
             eng.images().untag(name);
@@ -145,17 +146,11 @@ void add_image_commands(CLI::App& app, Globals& g) {
     tag->add_option("names", *tag_args, "the image, then the new names")->required()->expected(2, -1);
     tag->callback([&g, tag_args] {
         image::Store store(g.root);
-        std::string src = (*tag_args)[0];
-        auto d = store.resolve(src);
-        if (!d) d = store.resolve(src + ":latest");
-        if (!d) throw Error(ENOENT, src + ": image not known");
-        for (size_t i = 1; i < tag_args->size(); ++i) {
-            std::string name = (*tag_args)[i];
-            auto slash = name.rfind('/');
-            auto colon = name.rfind(':');
-            if (colon == std::string::npos || (slash != std::string::npos && colon < slash)) name += ":latest";
-            store.tag(name, *d);
-        }
+        const std::string& src = (*tag_args)[0];
+        auto tagged = store.find_name(src);
+        if (!tagged) throw Error(ENOENT, src + ": image not known");
+        auto d = store.resolve(*tagged);
+        for (size_t i = 1; i < tag_args->size(); ++i) store.tag(image::normalize_local_name((*tag_args)[i]), *d);
     });
 }
 
