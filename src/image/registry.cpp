@@ -1,6 +1,5 @@
 #include "image/registry.hpp"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "image/curl_api.hpp"
 #include "image/digest.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
@@ -36,26 +36,20 @@ constexpr size_t kMaxErrorBody = 1 << 20;  // error documents, token answers
 // --- RAII over libcurl ----------------------------------------------------------
 
 struct CurlDeleter {
-    void operator()(CURL* c) const { curl_easy_cleanup(c); }
+    void operator()(CURL* c) const { curl_api().easy_cleanup(c); }
 };
 using UniqueCurl = std::unique_ptr<CURL, CurlDeleter>;
 struct SlistDeleter {
-    void operator()(curl_slist* s) const { curl_slist_free_all(s); }
+    void operator()(curl_slist* s) const { curl_api().slist_free_all(s); }
 };
 using UniqueSlist = std::unique_ptr<curl_slist, SlistDeleter>;
 struct UrlDeleter {
-    void operator()(CURLU* u) const { curl_url_cleanup(u); }
+    void operator()(CURLU* u) const { curl_api().url_cleanup(u); }
 };
 using UniqueUrl = std::unique_ptr<CURLU, UrlDeleter>;
 
-void curl_global() {
-    static const CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (rc != CURLE_OK) throw Error(std::string("curl_global_init: ") + curl_easy_strerror(rc));
-}
-
 UniqueCurl new_curl() {
-    curl_global();
-    UniqueCurl c(curl_easy_init());
+    UniqueCurl c(curl_api().easy_init());
     if (!c) throw Error(ENOMEM, "curl_easy_init failed");
     return c;
 }
@@ -82,18 +76,18 @@ std::string url_escape(const std::string& s) {
 
 // `location` resolved against `base` (it may be relative), plus `query`.
 std::string resolve_url(const std::string& base, const std::string& location, const std::string& query) {
-    UniqueUrl u(curl_url());
+    UniqueUrl u(curl_api().url());
     if (!u) throw Error(ENOMEM, "curl_url failed");
-    if (curl_url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
-        curl_url_set(u.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK)
+    if (curl_api().url_set(u.get(), CURLUPART_URL, base.c_str(), 0) != CURLUE_OK ||
+        curl_api().url_set(u.get(), CURLUPART_URL, location.c_str(), 0) != CURLUE_OK)
         throw Error(EINVAL, "upload location \"" + location + "\": not a URL");
     if (!query.empty() &&
-        curl_url_set(u.get(), CURLUPART_QUERY, query.c_str(), CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
+        curl_api().url_set(u.get(), CURLUPART_QUERY, query.c_str(), CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
         throw Error(EINVAL, "upload location \"" + location + "\": cannot add the query");
     char* out = nullptr;
-    if (curl_url_get(u.get(), CURLUPART_URL, &out, 0) != CURLUE_OK) throw Error(EINVAL, "upload location: bad URL");
+    if (curl_api().url_get(u.get(), CURLUPART_URL, &out, 0) != CURLUE_OK) throw Error(EINVAL, "upload location: bad URL");
     std::string s(out);
-    curl_free(out);
+    curl_api().free(out);
     return s;
 }
 
@@ -176,7 +170,7 @@ size_t on_body(char* p, size_t size, size_t n, void* ud) {
     auto* t = static_cast<Transfer*>(ud);
     size_t len = size * n;
     long status = 0;
-    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_api().easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     if (status >= 200 && status < 300 && t->req->sink) {
         try {
             t->req->sink(p, len);
@@ -373,78 +367,78 @@ struct RegistryClient::Conn {
 
     Response perform_once(Shared& s, Request& req, const std::vector<std::string>& headers) {
         CURL* h = curl.get();
-        curl_easy_reset(h);  // keeps the connection cache
+        curl_api().easy_reset(h);  // keeps the connection cache
         errbuf[0] = 0;
         Response resp;
         Transfer t{h, &req, &resp, cancel, nullptr};
-        curl_easy_setopt(h, CURLOPT_URL, req.url.c_str());
-        curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-        curl_easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
-        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  // stalled for a minute: give up
-        curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
-        curl_easy_setopt(h, CURLOPT_USERAGENT, "vitro/" VITRO_VERSION);
-        curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
-        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
-        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
-        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &t);
-        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_api().easy_setopt(h, CURLOPT_URL, req.url.c_str());
+        curl_api().easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+        curl_api().easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_api().easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_api().easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+        curl_api().easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+        curl_api().easy_setopt(h, CURLOPT_MAXREDIRS, 10L);
+        curl_api().easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
+        curl_api().easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);  // stalled for a minute: give up
+        curl_api().easy_setopt(h, CURLOPT_LOW_SPEED_TIME, 60L);
+        curl_api().easy_setopt(h, CURLOPT_USERAGENT, "vitro/" VITRO_VERSION);
+        curl_api().easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+        curl_api().easy_setopt(h, CURLOPT_HEADERDATA, &t);
+        curl_api().easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+        curl_api().easy_setopt(h, CURLOPT_WRITEDATA, &t);
+        curl_api().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_api().easy_setopt(h, CURLOPT_XFERINFODATA, &t);
+        curl_api().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
         if (!s.opts.tls_verify) {
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-            curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+            curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+            curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
         } else if (!s.ca_bundle.empty()) {
             curl_blob blob{s.ca_bundle.data(), s.ca_bundle.size(), CURL_BLOB_NOCOPY};
-            curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
+            curl_api().easy_setopt(h, CURLOPT_CAINFO_BLOB, &blob);
         }
         if (!s.client_cert.empty()) {
-            curl_easy_setopt(h, CURLOPT_SSLCERT, s.client_cert.c_str());
-            curl_easy_setopt(h, CURLOPT_SSLKEY, s.client_key.c_str());
+            curl_api().easy_setopt(h, CURLOPT_SSLCERT, s.client_cert.c_str());
+            curl_api().easy_setopt(h, CURLOPT_SSLKEY, s.client_key.c_str());
         }
         if (req.method == "HEAD") {
-            curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+            curl_api().easy_setopt(h, CURLOPT_NOBODY, 1L);
         } else if (req.method == "POST") {
-            curl_easy_setopt(h, CURLOPT_POST, 1L);
-            curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
-            curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+            curl_api().easy_setopt(h, CURLOPT_POST, 1L);
+            curl_api().easy_setopt(h, CURLOPT_POSTFIELDS, "");
+            curl_api().easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
         } else if (req.method == "PUT") {
-            curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
-            curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
-            curl_easy_setopt(h, CURLOPT_READDATA, &t);
+            curl_api().easy_setopt(h, CURLOPT_UPLOAD, 1L);
+            curl_api().easy_setopt(h, CURLOPT_READFUNCTION, on_read);
+            curl_api().easy_setopt(h, CURLOPT_READDATA, &t);
             curl_off_t size = req.data ? static_cast<curl_off_t>(req.data->size()) : req.size;
-            curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
+            curl_api().easy_setopt(h, CURLOPT_INFILESIZE_LARGE, size);
         } else if (req.method != "GET") {
-            curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
+            curl_api().easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
         }
         UniqueSlist list;
         for (auto& hdr : headers) {
-            curl_slist* n = curl_slist_append(list.get(), hdr.c_str());
+            curl_slist* n = curl_api().slist_append(list.get(), hdr.c_str());
             if (!n) throw Error(ENOMEM, "curl_slist_append failed");
             (void)list.release();
             list.reset(n);
         }
-        curl_slist* expect = curl_slist_append(list.get(), "Expect:");  // no 100-continue round trip
+        curl_slist* expect = curl_api().slist_append(list.get(), "Expect:");  // no 100-continue round trip
         if (!expect) throw Error(ENOMEM, "curl_slist_append failed");
         (void)list.release();
         list.reset(expect);
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
+        curl_api().easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
 
-        CURLcode rc = curl_easy_perform(h);
+        CURLcode rc = curl_api().easy_perform(h);
         if (t.sink_error) std::rethrow_exception(t.sink_error);
         if (t.too_large) throw Error(EFBIG, req.method + " " + req.url + ": answer larger than " +
                                                 std::to_string(req.max_body) + " bytes");
         if (rc != CURLE_OK) {
-            std::string msg = curl_easy_strerror(rc);
+            std::string msg = curl_api().easy_strerror(rc);
             if (rc == CURLE_ABORTED_BY_CALLBACK && cancelled()) msg = "cancelled";
             else if (errbuf[0]) msg += std::string(": ") + errbuf;
             throw CurlFailure{rc, msg};
         }
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+        curl_api().easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
         return resp;
     }
 
