@@ -158,6 +158,16 @@ void add_etc_mounts(json& spec, const std::string& bundle) {
 
 }  // namespace
 
+std::vector<std::string> engine_command(const EngineOptions& o) {
+    std::vector<std::string> argv = {o.self_binary, "--root", o.root, "--runroot", o.runroot,
+                                     "--network-config-dir", o.net_dir, "--cni-plugin-dir", o.cni_path};
+    if (!o.runtime.empty()) {
+        argv.push_back("--runtime");
+        argv.push_back(o.runtime);
+    }
+    return argv;
+}
+
 bool is_running(const ContainerRecord& c) {
     return c.state == ContainerState::Running && c.pid > 0 && os::process_alive(c.pid, c.pid_start_time);
 }

@@ -24,7 +24,13 @@ struct EngineOptions {
     std::string net_dir = "/etc/vitro/net.d";
     std::string cni_path = "/usr/lib/cni";
     std::string runtime;                  // empty: built in
+    // The vitro binary and the vitro-monitor beside it, for a detached
+    // container's monitor (empty: the monitor waits as a fork of vitro).
+    std::string self_binary, monitor_binary;
 };
+
+// argv that runs vitro itself with these options (before a subcommand).
+std::vector<std::string> engine_command(const EngineOptions& o);
 
 enum class RestartPolicy { No, OnFailure, Always, UnlessStopped };
 struct Restart {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/container_log.hpp"
+#include "engine/monitor_pump.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
@@ -63,55 +64,136 @@ struct Stdio {
     UniqueFd master;              // the pty master (terminal)
 };
 
-int exit_code_of(int status) {
-    if (WIFEXITED(status)) return WEXITSTATUS(status);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return 1;
-}
-
 class Monitor {
 public:
     explicit Monitor(MonitorArgs& a) : a_(a) {}
 
+    // A fresh start (forked by Engine::start).
     [[noreturn]] void run() {
-        bool reported = false;
-        int status_code = 0;
+        pid_t init = -1;
         try {
-            setup_process();
-            engine_ = std::make_unique<Engine>(a_.engine);
-            ContainerRecord c = engine_->state().get_container(a_.id);
-            // The monitor's own troubles go next to the container's log.
-            log::init(c.bundle + "/monitor.log", false, false);
-            driver_ = engine_->driver_for(c);
-            log_ = std::make_unique<LogWriter>(engine_->log_path(c));
-            for (int attempt = 0;; ++attempt) {
-                pid_t init = start_container(c);
-                if (!reported) {
-                    notify("R " + std::to_string(init));
-                    reported = true;
-                }
-                status_code = pump(init);
-                log_->flush();
-                driver_->remove(a_.id);
-                if (!should_restart(c, status_code, attempt)) break;
-                std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << std::min(attempt, 7), 10000)));
-            }
-            finish(c, status_code);
+            setup_process(true);
+            open_engine();
+            init = start_container(*c_);
+            notify("R " + std::to_string(init));
         } catch (const std::exception& e) {
-            if (!reported) {
-                fail(e);
-                ::_exit(1);
-            }
+            fail(e);
+            ::_exit(1);
+        }
+        supervise(init);
+    }
+
+    // After vitro-monitor: the init has exited with `code`.
+    [[noreturn]] void resume(int code) {
+        try {
+            setup_process(false);
+            open_engine();
+            a_.tty = c_->config.value("tty", false);
+            a_.interactive = c_->config.value("interactive", false);
+            if (auto init = after_exit(code)) supervise(*init);
+        } catch (const std::exception& e) {
             log::error(std::string("monitor of ") + a_.id + ": " + e.what());
         }
         ::_exit(0);
     }
 
 private:
-    void setup_process() {
+    void open_engine() {
+        engine_ = std::make_unique<Engine>(a_.engine);
+        c_ = engine_->state().get_container(a_.id);
+        // The monitor's own troubles go next to the container's log.
+        log::init(c_->bundle + "/monitor.log", false, false);
+        driver_ = engine_->driver_for(*c_);
+        log_ = std::make_unique<LogWriter>(engine_->log_path(*c_));
+    }
+
+    // Waits for the init and what follows its exit, restarts included.
+    [[noreturn]] void supervise(pid_t init) {
+        try {
+            for (;;) {
+                if (!a_.attach) exec_waiter(init);  // returns only when vitro-monitor cannot run
+                PumpFds f;
+                f.out = stdio_.out_r.get();
+                f.err = stdio_.err_r.get();
+                f.master = stdio_.master.get();
+                if (a_.attach) {
+                    f.attach_out = out_.get();
+                    f.attach_err = err_.get();
+                    if (a_.interactive) f.attach_in = in_.get();
+                }
+                int code = pump_until_exit(init, f, sigfd_.get(), *log_);
+                restore_terminal();
+                stdio_ = Stdio{};
+                auto next = after_exit(code);
+                if (!next) break;
+                init = *next;
+            }
+        } catch (const std::exception& e) {
+            log::error(std::string("monitor of ") + a_.id + ": " + e.what());
+        }
+        ::_exit(0);
+    }
+
+    // Becomes vitro-monitor (same pid) to wait with little memory; it execs
+    // `vitro container-exited` when the init is gone.
+    void exec_waiter(pid_t init) {
+        const EngineOptions& o = a_.engine;
+        if (o.monitor_binary.empty() || o.self_binary.empty() || ::access(o.monitor_binary.c_str(), X_OK) != 0) return;
+        std::vector<std::string> argv = {o.monitor_binary, "--init", std::to_string(init), "--log", engine_->log_path(*c_)};
+        std::vector<int> pass;
+        auto fd_arg = [&](const char* flag, int fd) {
+            if (fd < 0) return;
+            argv.push_back(flag);
+            argv.push_back(std::to_string(fd));
+            pass.push_back(fd);
+        };
+        fd_arg("--out", stdio_.out_r.get());
+        fd_arg("--err", stdio_.err_r.get());
+        fd_arg("--master", stdio_.master.get());
+        std::vector<int> holds;
+        for (const auto& h : a_.port_holds) holds.push_back(h.get());
+        if (stdio_.in_w) holds.push_back(stdio_.in_w.get());
+        for (int fd : holds) fd_arg("--keep", fd);
+        argv.push_back("--");
+        for (auto& a : engine_command(o)) argv.push_back(a);
+        argv.push_back("container-exited");
+        for (int fd : holds) {
+            argv.push_back("--hold");
+            argv.push_back(std::to_string(fd));
+        }
+        argv.push_back(a_.id);
+        for (int fd : pass) ::fcntl(fd, F_SETFD, 0);
+        // The engine's database connection must not survive the exec half-used.
+        engine_.reset();
+        std::vector<char*> cargv;
+        for (auto& a : argv) cargv.push_back(a.data());
+        cargv.push_back(nullptr);
+        ::execv(o.monitor_binary.c_str(), cargv.data());
+        int err = errno;
+        for (int fd : pass) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        engine_ = std::make_unique<Engine>(a_.engine);
+        log::warn(std::string("exec ") + o.monitor_binary + ": " + std::strerror(err) + "; waiting in place");
+    }
+
+    // The init has exited: record, and restart (returning the new init) or finish.
+    std::optional<pid_t> after_exit(int code) {
+        log_->flush();
+        driver_->remove(a_.id);
+        if (!should_restart(*c_, code)) {
+            finish(*c_, code);
+            return std::nullopt;
+        }
+        int attempt = engine_->state().get_container(a_.id).config.value("restart_count", 1);
+        std::this_thread::sleep_for(std::chrono::milliseconds(std::min(100 << std::min(attempt - 1, 7), 10000)));
+        return start_container(*c_);
+    }
+
+private:
+    // fresh: forked by the starting command (else exec'ed by vitro-monitor).
+    void setup_process(bool fresh) {
         ::prctl(PR_SET_CHILD_SUBREAPER, 1);
         ::prctl(PR_SET_NAME, "vitro-monitor");
-        if (!a_.attach) ::setsid();
+        if (fresh && !a_.attach) ::setsid();
         std::vector<int> keep = {a_.notify_fd};
         for (const auto& h : a_.port_holds) keep.push_back(h.get());
         close_other_fds(keep);
@@ -121,16 +203,7 @@ private:
             if (a_.interactive) in_ = dup_cloexec(0);
         }
         null_in();
-        sigset_t set;
-        sigemptyset(&set);
-        for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGWINCH}) sigaddset(&set, s);
-        ::sigprocmask(SIG_BLOCK, &set, nullptr);
-        sigfd_ = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC));
-        if (!sigfd_) throw_errno("signalfd");
-        // A terminal's ^C reaches the container itself (same process group, or its pty).
-        ::signal(SIGINT, SIG_IGN);
-        ::signal(SIGQUIT, SIG_IGN);
-        ::signal(SIGPIPE, SIG_IGN);
+        sigfd_ = monitor_signals();
     }
 
     // Points fds 0-2 at /dev/null: the monitor must not keep the container's
@@ -181,7 +254,6 @@ private:
                     ::tcsetattr(in_.get(), TCSANOW, &t);
                     raw_ = true;
                 }
-                resize();
             }
         }
         auto self = os::read_proc_stat(::getpid());
@@ -199,86 +271,24 @@ private:
         return sp.pid;
     }
 
-    void resize() {
-        winsize ws{};
-        if (stdio_.master && in_ && ::ioctl(in_.get(), TIOCGWINSZ, &ws) == 0) ::ioctl(stdio_.master.get(), TIOCSWINSZ, &ws);
-    }
-
-    // Copies output to the log (and the attached caller) until the init exits
-    // and its output has drained; returns its exit code.
-    int pump(pid_t init) {
-        char buf[65536];
-        std::optional<int> code;
-        auto copy = [&](UniqueFd& fd, LogStream s) {
-            ssize_t n = ::read(fd.get(), buf, sizeof buf);
-            if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
-            if (n <= 0) {  // EOF (or EIO: the pty's last slave closed)
-                fd.reset();
-                return;
-            }
-            std::string_view data(buf, static_cast<size_t>(n));
-            log_->write(s, data);
-            if (a_.attach) (void)try_write_all(s == LogStream::Stdout ? out_.get() : err_.get(), data);
-        };
-        bool in_open = a_.tty && a_.attach && a_.interactive && stdio_.master;
-        for (;;) {
-            UniqueFd& out = a_.tty ? stdio_.master : stdio_.out_r;
-            if (code && !out && !stdio_.err_r) break;
-            pollfd fds[4] = {{out ? out.get() : -1, POLLIN, 0},
-                             {stdio_.err_r ? stdio_.err_r.get() : -1, POLLIN, 0},
-                             {sigfd_.get(), POLLIN, 0},
-                             {in_open ? in_.get() : -1, POLLIN, 0}};
-            // After the exit, drain without waiting for writers that linger.
-            int rc = ::poll(fds, 4, code ? 200 : -1);
-            if (rc < 0) {
-                if (errno == EINTR) continue;
-                throw_errno("poll");
-            }
-            if (rc == 0 && code) break;
-            if (fds[0].revents) copy(out, LogStream::Stdout);
-            if (fds[1].revents) copy(stdio_.err_r, LogStream::Stderr);
-            if (fds[3].revents) {
-                ssize_t n = ::read(in_.get(), buf, sizeof buf);
-                if (n <= 0) in_open = false;
-                else (void)try_write_all(stdio_.master.get(), std::string_view(buf, static_cast<size_t>(n)));
-            }
-            if (fds[2].revents) {
-                signalfd_siginfo si{};
-                if (::read(sigfd_.get(), &si, sizeof si) != sizeof si) continue;
-                if (si.ssi_signo == SIGWINCH) {
-                    resize();
-                } else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGHUP) {
-                    ::kill(init, static_cast<int>(si.ssi_signo));
-                } else if (si.ssi_signo == SIGCHLD) {
-                    int status = 0;
-                    pid_t p;
-                    while ((p = ::waitpid(-1, &status, WNOHANG)) > 0)
-                        if (p == init) code = exit_code_of(status);
-                }
-            }
-        }
-        restore_terminal();
-        stdio_ = Stdio{};
-        return *code;
-    }
-
     void restore_terminal() {
         if (raw_) ::tcsetattr(in_.get(), TCSANOW, &saved_termios_);
         raw_ = false;
     }
 
-    bool should_restart(const ContainerRecord& c, int code, int attempt) {
+    bool should_restart(const ContainerRecord& c, int code) {
         auto now = engine_->state().find_container(a_.id);
         if (!now || now->state == ContainerState::Removing || now->config.value("stop_requested", false)) return false;
         const auto& r = c.config.value("restart", nlohmann::json::object());
         std::string policy = r.value("policy", "no");
         int max = r.value("max", 0);  // on-failure:N allows N restarts
+        int restarts = now->config.value("restart_count", 0);
         bool again = policy == "always" || policy == "unless-stopped" ||
-                     (policy == "on-failure" && code != 0 && (max == 0 || attempt < max));
+                     (policy == "on-failure" && code != 0 && (max == 0 || restarts < max));
         if (!again) return false;
         engine_->state().update_container(a_.id, [&](ContainerRecord& rec) {
             rec.exit_code = code;
-            rec.config["restart_count"] = attempt + 1;
+            rec.config["restart_count"] = restarts + 1;
         });
         return true;
     }
@@ -331,6 +341,7 @@ private:
     }
 
     MonitorArgs& a_;
+    std::optional<ContainerRecord> c_;
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<RuntimeDriver> driver_;
     std::unique_ptr<LogWriter> log_;
@@ -345,6 +356,11 @@ private:
 void run_monitor(MonitorArgs args) {
     Monitor m(args);
     m.run();
+}
+
+void resume_monitor(MonitorArgs args, int exit_code) {
+    Monitor m(args);
+    m.resume(exit_code);
 }
 
 }  // namespace vitro::engine

@@ -1,9 +1,14 @@
-// The monitor: one small process per running container, like conmon. It is
-// forked by `vitro start`/`run`, creates and starts the container through the
+// The monitor: one process per running container, like conmon. It is forked
+// by `vitro start`/`run`, creates and starts the container through the
 // runtime driver (so the container's init is its child), holds the
 // container's stdio and writes the log, records the exit code, applies the
 // restart policy, and releases network and rootfs when the container is done.
 // The vitro command that started it may exit; the monitor stays.
+//
+// A detached container's monitor does not wait as a copy of the whole engine:
+// once the container runs it execs the small static vitro-monitor (same pid),
+// which waits and then execs `vitro container-exited` (resume_monitor) for
+// the steps that need the engine again.
 #pragma once
 
 #include <string>
@@ -26,5 +31,8 @@ struct MonitorArgs {
 
 // Runs in the forked child; never returns.
 [[noreturn]] void run_monitor(MonitorArgs args);
+// `vitro container-exited`: vitro-monitor saw the container's init exit with
+// `exit_code`; record it, restart or release. Never returns.
+[[noreturn]] void resume_monitor(MonitorArgs args, int exit_code);
 
 }  // namespace vitro::engine

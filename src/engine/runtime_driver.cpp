@@ -62,24 +62,6 @@ private:
     runtime::Context ctx_;
 };
 
-std::string find_in_path(const std::string& name) {
-    if (name.find('/') != std::string::npos) {
-        if (::access(name.c_str(), X_OK) != 0) throw Error(errno, "--runtime " + name + ": not an executable file");
-        return std::filesystem::absolute(name).string();
-    }
-    const char* path = std::getenv("PATH");
-    std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-    size_t start = 0;
-    while (start <= dirs.size()) {
-        size_t end = dirs.find(':', start);
-        if (end == std::string::npos) end = dirs.size();
-        std::string cand = dirs.substr(start, end - start) + "/" + name;
-        if (::access(cand.c_str(), X_OK) == 0) return cand;
-        start = end + 1;
-    }
-    throw Error(ENOENT, "--runtime " + name + ": not found in PATH");
-}
-
 // A runc-compatible binary: create + start as child processes with our stdio.
 class BinaryRuntime final : public RuntimeDriver {
 public:
@@ -192,7 +174,11 @@ private:
 
 std::unique_ptr<RuntimeDriver> make_runtime_driver(const std::string& binary, const std::string& runroot) {
     if (binary.empty() || binary == "vitro") return std::make_unique<InProcessRuntime>(runroot + "/runtime");
-    std::string path = find_in_path(binary);
+    std::string found = find_program(binary);
+    if (found.empty())
+        throw Error(ENOENT, "--runtime " + binary + ": " +
+                                (binary.find('/') != std::string::npos ? "not an executable file" : "not found in PATH"));
+    std::string path = std::filesystem::absolute(found).string();
     std::string root = runroot + "/runtime-" + std::filesystem::path(path).filename().string();
     make_dirs(root, 0700);
     return std::make_unique<BinaryRuntime>(path, root);

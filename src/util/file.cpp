@@ -1,5 +1,7 @@
 #include "util/file.hpp"
 
+#include <cstdlib>
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,6 +47,22 @@ bool try_write_all(int fd, std::string_view data) {
         data.remove_prefix(static_cast<size_t>(n));
     }
     return true;
+}
+
+std::string find_program(const std::string& name) {
+    if (name.empty()) return "";
+    if (name.find('/') != std::string::npos) return ::access(name.c_str(), X_OK) == 0 ? name : "";
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    size_t start = 0;
+    while (start <= dirs.size()) {
+        size_t end = dirs.find(':', start);
+        if (end == std::string::npos) end = dirs.size();
+        std::string cand = dirs.substr(start, end - start) + "/" + name;
+        if (end > start && ::access(cand.c_str(), X_OK) == 0) return cand;
+        start = end + 1;
+    }
+    return "";
 }
 
 void write_all(int fd, std::string_view data, std::string_view what) {

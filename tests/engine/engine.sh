@@ -59,6 +59,8 @@ out=$("$V" run --rm --network none $IMG sh -c 'unshare -n true 2>/dev/null; echo
 id=$("$V" run -d --name web1 --network none $IMG sh -c 'echo out; echo err >&2; trap "exit 0" TERM; while :; do sleep 0.1; done')
 check "run -d prints the full ID" eq "${#id}" 64
 sleep 0.5
+check "a detached container's monitor waits as the small vitro-monitor" \
+  eq "$(cat /proc/$("$V" inspect -f '{{.State.MonitorPid}}' web1)/comm)" vitro-monitor
 check "ps shows it running" bash -c "'$V' ps --format '{{.Names}} {{.State}}' | grep -q 'web1.*running'"
 out=$("$V" logs web1 2>/dev/null); check "logs has stdout" eq "$out" out
 out=$("$V" logs web1 2>&1 >/dev/null); check "logs has stderr apart" eq "$out" err

@@ -21,6 +21,7 @@ struct Globals {
     std::string runtime;     // --runtime: empty = in-process; crun, runc or a path
     std::string log_level = "warn";
     int exit_code = 0;       // what main returns when a command completes
+    std::string self_path;   // this binary's path (for the monitor's way back)
     int argc = 0;            // main's, for the sealed re-exec
     char** argv = nullptr;
 };
@@ -35,5 +36,7 @@ void add_network_commands(CLI::App& app, Globals& g);    // network create|ls|rm
 
 // True when stdout is a terminal (progress displays, tables).
 bool stdout_is_tty();
+// The absolute path of this binary from argv[0] (searched in PATH when bare); "" if unknown.
+std::string self_path(const char* argv0);
 
 }  // namespace vitro::cli

@@ -12,6 +12,7 @@
 #include "cmd/vitro/common.hpp"
 #include "engine/container_log.hpp"
 #include "engine/engine.hpp"
+#include "engine/monitor.hpp"
 #include "image/snapshot.hpp"
 #include "linux/sealed_exe.hpp"
 #include "runtime/runtime.hpp"
@@ -474,9 +475,29 @@ void add_container_commands(CLI::App& app, Globals& g) {
         std::fputs(image::format_changes(image::diff(c.bundle + "/upper", layers)).c_str(), stdout);
     });
 
+    // The monitor's way back from vitro-monitor (engine/monitor.hpp): hidden.
+    struct ExitedFlags {
+        std::vector<int> holds;
+        int code = 0;
+        std::string id;
+    };
+    auto xf = std::make_shared<ExitedFlags>();
+    auto* exited = app.add_subcommand("container-exited", "(internal) record a container's exit for its monitor");
+    exited->group("");
+    exited->add_option("--hold", xf->holds, "an fd the monitor holds (published port)")->allow_extra_args(false);
+    exited->add_option("--exit-code", xf->code, "the container's exit code")->required();
+    exited->add_option("container", xf->id, "container ID")->required();
+    exited->callback([&g, xf] {
+        engine::MonitorArgs a;
+        a.engine = engine_options(g);
+        a.id = xf->id;
+        for (int fd : xf->holds) a.port_holds.emplace_back(fd);
+        engine::resume_monitor(std::move(a), xf->code);
+    });
+
     // Commands that put a process in a container run from a sealed copy of
     // this binary (CVE-2019-5736): a container cannot reach it through /proc.
-    for (auto* c : {run, start, exec})
+    for (auto* c : {run, start, exec, exited})
         c->preparse_callback([&g](size_t) { os::ensure_sealed_exe(g.argc, g.argv); });
 }
 

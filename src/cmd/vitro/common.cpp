@@ -13,6 +13,9 @@ engine::EngineOptions engine_options(const Globals& g) {
     o.net_dir = g.net_dir;
     o.cni_path = g.cni_path;
     o.runtime = g.runtime;
+    o.self_binary = g.self_path;
+    if (!g.self_path.empty())
+        o.monitor_binary = g.self_path.substr(0, g.self_path.rfind('/') + 1) + "vitro-monitor";
     return o;
 }
 

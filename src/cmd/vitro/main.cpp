@@ -4,16 +4,25 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <climits>
 #include <cstdlib>
 
 #include "cmd/vitro/cli.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/file.hpp"
 
 using namespace vitro;
 
 namespace vitro::cli {
 bool stdout_is_tty() { return ::isatty(1) == 1; }
+
+std::string self_path(const char* argv0) {
+    // argv[0], not /proc/self/exe: that is the protected copy after the re-exec.
+    std::string name = find_program(argv0 ? argv0 : "");
+    char buf[PATH_MAX];
+    return ::realpath(name.c_str(), buf) ? std::string(buf) : std::string();
+}
 }  // namespace vitro::cli
 
 namespace {
@@ -31,6 +40,7 @@ int main(int argc, char** argv) {
     cli::Globals g;
     g.argc = argc;
     g.argv = argv;
+    g.self_path = cli::self_path(argv[0]);
     g.root = env_or("VITRO_ROOT", "/var/lib/vitro");
     g.runroot = env_or("VITRO_RUNROOT", "/run/vitro");
     g.net_dir = env_or("VITRO_NETWORK_CONFIG_DIR", "/etc/vitro/net.d");

@@ -1,0 +1,84 @@
+// vitro-monitor: what a detached container's monitor becomes once the
+// container runs. The full vitro binary starts the container (so that its
+// init is this process's child), then execs this small static program to
+// wait: it holds the container's output pipes (or pty), writes the log, and
+// when the init exits execs back into vitro to record the exit, apply the
+// restart policy and release what the container held. Same pid throughout,
+// so the state's monitor pid stays right. Memory held while waiting: this
+// binary's, not the engine's.
+//
+// vitro-monitor --init PID --log FILE (--out FD --err FD | --master FD)
+//               [--keep FD]... -- PROGRAM ARG...
+// PROGRAM is run with "--exit-code N" appended; the --keep fds stay open for it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/monitor_pump.hpp"
+#include "util/error.hpp"
+
+using namespace vitro;
+
+namespace {
+[[noreturn]] void usage(const char* why) {
+    std::fprintf(stderr, "vitro-monitor: %s (it is started by vitro, not by hand)\n", why);
+    std::exit(2);
+}
+
+int parse_fd(const char* s) {
+    char* end = nullptr;
+    long v = std::strtol(s, &end, 10);
+    if (!*s || *end || v < 0 || v > 1 << 20) usage("bad number");
+    return static_cast<int>(v);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    pid_t init = -1;
+    std::string log_path;
+    engine::PumpFds fds;
+    std::vector<int> keep;
+    std::vector<char*> then;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&] {
+            if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+            return argv[++i];
+        };
+        if (a == "--init") init = parse_fd(value());
+        else if (a == "--log") log_path = value();
+        else if (a == "--out") fds.out = parse_fd(value());
+        else if (a == "--err") fds.err = parse_fd(value());
+        else if (a == "--master") fds.master = parse_fd(value());
+        else if (a == "--keep") keep.push_back(parse_fd(value()));
+        else if (a == "--") {
+            then.assign(argv + i + 1, argv + argc);
+            break;
+        } else usage(("unknown argument " + a).c_str());
+    }
+    if (init <= 0 || log_path.empty() || then.empty()) usage("--init, --log and a program after -- are required");
+
+    int code = 1;
+    try {
+        UniqueFd sigfd = engine::monitor_signals();
+        engine::LogWriter log(log_path);
+        code = engine::pump_until_exit(init, fds, sigfd.get(), log);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "vitro-monitor: %s\n", e.what());
+    }
+    for (int fd : {fds.out, fds.err, fds.master})
+        if (fd >= 0) ::close(fd);
+    for (int fd : keep) ::fcntl(fd, F_SETFD, 0);
+    std::string code_text = std::to_string(code);
+    then.push_back(const_cast<char*>("--exit-code"));
+    then.push_back(code_text.data());
+    then.push_back(nullptr);
+    ::execv(then[0], then.data());
+    std::fprintf(stderr, "vitro-monitor: exec %s: %s\n", then[0], std::strerror(errno));
+    return 127;
+}
