@@ -133,7 +133,9 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
         throw Error(ENOENT, "root.path: rootfs " + rootfs + " does not exist or is not a directory");
     rootfs = absolute_existing(rootfs, "root.path");
-    if (spec.linux && spec.linux->seccomp) validate_seccomp(*spec.linux->seccomp);
+    // Checked and compiled now, before anything is made; the init only loads it.
+    std::optional<CompiledSeccomp> seccomp;
+    if (spec.linux && spec.linux->seccomp) seccomp = compile_seccomp(*spec.linux->seccomp, seccomp_cache_dir(ctx));
     const bool tty = spec.process && spec.process->terminal;
     const bool foreground_tty = tty && opts.console_socket.empty() && opts.foreground;
     if (tty && opts.console_socket.empty() && !opts.foreground)
@@ -172,6 +174,7 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     args.no_pivot = opts.no_pivot;
     if (!opts.no_new_keyring) args.session_keyring = "_ses." + id;
     args.foreground_tty = foreground_tty;
+    args.seccomp = seccomp ? &*seccomp : nullptr;
 
     // Fast path: clone the init straight into its namespaces; otherwise a
     // stage 1 process orders user namespace, joins and unshares first.

@@ -39,13 +39,14 @@ struct ExecChildArgs {
     int console_fd = -1;
     bool foreground_tty = false;
     int preserve_fds = 0;
+    const CompiledSeccomp* seccomp = nullptr;
 };
 
 [[noreturn]] void exec_stage2(const ExecChildArgs& a, const os::SyncSocket& sync) {
     const oci::Process& p = *a.process;
     attach_terminal(p, sync, a.console_fd, a.foreground_tty);
     apply_oom_score_adj(p);
-    ExecPlan plan = make_exec_plan(*a.spec, p, a.preserve_fds);
+    ExecPlan plan = make_exec_plan(*a.spec, p, a.preserve_fds, a.seccomp);
     // Success is the sync socket closing on exec (it is close-on-exec).
     exec_container_process(plan);
 }
@@ -114,7 +115,11 @@ int exec(const Context& ctx, const std::string& id, const ExecOptions& opts) {
     if (tty && !opts.console_socket.empty()) console = os::connect_unix(opts.console_socket);
     auto cgroup = cgroups::load_manager(st.cgroup);
     auto [parent_sock, child_sock] = os::SyncSocket::make_pair();
-    ExecChildArgs args{st.pid, &opts.process, &spec, console ? console.get() : -1, foreground_tty, opts.preserve_fds};
+    // Compiled here, before the fork: the process in the container only loads it.
+    std::optional<CompiledSeccomp> seccomp;
+    if (spec.linux && spec.linux->seccomp) seccomp = compile_seccomp(*spec.linux->seccomp, seccomp_cache_dir(ctx));
+    ExecChildArgs args{st.pid,        &opts.process, &spec, console ? console.get() : -1, foreground_tty,
+                       opts.preserve_fds, seccomp ? &*seccomp : nullptr};
 
     bool placed = false;
     pid_t stage1 = os::fork_into_cgroup(cgroup->v2_dir_fd(), placed);

@@ -80,7 +80,7 @@ bool g_created = false;  // after `created`, errors can only go to stderr
 
     apply_oom_score_adj(proc);
     ExecPlan plan;
-    if (spec.process) plan = make_exec_plan(spec, proc, a.preserve_fds);
+    if (spec.process) plan = make_exec_plan(spec, proc, a.preserve_fds, a.seccomp);
     sync.send(kCreated);
     g_created = true;
 

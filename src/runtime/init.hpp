@@ -10,6 +10,7 @@
 
 #include "linux/sync_pipe.hpp"
 #include "oci/spec.hpp"
+#include "runtime/seccomp.hpp"
 
 namespace vitro::runtime {
 
@@ -35,6 +36,7 @@ struct InitArgs {
     bool no_pivot = false;
     std::string session_keyring;  // name of a new session keyring; "" keeps the caller's
     bool foreground_tty = false;  // send the pty master over the sync socket
+    const CompiledSeccomp* seccomp = nullptr;  // compiled by the runtime before the clone
 };
 
 [[noreturn]] void run_stage1(const InitArgs& args, const os::SyncSocket& sync);

@@ -125,10 +125,12 @@ std::string find_executable(const oci::Process& p) {
     throw Error(ENOENT, "exec: \"" + name + "\": executable file not found in $PATH");
 }
 
-ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds) {
+ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds,
+                        const CompiledSeccomp* compiled) {
     ExecPlan plan;
     plan.process = &p;
     plan.seccomp = spec.linux && spec.linux->seccomp ? &*spec.linux->seccomp : nullptr;
+    plan.compiled = compiled;
     plan.personality = spec.linux && spec.linux->personality ? &*spec.linux->personality : nullptr;
     plan.preserve_fds = preserve_fds;
     plan.user_ns = spec.has_namespace("user");
@@ -190,7 +192,11 @@ void exec_container_process(const ExecPlan& plan) {
         throw_errno("close_range");
     if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) throw_errno("prctl PR_SET_NO_NEW_PRIVS");
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we have it.
-    if (plan.seccomp && !p.no_new_privileges) (void)load_seccomp(*plan.seccomp);
+    auto load_filter = [&plan] {
+        if (plan.compiled) load_compiled_seccomp(*plan.compiled);
+        else (void)load_seccomp(*plan.seccomp);
+    };
+    if (plan.seccomp && !p.no_new_privileges) load_filter();
 
     std::optional<os::CapSets> caps;
     if (p.capabilities) {
@@ -212,7 +218,7 @@ void exec_container_process(const ExecPlan& plan) {
     std::vector<std::string> args = p.args, env = p.env;
     auto argv = cstrings(args);
     auto envp = cstrings(env);
-    if (plan.seccomp && p.no_new_privileges) (void)load_seccomp(*plan.seccomp);
+    if (plan.seccomp && p.no_new_privileges) load_filter();
     ::execve(plan.executable.c_str(), argv.data(), envp.data());
     throw_errno("exec", p.args[0]);
 }

@@ -7,6 +7,7 @@
 
 #include "linux/sync_pipe.hpp"
 #include "oci/spec.hpp"
+#include "runtime/seccomp.hpp"
 
 namespace vitro::runtime {
 
@@ -17,6 +18,7 @@ std::string find_executable(const oci::Process& p);
 struct ExecPlan {
     const oci::Process* process = nullptr;
     const oci::Seccomp* seccomp = nullptr;  // may be null
+    const CompiledSeccomp* compiled = nullptr;  // seccomp, compiled by the runtime (null: load from the profile)
     const oci::Personality* personality = nullptr;
     std::string executable;                 // from find_executable
     int preserve_fds = 0;
@@ -25,7 +27,8 @@ struct ExecPlan {
 
 // The plan for a spec's process (init) or an exec'd one: seccomp and
 // personality from the spec, the executable looked up in the current root.
-ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds);
+ExecPlan make_exec_plan(const oci::Spec& spec, const oci::Process& p, int preserve_fds,
+                        const CompiledSeccomp* compiled);
 
 // process.terminal: opens a pty in the container's devpts, sizes it, hands
 // the master to the caller (over the sync socket in the foreground, else over

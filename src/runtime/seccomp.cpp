@@ -1,8 +1,14 @@
 #include "runtime/seccomp.hpp"
 
+#include <linux/seccomp.h>
 #include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <array>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +17,7 @@
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/file.hpp"
 
 namespace vitro::runtime {
 
@@ -226,9 +233,10 @@ UniqueFd take_listener(scmp_filter_ctx ctx) {
 
 void validate_seccomp(const oci::Seccomp& profile) { (void)resolve(profile); }
 
-UniqueFd load_seccomp(const oci::Seccomp& profile) {
-    const Filter f = resolve(profile);
+namespace {
 
+// libseccomp's context for a resolved filter, everything added.
+Context build_context(const oci::Seccomp& profile, const Filter& f) {
     Context ctx(seccomp_init(f.default_action));
     if (!ctx) throw Error(kField + ": seccomp_init failed for defaultAction '" + profile.default_action + "'");
     scmp_filter_ctx c = ctx.get();
@@ -245,12 +253,127 @@ UniqueFd load_seccomp(const oci::Seccomp& profile) {
                        profile.architectures[i]);
     }
     for (const auto& a : f.attrs) check_scmp(seccomp_attr_set(c, a.attr, 1), a.field, "set", a.flag);
-
     for (const auto& r : f.rules) add_rule(c, r);
+    return ctx;
+}
 
-    check_scmp(seccomp_load(c), kField, "load filter");
-    if (!f.uses_notify) return {};
-    return take_listener(c);
+// Everything that decides the program libseccomp makes, as bytes: the cache key.
+std::string cache_key(const Filter& f) {
+    std::string k;
+    auto put = [&k](const void* p, size_t n) { k.append(static_cast<const char*>(p), n); };
+    auto put32 = [&](uint32_t v) { put(&v, sizeof v); };
+    const scmp_version* v = seccomp_version();
+    put32(v->major), put32(v->minor), put32(v->micro), put32(seccomp_api_get());
+    put32(f.default_action);
+    put32(static_cast<uint32_t>(f.arches.size()));
+    for (auto a : f.arches) put32(a);
+    put32(static_cast<uint32_t>(f.attrs.size()));
+    for (const auto& a : f.attrs) put32(a.attr);
+    put32(static_cast<uint32_t>(f.rules.size()));
+    for (const auto& r : f.rules) {
+        put32(static_cast<uint32_t>(r.nr)), put32(r.action), put32(r.rule_per_condition);
+        put32(static_cast<uint32_t>(r.conditions.size()));
+        for (const auto& c : r.conditions) put(&c, sizeof c);
+    }
+    return k;
+}
+
+// FNV-1a, for the file name only: the whole key is stored and compared.
+std::string key_name(const std::string& key) {
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char ch : key) h = (h ^ ch) * 1099511628211ULL;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%016llx.bpf", static_cast<unsigned long long>(h));
+    return buf;
+}
+
+unsigned filter_flags(const Filter& f) {
+    unsigned flags = 0;
+    for (const auto& a : f.attrs) {
+        if (a.attr == SCMP_FLTATR_CTL_TSYNC) flags |= SECCOMP_FILTER_FLAG_TSYNC;
+        if (a.attr == SCMP_FLTATR_CTL_LOG) flags |= SECCOMP_FILTER_FLAG_LOG;
+        if (a.attr == SCMP_FLTATR_CTL_SSB) flags |= SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+    }
+    return flags;
+}
+
+// Cache file: key length (u32), key, then the program.
+std::optional<std::vector<sock_filter>> read_cached(const std::string& path, const std::string& key) {
+    std::string data;
+    try {
+        data = read_file(path);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+    uint32_t klen = 0;
+    if (data.size() < sizeof klen) return std::nullopt;
+    std::memcpy(&klen, data.data(), sizeof klen);
+    if (data.size() < sizeof klen + klen || data.compare(sizeof klen, klen, key) != 0) return std::nullopt;
+    size_t off = sizeof klen + klen, n = (data.size() - off) / sizeof(sock_filter);
+    if (n == 0 || (data.size() - off) % sizeof(sock_filter)) return std::nullopt;
+    std::vector<sock_filter> prog(n);
+    std::memcpy(prog.data(), data.data() + off, n * sizeof(sock_filter));
+    return prog;
+}
+
+std::vector<sock_filter> export_program(scmp_filter_ctx c) {
+    UniqueFd mem(static_cast<int>(::memfd_create("vitro-seccomp", MFD_CLOEXEC)));
+    if (!mem) throw_errno("memfd_create");
+    check_scmp(seccomp_export_bpf(c, mem.get()), kField, "export filter");
+    if (::lseek(mem.get(), 0, SEEK_SET) < 0) throw_errno("lseek", "seccomp memfd");
+    std::string bpf = read_fd(mem.get());
+    std::vector<sock_filter> prog(bpf.size() / sizeof(sock_filter));
+    std::memcpy(prog.data(), bpf.data(), prog.size() * sizeof(sock_filter));
+    if (prog.empty()) throw Error(kField + ": libseccomp exported an empty filter");
+    return prog;
+}
+
+}  // namespace
+
+std::optional<CompiledSeccomp> compile_seccomp(const oci::Seccomp& profile, const std::string& cache_dir) {
+    const Filter f = resolve(profile);
+    if (f.uses_notify) return std::nullopt;
+    CompiledSeccomp out;
+    out.flags = filter_flags(f);
+    const std::string key = cache_key(f);
+    const std::string path = cache_dir.empty() ? "" : cache_dir + "/" + key_name(key);
+    if (!path.empty())
+        if (auto cached = read_cached(path, key)) {
+            out.program = std::move(*cached);
+            return out;
+        }
+    Context ctx = build_context(profile, f);
+    out.program = export_program(ctx.get());
+    if (!path.empty()) {
+        try {
+            make_dirs(cache_dir, 0700);
+            uint32_t klen = static_cast<uint32_t>(key.size());
+            std::string file(reinterpret_cast<const char*>(&klen), sizeof klen);
+            file += key;
+            file.append(reinterpret_cast<const char*>(out.program.data()), out.program.size() * sizeof(sock_filter));
+            write_file_atomic(path, file, 0600);
+        } catch (const Error&) {
+            // A cache that cannot be written only costs the next compile.
+        }
+    }
+    return out;
+}
+
+void load_compiled_seccomp(const CompiledSeccomp& filter) {
+    sock_fprog prog{static_cast<unsigned short>(filter.program.size()), const_cast<sock_filter*>(filter.program.data())};
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, filter.flags, &prog) < 0) throw_errno("seccomp", "load filter");
+}
+
+UniqueFd load_seccomp(const oci::Seccomp& profile) {
+    if (auto compiled = compile_seccomp(profile)) {
+        load_compiled_seccomp(*compiled);
+        return {};
+    }
+    // SCMP_ACT_NOTIFY: libseccomp loads it and keeps the listener fd.
+    const Filter f = resolve(profile);
+    Context ctx = build_context(profile, f);
+    check_scmp(seccomp_load(ctx.get()), kField, "load filter");
+    return take_listener(ctx.get());
 }
 
 }  // namespace vitro::runtime

@@ -16,6 +16,7 @@
 namespace vitro::runtime {
 
 std::string container_dir(const Context& ctx, const std::string& id) { return ctx.root + "/" + id; }
+std::string seccomp_cache_dir(const Context& ctx) { return ctx.root + "/.seccomp-cache"; }
 std::string exec_fifo_path(const Context& ctx, const std::string& id) {
     return container_dir(ctx, id) + "/exec.fifo";
 }

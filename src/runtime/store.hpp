@@ -14,6 +14,9 @@ namespace vitro::runtime {
 
 std::string container_dir(const Context& ctx, const std::string& id);
 std::string exec_fifo_path(const Context& ctx, const std::string& id);
+// Compiled seccomp filters (runtime/seccomp.hpp). A dot name: no container id
+// can take it.
+std::string seccomp_cache_dir(const Context& ctx);
 
 // Exclusive lock on the container's directory, held until destroyed.
 class ContainerLock {

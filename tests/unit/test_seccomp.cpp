@@ -2,6 +2,7 @@
 // which report what they saw through their exit status.
 #include "runtime/seccomp.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <seccomp.h>
@@ -14,12 +15,15 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "util/error.hpp"
+#include "util/file.hpp"
 
 namespace vitro::runtime {
 namespace {
@@ -509,6 +513,66 @@ TEST(SeccompValidate, LoadRefusesWhatValidateRefuses) {
     });
     expect_exit(status, 0);
 }
+
+// The compiled-filter cache: a second compile of the same profile is read
+// back (same program), a different profile gets its own entry, and a file
+// whose stored key does not match is never used.
+TEST(SeccompCache, SameProfileReadBackOthersApart) {
+    char tmpl[] = "/tmp/vitro-seccomp-cache.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::string dir = std::string(tmpl) + "/cache";
+    oci::Seccomp a = profile("SCMP_ACT_ERRNO");
+    a.syscalls.push_back(rule(kChildNeeds, "SCMP_ACT_ALLOW"));
+    oci::Seccomp b = a;
+    b.syscalls.push_back(rule({"getpid"}, "SCMP_ACT_ALLOW"));
+
+    auto files = [&] {
+        std::vector<std::string> out;
+        if (DIR* d = ::opendir(dir.c_str())) {
+            while (dirent* e = ::readdir(d))
+                if (e->d_name[0] != '.') out.push_back(dir + "/" + e->d_name);
+            ::closedir(d);
+        }
+        return out;
+    };
+    auto first = compile_seccomp(a, dir);
+    ASSERT_TRUE(first);
+    ASSERT_EQ(files().size(), 1u);
+    const std::string a_file = files()[0];
+    auto again = compile_seccomp(a, dir);
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->program.size(), first->program.size());
+    EXPECT_EQ(0, std::memcmp(again->program.data(), first->program.data(), first->program.size() * sizeof(sock_filter)));
+    auto other = compile_seccomp(b, dir);
+    ASSERT_TRUE(other);
+    EXPECT_EQ(files().size(), 2u);
+    EXPECT_NE(other->program.size(), first->program.size());
+
+    // A cache file under a's name holding another key is ignored (and replaced).
+    std::string forged = vitro::read_file(a_file);
+    forged[sizeof(uint32_t)] ^= 0x5a;  // the key no longer matches a's
+    vitro::write_file_atomic(a_file, forged, 0600);
+    auto rebuilt = compile_seccomp(a, dir);
+    ASSERT_TRUE(rebuilt);
+    EXPECT_EQ(0, std::memcmp(rebuilt->program.data(), first->program.data(), first->program.size() * sizeof(sock_filter)));
+    EXPECT_NE(vitro::read_file(a_file), forged);
+    std::filesystem::remove_all(tmpl);
+}
+
+// The compiled program loads with seccomp(2) alone and is enforced.
+TEST(SeccompCache, CompiledProgramEnforced) {
+    oci::Seccomp p = profile("SCMP_ACT_ALLOW");
+    p.syscalls.push_back(rule({"getppid"}, "SCMP_ACT_ERRNO", 38));
+    auto compiled = compile_seccomp(p);
+    ASSERT_TRUE(compiled);
+    expect_exit(in_child([&] {
+                    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return 2;
+                    load_compiled_seccomp(*compiled);
+                    return errno_of(::syscall(SYS_getppid)) == 38 ? 0 : 1;
+                }),
+                0);
+}
+
 
 }  // namespace
 }  // namespace vitro::runtime
