@@ -184,6 +184,12 @@ void StateStore::open_and_migrate(int busy_timeout_ms) {
     // the last commits, never corrupt the file.
     db_.exec("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;");
 
+    // The common case, an up-to-date database, needs no write transaction.
+    try {
+        if (schema_version() == kLatest) return;
+    } catch (const sql::SqliteError&) {
+        // no schema_version table yet
+    }
     with_transaction([&] {
         db_.exec(
             "CREATE TABLE IF NOT EXISTS schema_version ("
