@@ -218,6 +218,7 @@ ContainerRecord Engine::create(const CreateRequest& req) {
     json ports = json::array();
     for (const auto& p : req.ports) ports.push_back(to_json(p));
     c.config = {{"command", run.command},
+                {"args", container_args(img.config, run)},  // what runs, image defaults resolved (ps)
                 {"layers", layers},
                 {"network", mode},
                 {"ports", ports},
@@ -242,7 +243,7 @@ ContainerRecord Engine::create(const CreateRequest& req) {
         if (mode == "host") spec.erase("hostname");
         add_etc_mounts(spec, c.bundle);
         write_etc_files(c.bundle, mode == "host" ? "" : run.hostname, {}, mode == "host");
-        write_file_atomic(c.bundle + "/config.json", spec.dump(2), 0600);
+        write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
         snap.release();
     } catch (...) {
         state_->remove_container(c.id);

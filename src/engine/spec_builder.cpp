@@ -207,11 +207,7 @@ void env_set(std::vector<std::string>& env, const std::string& kv) {
     env.push_back(kv);
 }
 
-json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs) {
-    json spec = oci::default_spec(opts.rootless);
-    json& proc = spec["process"];
-
-    // args: docker's entrypoint/cmd combination.
+std::vector<std::string> container_args(const ImageConfig& image, const RunOptions& opts) {
     std::vector<std::string> entrypoint = image.entrypoint, cmd = image.cmd;
     if (opts.entrypoint) {
         entrypoint.clear();
@@ -222,7 +218,14 @@ json build_spec(const ImageConfig& image, const RunOptions& opts, const std::str
     std::vector<std::string> args = entrypoint;
     args.insert(args.end(), cmd.begin(), cmd.end());
     if (args.empty()) throw Error(EINVAL, "no command specified: the image has no Entrypoint or Cmd and none was given");
-    proc["args"] = args;
+    return args;
+}
+
+json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs) {
+    json spec = oci::default_spec(opts.rootless);
+    json& proc = spec["process"];
+
+    proc["args"] = container_args(image, opts);
     proc["terminal"] = opts.tty;
 
     // user

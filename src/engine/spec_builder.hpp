@@ -64,6 +64,9 @@ void env_set(std::vector<std::string>& env, const std::string& kv);
 // The capability set docker gives a container by default.
 std::vector<std::string> default_capabilities();
 
+// process.args: docker's Entrypoint/Cmd combination (see the top of this file).
+std::vector<std::string> container_args(const ImageConfig& image, const RunOptions& opts);
+
 // Builds config.json. `rootfs` is the host path of the container's rootfs
 // (e.g. the snapshot's merged dir), read for user names only.
 nlohmann::json build_spec(const ImageConfig& image, const RunOptions& opts, const std::string& rootfs);

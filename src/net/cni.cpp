@@ -203,6 +203,22 @@ json Cni::invoke(const NetworkConfigList& list, size_t index, const char* comman
     return out;
 }
 
+bool plugin_is_noop(const json& plugin, const RuntimeConf& rt) {
+    // Capabilities it declares and the runtime fills make it do something.
+    if (plugin.contains("capabilities") && plugin["capabilities"].is_object())
+        for (const auto& [cap, on] : plugin["capabilities"].items())
+            if (on == true && rt.capability_args.contains(cap) && !rt.capability_args[cap].empty()) return false;
+    if (plugin.contains("runtimeConfig")) return false;
+    const std::string type = plugin.value("type", "");
+    if (type == "portmap") return true;  // no mappings: ADD passes prevResult on, DEL finds no chain
+    if (type == "tuning") {              // no setting: ADD passes prevResult on, DEL has nothing to undo
+        for (const auto& [key, value] : plugin.items())
+            if (key != "type" && key != "name" && key != "cniVersion" && key != "capabilities") return false;
+        return true;
+    }
+    return false;
+}
+
 json Cni::add(const NetworkConfigList& list, const RuntimeConf& rt) {
     fs::path cache = cache_path(list.name, rt);
     if (path_exists(cache.string()))
@@ -212,6 +228,7 @@ json Cni::add(const NetworkConfigList& list, const RuntimeConf& rt) {
     size_t done = 0;
     try {
         for (; done < list.plugins.size(); ++done) {
+            if (plugin_is_noop(list.plugins[done], rt) && prev) continue;
             json out = invoke(list, done, "ADD", rt, prev);
             if (out.is_null()) {
                 const std::string type = list.plugins[done].at("type").get<std::string>();
@@ -229,6 +246,7 @@ json Cni::add(const NetworkConfigList& list, const RuntimeConf& rt) {
         // Undo: DEL every plugin that may have done something, in reverse,
         // including the one that failed (a plugin must tolerate DEL of a partial ADD).
         for (size_t i = std::min(done + 1, list.plugins.size()); i-- > 0;) {
+            if (plugin_is_noop(list.plugins[i], rt)) continue;
             try {
                 invoke(list, i, "DEL", rt, prev);
             } catch (const Error&) {
@@ -244,6 +262,7 @@ void Cni::del(const NetworkConfigList& list, const RuntimeConf& rt) {
     std::optional<json> prev = cached_result(list.name, rt);
     std::optional<Error> first;
     for (size_t i = list.plugins.size(); i-- > 0;) {
+        if (plugin_is_noop(list.plugins[i], rt)) continue;
         try {
             invoke(list, i, "DEL", rt, prev);
         } catch (const Error& e) {
@@ -265,7 +284,8 @@ void Cni::check(const NetworkConfigList& list, const RuntimeConf& rt) {
     if (!prev)
         throw Error(ENOENT, "CNI CHECK of container " + rt.container_id + " on network " + list.name +
                                 ": no cached result (was it added?)");
-    for (size_t i = 0; i < list.plugins.size(); ++i) invoke(list, i, "CHECK", rt, prev);
+    for (size_t i = 0; i < list.plugins.size(); ++i)
+        if (!plugin_is_noop(list.plugins[i], rt)) invoke(list, i, "CHECK", rt, prev);
 }
 
 }  // namespace vitro::net

@@ -55,6 +55,14 @@ nlohmann::json plugin_stdin(const NetworkConfigList& list, size_t index, const R
 // Falls back to `stderr_text` when stdout is not a CNI error object.
 std::string describe_plugin_error(std::string_view stdout_text, std::string_view stderr_text);
 
+// A chained plugin that would do nothing for this attachment, and is not run
+// (ADD, CHECK or DEL; the same answer each time): portmap without port
+// mappings, tuning without settings. A plugin the runtime passes a capability
+// it declares, or a runtimeConfig, always runs. Each skipped plugin is two
+// program runs (ADD and DEL) saved per container, and portmap's DEL runs
+// iptables several times.
+bool plugin_is_noop(const nlohmann::json& plugin, const RuntimeConf& rt);
+
 // "K1=V1;K2=V2".
 std::string format_cni_args(const std::vector<std::pair<std::string, std::string>>& args);
 

@@ -211,3 +211,20 @@ TEST_F(NetCniFake, UnknownPluginTimeoutAndBadOutput) {
     e = error_of([&] { c.add(junk, rt); });
     EXPECT_NE(e.find("CNI plugin junk (network n, ADD): result is not a JSON object"), std::string::npos) << e;
 }
+
+TEST(NetCniNoop, PortmapAndTuningRunOnlyWithSomethingToDo) {
+    vitro::net::RuntimeConf rt;
+    nlohmann::json portmap = {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}};
+    nlohmann::json tuning = {{"type", "tuning"}};
+    EXPECT_TRUE(vitro::net::plugin_is_noop(portmap, rt));
+    EXPECT_TRUE(vitro::net::plugin_is_noop(tuning, rt));
+    EXPECT_FALSE(vitro::net::plugin_is_noop({{"type", "bridge"}}, rt));
+    EXPECT_FALSE(vitro::net::plugin_is_noop({{"type", "firewall"}}, rt));
+    // Settings or capability arguments make them work.
+    EXPECT_FALSE(vitro::net::plugin_is_noop({{"type", "tuning"}, {"sysctl", {{"net.core.somaxconn", "500"}}}}, rt));
+    EXPECT_FALSE(vitro::net::plugin_is_noop({{"type", "portmap"}, {"runtimeConfig", nlohmann::json::object()}}, rt));
+    rt.capability_args["portMappings"] = nlohmann::json::array({{{"hostPort", 8080}, {"containerPort", 80}}});
+    EXPECT_FALSE(vitro::net::plugin_is_noop(portmap, rt));
+    // A capability the plugin does not declare changes nothing.
+    EXPECT_TRUE(vitro::net::plugin_is_noop(tuning, rt));
+}

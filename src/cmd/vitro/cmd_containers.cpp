@@ -123,9 +123,7 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
 
 std::string command_of(const ContainerRecord& c) {
-    std::string cmd = join(c.config.value("command", std::vector<std::string>{}), " ");
-    if (cmd.empty()) cmd = c.config.value("entry", "");
-    return cmd;
+    return join(c.config.value("args", c.config.value("command", std::vector<std::string>{})), " ");
 }
 
 std::string status_text(const ContainerRecord& c) {
@@ -169,6 +167,7 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
               {"RestartCount", c.config.value("restart_count", 0)}}},
             {"Config",
              {{"Cmd", c.config.value("command", json::array())},
+              {"Args", c.config.value("args", json::array())},
               {"Hostname", c.config.value("hostname", "")},
               {"Tty", c.config.value("tty", false)},
               {"OpenStdin", c.config.value("interactive", false)},
