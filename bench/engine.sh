@@ -4,7 +4,8 @@
 # none and with each engine's default bridge network (CNI). Prints medians and
 # the ratio as a markdown table. In a private network namespace; every path
 # in a temp dir. podman: vfs storage, cgroupfs, runc (crun refuses this hybrid
-# cgroup host).
+# cgroup host). Then the memory of the process that watches a detached
+# container: vitro's monitor vs podman's conmon (RSS and PSS, median of 3).
 set -euo pipefail
 runs=${1:-20}
 cd "$(dirname "$0")/.."
@@ -41,3 +42,26 @@ for net in none bridge; do
   v=$(median < "$T/v"); p=$(median < "$T/p.t")
   echo "| run --rm true, --network $net | $v | $p | $(awk -v a="$v" -v b="$p" 'BEGIN {printf "%.2f", a / b}') |"
 done
+
+# Monitor memory: three detached `sleep` containers per engine.
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "$1"; }
+: > "$T/vm"; : > "$T/pm"
+for i in 1 2 3; do
+  "$V" run -d --network none --name "mem$i" $img sleep 600 >/dev/null
+  podman "${P[@]}" run -d "${U[@]}" --network none --name "mem$i" $img sleep 600 >/dev/null
+done
+sleep 1
+for i in 1 2 3; do
+  m=$("$V" inspect -f '{{.State.MonitorPid}}' "mem$i")
+  echo "$(kib /proc/$m/status VmRSS) $(kib /proc/$m/smaps_rollup Pss)" >> "$T/vm"
+  c=$(podman "${P[@]}" inspect -f '{{.State.ConmonPid}}' "mem$i")
+  echo "$(kib /proc/$c/status VmRSS) $(kib /proc/$c/smaps_rollup Pss)" >> "$T/pm"
+done
+med() { cut -d' ' -f"$2" "$1" | sort -n | sed -n 2p; }
+echo
+echo "| monitor of a detached container | RSS (KiB) | PSS (KiB) |"
+echo "|---|---|---|"
+echo "| vitro (vitro-monitor) | $(med "$T/vm" 1) | $(med "$T/vm" 2) |"
+echo "| podman (conmon) | $(med "$T/pm" 1) | $(med "$T/pm" 2) |"
+"$V" rm -f mem1 mem2 mem3 >/dev/null
+podman "${P[@]}" rm -f -t 0 mem1 mem2 mem3 >/dev/null 2>&1 || true
