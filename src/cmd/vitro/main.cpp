@@ -54,8 +54,9 @@ int main(int argc, char** argv) {
     app.add_option("--cni-plugin-dir", g.cni_path, "directory of the CNI plugin binaries")->default_str(g.cni_path);
     app.add_option("--runtime", g.runtime,
                    "OCI runtime binary to use instead of the built-in one: crun, runc or a path");
-    app.add_option("--log-level", g.log_level, "debug, info, warn or error")
-        ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
+    app.add_option("--log-level", g.log_level, "debug, info, warn or error (debug: also debug messages)")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+        ->each([](const std::string& level) { log::init("", false, level == "debug"); });
 
     cli::add_container_commands(app, g);
     cli::add_image_commands(app, g);
