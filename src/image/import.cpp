@@ -208,6 +208,11 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
             if (!chosen) throw Error(ENOENT, "no image tagged \"" + ref + "\"");
         }
         Descriptor desc = *chosen;
+        // Without a name or ref, the manifest's own ref.name (what `vitro save` records).
+        std::string tag_name = !name.empty() ? name : ref;
+        if (tag_name.empty())
+            if (auto it = chosen->annotations.find(std::string(kRefNameAnnotation)); it != chosen->annotations.end())
+                tag_name = it->second;
         AddedBlobs added(store);
         std::string text;
         // An index (or Docker manifest list): narrow it to linux/amd64, one level deep.
@@ -227,8 +232,8 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
         if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
         desc.platform.reset();
         desc.annotations.clear();
-        ImportedImage out{name.empty() ? ref : name, desc};
-        if (out.name.empty()) throw Error(EINVAL, "no name to tag the image with");
+        ImportedImage out{tag_name, desc};
+        if (out.name.empty()) throw Error(EINVAL, "no name to tag the image with (give one with --name)");
         store.tag(out.name, desc);
         added.commit();
         return out;

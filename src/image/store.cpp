@@ -249,6 +249,8 @@ std::optional<Descriptor> Store::resolve(const std::string& name) const {
 
 std::optional<std::string> Store::find_name(const std::string& name) const {
     std::vector<std::string> candidates = {name, normalize_local_name(name)};
+    // A short name ("busybox") may be a local image, as podman resolves it.
+    if (name.find('/') == std::string::npos) candidates.push_back("localhost/" + normalize_local_name(name));
     try {
         candidates.push_back(parse_reference(name).str());  // "busybox" -> docker.io/library/busybox:latest
     } catch (const Error&) {

@@ -81,7 +81,8 @@ public:
     void tag(const std::string& name, const Descriptor& manifest) const;
     bool untag(const std::string& name) const;
     std::optional<Descriptor> resolve(const std::string& name) const;
-    // The tag a user's name refers to: as given, with ":latest", or as the
+    // The tag a user's name refers to: as given, with ":latest", a short name
+    // as a local image ("busybox" -> "localhost/busybox:latest"), or as the
     // full registry reference a pull records ("busybox" ->
     // "docker.io/library/busybox:latest"). nullopt when none is tagged.
     std::optional<std::string> find_name(const std::string& name) const;

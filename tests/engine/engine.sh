@@ -32,6 +32,15 @@ bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
 out=$("$V" load -i "$T/bb.tar"); check "load a docker-archive" eq "$out" "Loaded image: localhost/busybox:latest"
 check "images lists it" bash -c "'$V' images --format '{{.Repository}}:{{.Tag}}' | grep -qx localhost/busybox:latest"
 IMG=localhost/busybox
+digest=$("$V" images --format '{{.Digest}}')
+for fmt in docker-archive oci-archive; do
+  "$V" save --format $fmt -o "$T/saved-$fmt.tar" busybox   # a short name finds localhost/busybox
+  out=$(VITRO_ROOT=$T/other-$fmt "$V" load -i "$T/saved-$fmt.tar")
+  check "save --format $fmt, then load elsewhere: same name" eq "$out" "Loaded image: localhost/busybox:latest"
+  check "... and the same manifest digest" eq "$(VITRO_ROOT=$T/other-$fmt "$V" images --format '{{.Digest}}')" "$digest"
+done
+"$V" save --format zip -o "$T/bad.tar" $IMG 2>"$T/err"; rc=$?
+check "save with an unknown format exits 125, naming it" bash -c "[ $rc = 125 ] && grep -q '\"zip\"' '$T/err' && [ ! -e '$T/bad.tar' ]"
 
 # --- foreground runs and exit codes
 out=$("$V" run --rm --network none $IMG echo hello); check "run prints the container's output" eq "$out" hello

@@ -1,7 +1,8 @@
-// Image commands: load, images, rmi, tag. (save: image/ export.)
+// Image commands: load, save, images, rmi, tag.
 #include <cstdio>
 
 #include "cmd/vitro/common.hpp"
+#include "image/export.hpp"
 #include "image/import.hpp"
 #include "image/reference.hpp"
 #include "image/store.hpp"
@@ -139,6 +140,22 @@ void add_image_commands(CLI::App& app, Globals& g) {
             eng.images().untag(name);
             std::printf("Untagged: %s\n", name.c_str());
         }
+    });
+
+    struct SaveFlags {
+        std::string output, format = "docker-archive", image;
+    };
+    auto sf = std::make_shared<SaveFlags>();
+    auto* save = app.add_subcommand("save", "write an image to a tarball (what `vitro load` and `docker load` read)");
+    save->add_option("-o,--output", sf->output, "the tarball to write")->required();
+    save->add_option("--format", sf->format, "docker-archive (default) or oci-archive");
+    save->add_option("image", sf->image, "image name")->required();
+    save->callback([&g, sf] {
+        image::Store store(g.root);
+        auto format = image::parse_archive_format(sf->format);
+        auto tagged = store.find_name(sf->image);
+        if (!tagged) throw Error(ENOENT, sf->image + ": image not known");
+        image::save_image(store, *tagged, sf->output, format);
     });
 
     auto tag_args = std::make_shared<std::vector<std::string>>();
