@@ -491,6 +491,12 @@ std::vector<pid_t> Engine::pids(const std::string& ref) {
     return driver_for(c)->pids(c.id);
 }
 
+nlohmann::json Engine::stats(const std::string& ref) {
+    ContainerRecord c = state_->get_container(ref);
+    if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
+    return driver_for(c)->stats(c.id);
+}
+
 int Engine::exec(const std::string& ref, const ExecOptions& opts) {
     ContainerRecord c = state_->get_container(ref);
     if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");

@@ -94,6 +94,8 @@ public:
     std::vector<ContainerRecord> list();
     ContainerRecord get(const std::string& ref);
     std::vector<pid_t> pids(const std::string& ref);
+    // A running container's cgroup counters (RuntimeDriver::stats).
+    nlohmann::json stats(const std::string& ref);
     // Fixes records of containers whose processes died (kill -9) and finishes
     // interrupted removals. Runs at the start of every command that reads state.
     void repair();

@@ -56,6 +56,7 @@ public:
         return runtime::exec(ctx_, id, o);
     }
     std::vector<pid_t> pids(const std::string& id) override { return runtime::pids(ctx_, id); }
+    nlohmann::json stats(const std::string& id) override { return runtime::stats(ctx_, id); }
     std::string name() const override { return "vitro (built in)"; }
 
 private:
@@ -119,6 +120,11 @@ public:
         if (r.status != 0) return out;
         for (const auto& p : nlohmann::json::parse(r.stdout_data, nullptr, false)) out.push_back(p.get<pid_t>());
         return out;
+    }
+    nlohmann::json stats(const std::string& id) override {
+        RunResult r = run_program_capture(path_, {path_, "--root", root_, "events", "--stats", id}, environ_vec(), "", 30);
+        if (r.status != 0) throw Error(path_ + " events --stats " + id + ": " + trim_tail(r.stderr_tail));
+        return nlohmann::json::parse(r.stdout_data).value("data", nlohmann::json::object());
     }
     std::string name() const override { return path_; }
 

@@ -79,6 +79,10 @@ out=$("$V" exec web1 sh -c 'echo in $(hostname)'); check "exec runs inside" eq "
 "$V" run -d --name web1 --network none $IMG true >/dev/null 2>"$T/err"; rc=$?
 check "a name in use exits 125" eq $rc 125
 check "... naming the name" grep -q 'name "web1" is already in use' "$T/err"
+"$V" run -d --name limited --network none --memory 64m $IMG sleep 100 >/dev/null
+check "stats --no-stream reports the memory limit and the processes" \
+  eq "$("$V" stats --no-stream --format '{{.MemLimit}} {{.PIDs}}' limited)" "67108864 1"
+"$V" rm -f limited >/dev/null
 "$V" rm web1 2>/dev/null; check "rm of a running container without -f fails" test $? -ne 0
 "$V" stop -t 5 web1 >/dev/null
 check "stop: exited with the code of its TERM handler" eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' web1)" "exited 0"

@@ -7,7 +7,9 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <chrono>
 #include <memory>
+#include <thread>
 
 #include "cmd/vitro/common.hpp"
 #include "engine/container_log.hpp"
@@ -462,6 +464,76 @@ void add_container_commands(CLI::App& app, Globals& g) {
         }
         int status = 0;
         ::waitpid(child, &status, 0);
+    });
+
+    struct StatsFlags {
+        bool no_stream = false;
+        std::string format = "table";
+        std::vector<std::string> refs;
+    };
+    auto stf = std::make_shared<StatsFlags>();
+    auto* stats = app.add_subcommand("stats", "show running containers' CPU, memory and process counts (live)");
+    stats->add_flag("--no-stream", stf->no_stream, "print one sample and exit");
+    stats->add_option("--format", stf->format, "table, json, or a {{.Field}} template");
+    stats->add_option("containers", stf->refs, "container names or IDs (default: all running)");
+    stats->callback([&g, stf] {
+        engine::Engine eng(engine_options(g));
+        std::vector<ContainerRecord> shown;
+        if (stf->refs.empty()) {
+            for (const auto& c : eng.list())
+                if (engine::is_running(c)) shown.push_back(c);
+        } else {
+            for (const auto& r : stf->refs) shown.push_back(eng.get(r));
+        }
+        // CPU % needs two samples: the first is taken a second before each row.
+        auto sample = [&] {
+            std::vector<std::pair<json, std::chrono::steady_clock::time_point>> out;
+            for (const auto& c : shown) out.emplace_back(eng.stats(c.id), std::chrono::steady_clock::now());
+            return out;
+        };
+        auto prev = sample();
+        const bool tty = stdout_is_tty();
+        for (;;) {
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            auto now = sample();
+            json rows = json::array();
+            for (size_t i = 0; i < shown.size(); ++i) {
+                const json& a = prev[i].first;
+                const json& b = now[i].first;
+                double secs = std::chrono::duration<double>(now[i].second - prev[i].second).count();
+                double cpu_ns = b["cpu"]["usage"].value("total", 0.0) - a["cpu"]["usage"].value("total", 0.0);
+                double mem = b["memory"]["usage"].value("usage", 0.0) - b["memory"].value("cache", 0.0);
+                double limit = b["memory"]["usage"].value("limit", 0.0);
+                if (limit <= 0 || limit > 1e18) limit = static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
+                rows.push_back({{"Id", shown[i].id},
+                                {"Name", shown[i].name},
+                                {"CPUPerc", secs > 0 ? 100.0 * cpu_ns / (secs * 1e9) : 0.0},
+                                {"MemUsage", static_cast<uint64_t>(std::max(mem, 0.0))},
+                                {"MemLimit", static_cast<uint64_t>(limit)},
+                                {"MemPerc", limit > 0 ? 100.0 * std::max(mem, 0.0) / limit : 0.0},
+                                {"PIDs", b["pids"].value("current", 0)}});
+            }
+            if (stf->format == "json") {
+                std::printf("%s\n", rows.dump(4).c_str());
+            } else if (stf->format == "table") {
+                if (tty && !stf->no_stream) std::printf("\033[2J\033[H");  // redraw in place
+                std::printf("%-12s  %-24s  %-8s  %-22s  %-7s  %s\n", "CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT",
+                            "MEM %", "PIDS");
+                for (const auto& r : rows) {
+                    char mem[64];
+                    std::snprintf(mem, sizeof mem, "%.1fMiB / %.1fMiB", r["MemUsage"].get<double>() / (1 << 20),
+                                  r["MemLimit"].get<double>() / (1 << 20));
+                    std::printf("%-12s  %-24s  %6.2f%%   %-22s  %5.2f%%   %d\n", short_id(r["Id"]).c_str(),
+                                r["Name"].get<std::string>().c_str(), r["CPUPerc"].get<double>(), mem,
+                                r["MemPerc"].get<double>(), r["PIDs"].get<int>());
+                }
+            } else {
+                for (const auto& r : rows) std::fputs(render_format(stf->format, r).c_str(), stdout);
+            }
+            std::fflush(stdout);
+            if (stf->no_stream) return;
+            prev = std::move(now);
+        }
     });
 
     auto diff_ref = std::make_shared<std::string>();
