@@ -124,5 +124,18 @@ check "... no netns pin" bash -c "[ -z \"\$(ls '$VITRO_RUNROOT/netns' 2>/dev/nul
 check "... no per-container iptables chain" bash -c "! iptables -t nat -S | grep -q -- '-N CNI-[0-9a-f]'"
 check "... no port held" bash -c "! ss -ltn | grep -q ':8080 '"
 
+# --- storage: system df and prune
+check "system df counts the image" bash -c "'$V' system df --format '{{.Type}} {{.Total}}' | grep -qx 'Images 1'"
+"$V" create --name stopped --network none $IMG true >/dev/null
+stray=$VITRO_ROOT/blobs/sha256/$(printf '%064d' 0)
+echo junk > "$stray"
+"$V" system prune -f >/dev/null
+check "prune keeps a fresh unreferenced blob (a pull may be under way)" test -e "$stray"
+check "prune removes stopped containers" eq "$("$V" ps -aq | wc -l)" 0
+"$V" system prune -f --grace 0 >/dev/null
+check "prune --grace 0 removes an unreferenced blob" test ! -e "$stray"
+out=$("$V" run --rm --network none $IMG echo still-here)
+check "... and keeps every blob and layer the image needs" eq "$out" still-here
+
 echo "1..$n"
 [ "$failed" = 0 ]

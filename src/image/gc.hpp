@@ -1,0 +1,30 @@
+// Garbage collection of the content store (`vitro system prune`) and disk
+// usage (`vitro system df`).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+
+namespace vitro::image {
+
+class Store;
+
+struct GcReport {
+    size_t blobs = 0, layers = 0;  // removed
+    uint64_t bytes = 0;            // freed
+};
+
+// Removes the blobs no tag reaches (manifest, config, layers) and the unpacked
+// layers (<root>/layers/<hex>) that no tagged image lists and no path in
+// `layers_in_use` (a container's lower dirs) lies in. Anything modified less
+// than `grace` ago is kept: a pull or load in flight tags its image only at the
+// end, and its blobs must not go before that.
+GcReport collect_garbage(const Store& store, const std::set<std::string>& layers_in_use,
+                         std::chrono::seconds grace = std::chrono::hours(1));
+
+// Bytes of regular files under `path` (symlinks not followed); 0 when missing.
+uint64_t disk_usage(const std::string& path);
+
+}  // namespace vitro::image
