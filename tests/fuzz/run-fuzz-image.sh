@@ -9,7 +9,7 @@ mkdir -p "$out" "$out/corpus-$target"
 cp -n "$src/tests/fuzz/corpus/$target"/* "$out/corpus-$target/" 2>/dev/null || true
 case $target in
   unpack)
-    srcs=("$src"/src/image/{unpack,fsutil,digest,store,manifest}.cpp "$src"/src/linux/mounts.cpp
+    srcs=("$src"/src/image/{unpack,fsutil,digest,store,manifest,reference}.cpp "$src"/src/linux/mounts.cpp
           "$src"/src/util/{error,file,strings}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
   manifest)
