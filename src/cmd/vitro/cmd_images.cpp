@@ -18,14 +18,6 @@ std::string short_digest(const std::string& d) {
     return d.substr(colon == std::string::npos ? 0 : colon + 1, 12);
 }
 
-std::string human_size(int64_t bytes) {
-    char buf[32];
-    if (bytes < 1000) std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
-    else if (bytes < 1000 * 1000) std::snprintf(buf, sizeof buf, "%.1f kB", bytes / 1e3);
-    else if (bytes < 1000LL * 1000 * 1000) std::snprintf(buf, sizeof buf, "%.1f MB", bytes / 1e6);
-    else std::snprintf(buf, sizeof buf, "%.2f GB", bytes / 1e9);
-    return buf;
-}
 
 // "name:tag" -> repository and tag columns.
 std::pair<std::string, std::string> split_tag(const std::string& name) {
@@ -114,7 +106,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
                 std::printf("%-40s  %-12s  %-12s  %-22s  %s\n", r["Repository"].get<std::string>().c_str(),
                             r["Tag"].get<std::string>().c_str(), short_digest(r["Id"].get<std::string>()).c_str(),
                             created.empty() ? "unknown" : (human_since(created) + " ago").c_str(),
-                            human_size(r["Size"].get<int64_t>()).c_str());
+                            human_size(r["Size"].get<uint64_t>()).c_str());
             }
         } else {
             for (const auto& r : rows) std::fputs(render_format(imf->format, r).c_str(), stdout);

@@ -18,14 +18,6 @@
 namespace vitro::cli {
 
 namespace {
-std::string human_bytes(uint64_t b) {
-    char buf[32];
-    if (b < 1000) std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(b));
-    else if (b < 1000000) std::snprintf(buf, sizeof buf, "%.1fkB", b / 1e3);
-    else if (b < 1000000000) std::snprintf(buf, sizeof buf, "%.1fMB", b / 1e6);
-    else std::snprintf(buf, sizeof buf, "%.2fGB", b / 1e9);
-    return buf;
-}
 
 // The layer dirs (lower dirs) the given containers use.
 std::set<std::string> layers_of(const std::vector<engine::ContainerRecord>& cs) {
@@ -73,8 +65,8 @@ void add_system_df(CLI::App* system, Globals& g) {
             std::printf("%-14s %-6s %-7s %-10s %s\n", "TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE");
             for (const auto& r : rows)
                 std::printf("%-14s %-6zu %-7zu %-10s %s\n", r["Type"].get<std::string>().c_str(), r["Total"].get<size_t>(),
-                            r["Active"].get<size_t>(), human_bytes(r["Size"]).c_str(),
-                            r.contains("Reclaimable") ? human_bytes(r["Reclaimable"]).c_str() : "-");
+                            r["Active"].get<size_t>(), human_size(r["Size"]).c_str(),
+                            r.contains("Reclaimable") ? human_size(r["Reclaimable"]).c_str() : "-");
         } else {
             for (const auto& r : rows) std::fputs(render_format(*format, r).c_str(), stdout);
         }
@@ -134,7 +126,7 @@ void add_system_prune(CLI::App* system, Globals& g) {
             for (const auto& n : removed_nets) std::printf("%s\n", n.c_str());
         }
         std::printf("Deleted %zu blobs and %zu unpacked layers\nTotal reclaimed space: %s\n", gc.blobs, gc.layers,
-                    human_bytes(gc.bytes).c_str());
+                    human_size(gc.bytes).c_str());
     });
 }
 }  // namespace

@@ -1,5 +1,6 @@
 #include "cmd/vitro/common.hpp"
 
+#include <cstdio>
 #include <ctime>
 
 #include "util/error.hpp"
@@ -31,6 +32,15 @@ std::string human_since(const std::string& t) {
     if (secs < 3600) return plural(secs / 60, "minute");
     if (secs < 86400) return plural(secs / 3600, "hour");
     return plural(secs / 86400, "day");
+}
+
+std::string human_size(uint64_t b) {
+    char buf[32];
+    if (b < 1000) std::snprintf(buf, sizeof buf, "%lluB", static_cast<unsigned long long>(b));
+    else if (b < 1000000) std::snprintf(buf, sizeof buf, "%.1fkB", b / 1e3);
+    else if (b < 1000000000) std::snprintf(buf, sizeof buf, "%.1fMB", b / 1e6);
+    else std::snprintf(buf, sizeof buf, "%.2fGB", b / 1e9);
+    return buf;
 }
 
 namespace {
