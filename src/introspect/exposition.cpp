@@ -1,0 +1,89 @@
+#include "introspect/exposition.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace vitro::introspect {
+
+Exposition::Family Exposition::family(std::string_view name, MetricType type, std::string_view help) {
+    for (std::size_t i = 0; i < families_.size(); ++i)
+        if (families_[i].name == name) return i;
+    families_.push_back(Entry{std::string(name), std::string(help), type, {}});
+    return families_.size() - 1;
+}
+
+namespace {
+void append_labels(std::string& out, const Labels& labels, bool& first) {
+    for (const auto& [k, v] : labels) {
+        out += first ? '{' : ',';
+        first = false;
+        out += k;
+        out += "=\"";
+        append_label_value(out, v);
+        out += '"';
+    }
+}
+}  // namespace
+
+void Exposition::add(Family f, const Labels& labels, double value) { add(f, labels, {}, value); }
+
+void Exposition::add(Family f, const Labels& common, const Labels& extra, double value) {
+    std::string& out = families_.at(f).lines;
+    out += families_[f].name;
+    bool first = true;
+    append_labels(out, common, first);
+    append_labels(out, extra, first);
+    if (!first) out += '}';
+    out += ' ';
+    append_value(out, value);
+    out += '\n';
+    ++samples_;
+}
+
+std::string Exposition::text() const {
+    std::size_t size = 0;
+    for (const auto& e : families_) size += e.lines.size() + e.help.size() + 2 * e.name.size() + 32;
+    std::string out;
+    out.reserve(size);
+    for (const auto& e : families_) {
+        if (e.lines.empty()) continue;
+        out += "# HELP ";
+        out += e.name;
+        out += ' ';
+        for (char c : e.help) {  // HELP escapes \ and newline only
+            if (c == '\\') out += "\\\\";
+            else if (c == '\n') out += "\\n";
+            else out += c;
+        }
+        out += "\n# TYPE ";
+        out += e.name;
+        out += e.type == MetricType::counter ? " counter\n" : " gauge\n";
+        out += e.lines;
+    }
+    return out;
+}
+
+void append_label_value(std::string& out, std::string_view value) {
+    for (char c : value) {
+        if (c == '\\') out += "\\\\";
+        else if (c == '"') out += "\\\"";
+        else if (c == '\n') out += "\\n";
+        else out += c;
+    }
+}
+
+void append_value(std::string& out, double value) {
+    if (std::isnan(value)) { out += "NaN"; return; }
+    if (std::isinf(value)) { out += value > 0 ? "+Inf" : "-Inf"; return; }
+    char buf[32];
+    // Whole numbers below 2^53 print exactly as integers; others shortest round-trip.
+    if (value == std::floor(value) && std::fabs(value) < 9007199254740992.0) {
+        auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(value));
+        out.append(buf, r.ptr);
+    } else {
+        auto r = std::to_chars(buf, buf + sizeof buf, value);
+        out.append(buf, r.ptr);
+    }
+}
+
+}  // namespace vitro::introspect

@@ -1,0 +1,48 @@
+// Prometheus text exposition (format 0.0.4): metric families with their HELP
+// and TYPE lines, each family's samples together however they were added.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vitro::introspect {
+
+using Label = std::pair<std::string_view, std::string_view>;
+using Labels = std::vector<Label>;
+
+enum class MetricType { counter, gauge };
+
+class Exposition {
+public:
+    using Family = std::size_t;
+
+    // Declares a family once (a second call with the same name returns the
+    // first); samples added to it are written under its HELP and TYPE lines.
+    Family family(std::string_view name, MetricType type, std::string_view help);
+    void add(Family f, const Labels& labels, double value);
+    // Two label sets: the container's (id, name, image, ...) and the sample's own.
+    void add(Family f, const Labels& common, const Labels& extra, double value);
+
+    // The whole text; families without samples are left out.
+    std::string text() const;
+    std::size_t samples() const { return samples_; }
+
+private:
+    struct Entry {
+        std::string name, help;
+        MetricType type;
+        std::string lines;
+    };
+    std::vector<Entry> families_;
+    std::size_t samples_ = 0;
+};
+
+// A label value with \, " and newline escaped as the format requires.
+void append_label_value(std::string& out, std::string_view value);
+// A sample value: integers without exponent, +Inf/-Inf/NaN spelled as Prometheus does.
+void append_value(std::string& out, double value);
+
+}  // namespace vitro::introspect
