@@ -73,6 +73,29 @@ public:
 // root; the controllers under it are found from /proc/self/mountinfo.
 std::unique_ptr<Manager> make_manager(const std::string& cgroups_path, const std::string& container_id,
                                       const std::string& root = "/sys/fs/cgroup");
+// Where a process's cgroups are on this host, as introspection needs them:
+// the directory of each v1 controller ("memory" -> /sys/fs/cgroup/memory/a/b)
+// and the v2 directory ("" when the process has none or no cgroup2 is mounted).
+struct ProcessCgroups {
+    std::map<std::string, std::string> v1;
+    std::string v2;
+    std::string path;  // the hierarchy-relative path: v2's on a pure v2 host, memory's otherwise
+};
+// The cgroup mounts under `root`, read once and passed to process_cgroups().
+class CgroupMounts {
+public:
+    explicit CgroupMounts(const std::string& root = "/sys/fs/cgroup");
+    Mode mode() const;
+    // Parses /proc/<pid>/cgroup; throws when the process is gone.
+    ProcessCgroups of_process(pid_t pid) const;
+    // Parses /proc/<pid>/cgroup text (for tests).
+    ProcessCgroups from_text(std::string_view proc_cgroup) const;
+
+private:
+    std::vector<std::pair<std::vector<std::string>, std::string>> v1_;  // controllers, mountpoint
+    std::string v2_;
+};
+
 // Re-opens the manager recorded by Manager::to_json().
 std::unique_ptr<Manager> load_manager(const nlohmann::json& saved);
 

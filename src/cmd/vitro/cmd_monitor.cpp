@@ -1,6 +1,132 @@
-// vitro monitor: not built yet (registers nothing).
+// vitro monitor: the metrics exporter, a foreground service (systemd unit and
+// DaemonSet in deploy/examples/). Flags override the config file's keys.
+#include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
+
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include <yaml-cpp/yaml.h>
+
 #include "cmd/vitro/cli.hpp"
+#include "introspect/collector.hpp"
+#include "introspect/metrics_server.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
 
 namespace vitro::cli {
-void add_monitor_commands(CLI::App&, Globals&) {}
+
+namespace {
+
+struct MonitorFlags {
+    std::string config;
+    std::string listen = "127.0.0.1:9323";
+    std::vector<std::string> runtime_roots;
+    std::string cgroup_root = "/sys/fs/cgroup";
+    int top_processes = 5;
+    bool no_process_metrics = false;
+    bool once = false;
+};
+
+// The config file: YAML with the flags' names (listen, runtime_roots,
+// cgroup_root, top_processes, process_metrics). A flag given on the command
+// line wins over the file.
+void apply_config(MonitorFlags& f, const CLI::App& cmd) {
+    YAML::Node y;
+    try {
+        y = YAML::LoadFile(f.config);
+    } catch (const YAML::BadFile&) {
+        throw Error("config file " + f.config + ": cannot be read");
+    } catch (const YAML::Exception& e) {
+        throw Error("config file " + f.config + ": " + e.what());
+    }
+    if (!y.IsMap() && !y.IsNull()) throw Error("config file " + f.config + ": expected a map of settings");
+    static const std::set<std::string> known = {"listen", "runtime_roots", "cgroup_root", "top_processes", "process_metrics"};
+    try {
+        for (auto it : y) {
+            auto key = it.first.as<std::string>();
+            if (!known.count(key)) throw Error("config file " + f.config + ": unknown setting \"" + key + "\"");
+            auto given = [&](const char* flag) { return cmd.count(flag) > 0; };
+            if (key == "listen" && !given("--listen")) f.listen = it.second.as<std::string>();
+            if (key == "runtime_roots" && !given("--runtime-root")) f.runtime_roots = it.second.as<std::vector<std::string>>();
+            if (key == "cgroup_root" && !given("--cgroup-root")) f.cgroup_root = it.second.as<std::string>();
+            if (key == "top_processes" && !given("--top-processes")) f.top_processes = it.second.as<int>();
+            if (key == "process_metrics" && !given("--no-process-metrics")) f.no_process_metrics = !it.second.as<bool>();
+        }
+    } catch (const YAML::Exception& e) {
+        throw Error("config file " + f.config + ": " + e.what());
+    }
+}
+
+void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
+    if (!f.config.empty()) apply_config(f, cmd);
+    if (f.top_processes < 0 || f.top_processes > 100)
+        throw Error("--top-processes " + std::to_string(f.top_processes) + ": must be from 0 to 100");
+    introspect::CollectorOptions o;
+    o.discovery.vitro_root = g.root;
+    if (!f.runtime_roots.empty()) o.discovery.runtime_roots = f.runtime_roots;
+    o.cgroup_root = f.cgroup_root;
+    o.top_processes = f.top_processes;
+    o.process_metrics = !f.no_process_metrics;
+    introspect::Collector collector(o);
+    if (f.once) {
+        std::string text = collector.scrape();
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        return;
+    }
+    // Each watched container holds ~20 open stat files.
+    rlimit nofile{};
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &nofile);
+    }
+    introspect::MetricsServer server(collector, introspect::parse_listen_address(f.listen));
+    server.bind();
+    // SIGINT/SIGTERM end the service: blocked here (the server's threads
+    // inherit the mask) and taken by one thread that stops the server.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::thread waiter([&] {
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        server.stop();
+    });
+    std::printf("vitro monitor: serving http://%s:%d/metrics\n", f.listen.substr(0, f.listen.rfind(':')).c_str(),
+                server.port());
+    std::fflush(stdout);
+    server.run();
+    pthread_kill(waiter.native_handle(), SIGTERM);  // when run() ended on its own
+    waiter.join();
+}
+
+}  // namespace
+
+void add_monitor_commands(CLI::App& app, Globals& g) {
+    auto f = std::make_shared<MonitorFlags>();
+    auto* cmd = app.add_subcommand("monitor",
+                                   "Serve Prometheus metrics of the host, pods, containers and their processes "
+                                   "(cAdvisor's names), for containers of vitro, podman, containerd, crun and runc");
+    cmd->add_option("--config", f->config, "YAML file with these settings (listen, runtime_roots, cgroup_root, "
+                                           "top_processes, process_metrics); flags win")
+        ->check(CLI::ExistingFile);
+    cmd->add_option("--listen", f->listen, "address to serve /metrics on (HOST:PORT; port 0 picks a free one)")
+        ->default_str(f->listen);
+    cmd->add_option("--runtime-root", f->runtime_roots,
+                    "OCI runtime state directory to discover containers in (repeatable; default: /run/vitro-runtime, "
+                    "/run/crun, /run/runc, /run/containerd/runc)");
+    cmd->add_option("--cgroup-root", f->cgroup_root, "where the cgroup hierarchies are mounted")->default_str(f->cgroup_root);
+    cmd->add_option("--top-processes", f->top_processes,
+                    "vitro_process_* series for this many of each container's busiest processes (0: none)")
+        ->default_str("5");
+    cmd->add_flag("--no-process-metrics", f->no_process_metrics,
+                  "skip container_file_descriptors and container_sockets (they walk every process's fd table)");
+    cmd->add_flag("--once", f->once, "print one scrape to stdout and exit");
+    cmd->callback([&g, f, cmd] { run_monitor(g, *f, *cmd); });
+}
+
 }  // namespace vitro::cli

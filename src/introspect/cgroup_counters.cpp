@@ -1,0 +1,216 @@
+#include "introspect/cgroup_counters.hpp"
+
+#include <unistd.h>
+
+#include <charconv>
+
+namespace vitro::introspect {
+
+namespace {
+
+// Unlimited reads as nullopt: v2 "max", v1 -1 or the page-rounded LONG_MAX.
+std::optional<uint64_t> limit_of(std::string_view text) {
+    if (text.rfind("max", 0) == 0 || text.rfind("-1", 0) == 0) return std::nullopt;
+    auto v = first_number(text);
+    if (v && *v >= (uint64_t{1} << 62)) return std::nullopt;
+    return v;
+}
+
+uint64_t key_or0(std::string_view text, std::string_view key) { return keyed(text, key).value_or(0); }
+
+// v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 ..." per line.
+void parse_io_v2(std::string_view text, std::vector<DeviceIo>& out) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) eol = text.size();
+        std::string_view f[16];
+        std::size_t n = 0;
+        fields(text.substr(pos, eol - pos), f, 16, n);
+        pos = eol + 1;
+        if (n < 2) continue;
+        DeviceIo d{std::string(f[0])};
+        for (std::size_t i = 1; i < n; ++i) {
+            auto eq = f[i].find('=');
+            if (eq == std::string_view::npos) continue;
+            uint64_t v = first_number(f[i].substr(eq + 1)).value_or(0);
+            auto k = f[i].substr(0, eq);
+            if (k == "rbytes") d.read_bytes = v;
+            else if (k == "wbytes") d.write_bytes = v;
+            else if (k == "rios") d.reads = v;
+            else if (k == "wios") d.writes = v;
+        }
+        out.push_back(std::move(d));
+    }
+}
+
+// v1 blkio.throttle.io_service{_bytes}_recursive: "8:0 Read 123" lines.
+void parse_io_v1(std::string_view text, std::vector<DeviceIo>& out, bool bytes) {
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        std::size_t eol = text.find('\n', pos);
+        if (eol == std::string_view::npos) eol = text.size();
+        std::string_view f[3];
+        std::size_t n = 0;
+        fields(text.substr(pos, eol - pos), f, 3, n);
+        pos = eol + 1;
+        if (n != 3 || (f[1] != "Read" && f[1] != "Write")) continue;
+        DeviceIo* d = nullptr;
+        for (auto& e : out)
+            if (e.device == f[0]) d = &e;
+        if (!d) d = &out.emplace_back(DeviceIo{std::string(f[0])});
+        uint64_t v = first_number(f[2]).value_or(0);
+        (f[1] == "Read" ? (bytes ? d->read_bytes : d->reads) : (bytes ? d->write_bytes : d->writes)) = v;
+    }
+}
+
+void parse_procs(std::string_view text, std::vector<pid_t>& out) {
+    const char* p = text.data();
+    const char* end = p + text.size();
+    while (p < end) {
+        pid_t pid = 0;
+        auto r = std::from_chars(p, end, pid);
+        if (r.ec == std::errc() && pid > 0) out.push_back(pid);
+        p = r.ptr;
+        while (p < end && *p != '\n') ++p;
+        ++p;
+    }
+}
+
+std::string in(const cgroups::ProcessCgroups& w, const char* controller, const char* file) {
+    auto it = w.v1.find(controller);
+    return it == w.v1.end() ? std::string() : it->second + "/" + file;
+}
+
+}  // namespace
+
+uint64_t weight_to_shares(uint64_t weight) {
+    if (weight == 0) return 0;
+    return 2 + ((weight - 1) * 262142) / 9999;
+}
+
+CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
+    // Hybrid hosts keep every controller on v1; only a host whose v2 cgroup
+    // has the controllers (no v1 memory hierarchy) is read as v2.
+    v2_ = w.v1.find("memory") == w.v1.end() && w.v1.find("cpu") == w.v1.end() && !w.v2.empty();
+    if (v2_) {
+        const std::string d = w.v2 + "/";
+        cpu_stat_ = StatFile(d + "cpu.stat");
+        cpu_max_ = StatFile(d + "cpu.max");
+        cpu_weight_ = StatFile(d + "cpu.weight");
+        mem_usage_ = StatFile(d + "memory.current");
+        mem_stat_ = StatFile(d + "memory.stat");
+        mem_events_ = StatFile(d + "memory.events");
+        mem_swap_ = StatFile(d + "memory.swap.current");
+        mem_peak_ = StatFile(d + "memory.peak");
+        mem_limit_ = StatFile(d + "memory.max");
+        mem_swap_limit_ = StatFile(d + "memory.swap.max");
+        mem_low_ = StatFile(d + "memory.low");
+        io_ = StatFile(d + "io.stat");
+        pids_current_ = StatFile(d + "pids.current");
+        pids_max_ = StatFile(d + "pids.max");
+        procs_ = StatFile(d + "cgroup.procs");
+        return;
+    }
+    cpu_usage_ = StatFile(in(w, "cpuacct", "cpuacct.usage"));
+    cpu_times_ = StatFile(in(w, "cpuacct", "cpuacct.stat"));
+    cpu_stat_ = StatFile(in(w, "cpu", "cpu.stat"));
+    cpu_quota_ = StatFile(in(w, "cpu", "cpu.cfs_quota_us"));
+    cpu_period_ = StatFile(in(w, "cpu", "cpu.cfs_period_us"));
+    cpu_weight_ = StatFile(in(w, "cpu", "cpu.shares"));
+    mem_usage_ = StatFile(in(w, "memory", "memory.usage_in_bytes"));
+    mem_stat_ = StatFile(in(w, "memory", "memory.stat"));
+    mem_swap_ = StatFile(in(w, "memory", "memory.memsw.usage_in_bytes"));
+    mem_peak_ = StatFile(in(w, "memory", "memory.max_usage_in_bytes"));
+    mem_failcnt_ = StatFile(in(w, "memory", "memory.failcnt"));
+    mem_limit_ = StatFile(in(w, "memory", "memory.limit_in_bytes"));
+    mem_swap_limit_ = StatFile(in(w, "memory", "memory.memsw.limit_in_bytes"));
+    mem_low_ = StatFile(in(w, "memory", "memory.soft_limit_in_bytes"));
+    io_ = StatFile(in(w, "blkio", "blkio.throttle.io_service_bytes_recursive"));
+    pids_current_ = StatFile(in(w, "pids", "pids.current"));
+    pids_max_ = StatFile(in(w, "pids", "pids.max"));
+    // The process list from the memory hierarchy (any would do; memory is always there).
+    procs_ = StatFile(in(w, w.v1.count("memory") ? "memory" : "cpu", "cgroup.procs"));
+}
+
+bool CgroupCounters::read(CgroupSample& s) {
+    s = CgroupSample{};
+    // cgroup.procs first: a cgroup that is gone ends the sample here.
+    if (!procs_.read(buf_)) return false;
+    parse_procs(buf_, s.procs);
+    auto& b = buf_;
+    if (v2_) {
+        if (cpu_stat_.read(b)) {
+            s.cpu_usage_s = static_cast<double>(key_or0(b, "usage_usec")) / 1e6;
+            s.cpu_user_s = static_cast<double>(key_or0(b, "user_usec")) / 1e6;
+            s.cpu_system_s = static_cast<double>(key_or0(b, "system_usec")) / 1e6;
+            s.cfs_periods = key_or0(b, "nr_periods");
+            s.cfs_throttled_periods = key_or0(b, "nr_throttled");
+            s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_usec")) / 1e6;
+        }
+        if (cpu_max_.read(b)) {  // "max 100000" or "50000 100000"
+            s.cpu_quota_us = limit_of(b);
+            auto sp = b.find(' ');
+            if (sp != std::string::npos) s.cpu_period_us = first_number(std::string_view(b).substr(sp + 1)).value_or(0);
+        }
+        if (cpu_weight_.read(b)) s.cpu_shares = weight_to_shares(first_number(b).value_or(0));
+        if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
+        if (mem_stat_.read(b)) {
+            s.memory_rss = key_or0(b, "anon");
+            s.memory_cache = key_or0(b, "file");
+            s.memory_mapped_file = key_or0(b, "file_mapped");
+            s.pgfault = key_or0(b, "pgfault");
+            s.pgmajfault = key_or0(b, "pgmajfault");
+            uint64_t inactive = key_or0(b, "inactive_file");
+            s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+        }
+        if (mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
+        if (mem_swap_.read(b)) s.memory_swap = first_number(b).value_or(0);
+        if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+        if (io_.read(b)) parse_io_v2(b, s.io);
+    } else {
+        if (cpu_usage_.read(b)) s.cpu_usage_s = static_cast<double>(first_number(b).value_or(0)) / 1e9;
+        if (cpu_times_.read(b)) {  // USER_HZ ticks
+            static const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+            s.cpu_user_s = static_cast<double>(key_or0(b, "user")) / hz;
+            s.cpu_system_s = static_cast<double>(key_or0(b, "system")) / hz;
+        }
+        if (cpu_stat_.read(b)) {
+            s.cfs_periods = key_or0(b, "nr_periods");
+            s.cfs_throttled_periods = key_or0(b, "nr_throttled");
+            s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
+        }
+        if (cpu_quota_.read(b)) s.cpu_quota_us = limit_of(b);
+        if (cpu_period_.read(b)) s.cpu_period_us = first_number(b).value_or(0);
+        if (cpu_weight_.read(b)) s.cpu_shares = first_number(b).value_or(0);
+        if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
+        if (mem_stat_.read(b)) {
+            // total_*: this cgroup and its descendants, as usage_in_bytes counts them.
+            s.memory_rss = key_or0(b, "total_rss");
+            s.memory_cache = key_or0(b, "total_cache");
+            s.memory_mapped_file = key_or0(b, "total_mapped_file");
+            s.pgfault = key_or0(b, "total_pgfault");
+            s.pgmajfault = key_or0(b, "total_pgmajfault");
+            uint64_t inactive = key_or0(b, "total_inactive_file");
+            s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+        }
+        if (mem_swap_.read(b)) {
+            uint64_t memsw = first_number(b).value_or(0);
+            s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
+        }
+        if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+        if (mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
+        if (io_.read(b)) parse_io_v1(b, s.io, true);
+    }
+    if (mem_limit_.read(b)) s.memory_limit = limit_of(b);
+    if (mem_swap_limit_.read(b)) s.memory_swap_limit = limit_of(b);
+    if (mem_low_.read(b)) {
+        s.memory_reservation = limit_of(b);
+        if (s.memory_reservation == 0u) s.memory_reservation.reset();
+    }
+    if (pids_current_.read(b)) s.tasks = first_number(b);
+    if (pids_max_.read(b)) s.tasks_max = limit_of(b);
+    return true;
+}
+
+}  // namespace vitro::introspect

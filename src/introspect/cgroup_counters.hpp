@@ -1,0 +1,58 @@
+// A container's cgroup counters in cAdvisor's terms, read the same way on
+// cgroup v1, v2 and hybrid hosts (hybrid: the v1 controllers hold them).
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cgroups/cgroup.hpp"
+#include "introspect/stat_file.hpp"
+
+namespace vitro::introspect {
+
+struct DeviceIo {
+    std::string device;  // "major:minor"
+    uint64_t read_bytes = 0, write_bytes = 0, reads = 0, writes = 0;
+};
+
+struct CgroupSample {
+    double cpu_usage_s = 0, cpu_user_s = 0, cpu_system_s = 0;
+    uint64_t cfs_periods = 0, cfs_throttled_periods = 0;
+    double cfs_throttled_s = 0;
+    uint64_t memory_usage = 0, memory_working_set = 0, memory_rss = 0, memory_cache = 0;
+    uint64_t memory_swap = 0, memory_failcnt = 0, memory_max_usage = 0, memory_mapped_file = 0;
+    uint64_t pgfault = 0, pgmajfault = 0;
+    std::vector<DeviceIo> io;
+    std::optional<uint64_t> tasks, tasks_max;  // pids controller: threads, not processes
+    std::vector<pid_t> procs;
+    // Limits ("spec"): nullopt = unlimited.
+    std::optional<uint64_t> cpu_quota_us;
+    uint64_t cpu_period_us = 0, cpu_shares = 0;
+    std::optional<uint64_t> memory_limit, memory_swap_limit, memory_reservation;
+};
+
+// The open stat files of one cgroup. A file the host lacks stays closed and
+// its counters read zero; a cgroup that disappears makes read() false.
+class CgroupCounters {
+public:
+    explicit CgroupCounters(const cgroups::ProcessCgroups& where);
+    bool read(CgroupSample& out);
+    bool v2() const { return v2_; }
+
+private:
+    bool v2_ = false;
+    StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
+    StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;
+    StatFile mem_limit_, mem_swap_limit_, mem_low_;
+    StatFile io_, pids_current_, pids_max_, procs_;
+    std::string buf_;
+};
+
+// cgroup v2 cpu.weight [1, 10000] back to v1 cpu.shares [2, 262144], as cAdvisor reports it.
+uint64_t weight_to_shares(uint64_t weight);
+
+}  // namespace vitro::introspect

@@ -1,0 +1,439 @@
+#include "introspect/collector.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "image/digest.hpp"
+#include "introspect/proc_stats.hpp"
+#include "util/error.hpp"
+#include "util/log.hpp"
+
+namespace vitro::introspect {
+
+namespace {
+
+double wall_now() {
+    timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double mono_now() {
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double cpu_now() {
+    timespec ts;
+    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+double d(uint64_t v) { return static_cast<double>(v); }
+
+// Bytes used under `dir`, not following symlinks nor leaving the file system.
+uint64_t tree_usage(int dirfd, dev_t dev, int depth) {
+    if (depth > 64) return 0;
+    DIR* dir = ::fdopendir(dirfd);
+    if (!dir) {
+        ::close(dirfd);
+        return 0;
+    }
+    uint64_t total = 0;
+    while (auto* e = ::readdir(dir)) {
+        if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
+        struct stat st;
+        if (::fstatat(::dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != dev) continue;
+        total += static_cast<uint64_t>(st.st_blocks) * 512;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = ::openat(::dirfd(dir), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0) total += tree_usage(sub, dev, depth + 1);
+        }
+    }
+    ::closedir(dir);
+    return total;
+}
+
+}  // namespace
+
+struct Collector::Tracked {
+    Target target;
+    CgroupCounters counters;
+    StatFile net_dev;
+    ino_t netns = 0;
+    double start_time = 0;
+    Labels labels;  // views into target's strings
+    struct ProcHistory {
+        uint64_t start_ticks = 0;
+        double cpu_s = 0;
+    };
+    std::map<pid_t, ProcHistory> history;
+    uint64_t fs_usage = 0;
+    double fs_usage_at = -1e9;
+    CgroupSample sample;
+    std::vector<InterfaceCounters> net;
+
+    explicit Tracked(Target t)
+        : target(std::move(t)),
+          counters(target.cgroups),
+          net_dev("/proc/" + std::to_string(target.pid) + "/net/dev") {
+        labels = {{"id", target.id}, {"image", target.image}, {"name", target.name}};
+        if (!target.pod.empty()) {
+            labels.emplace_back("namespace", target.ns);
+            labels.emplace_back("pod", target.pod);
+        }
+        struct stat st;
+        if (::stat(("/proc/" + std::to_string(target.pid) + "/ns/net").c_str(), &st) == 0) netns = st.st_ino;
+        start_time = boot_time() + d(target.pid_start_ticks) / clock_ticks_per_second();
+    }
+};
+
+Collector::Collector(CollectorOptions o)
+    : o_(std::move(o)),
+      mounts_(o_.cgroup_root),
+      host_stat_("/proc/stat"),
+      host_meminfo_("/proc/meminfo"),
+      host_loadavg_("/proc/loadavg") {}
+
+Collector::~Collector() = default;
+
+void Collector::refresh(bool force) {
+    double now = mono_now();
+    std::string fp = discovery_fingerprint(o_.discovery);
+    if (!force && !stale_ && fp == fingerprint_ && now - last_discovery_ < o_.rediscover_after_s) return;
+    fingerprint_ = std::move(fp);
+    last_discovery_ = now;
+    stale_ = false;
+    ++discoveries_;
+    auto targets = discover(o_.discovery, mounts_, &errors_);
+    // Keep what is still there (its open files and history), add what is new.
+    std::vector<std::unique_ptr<Tracked>> next;
+    for (auto& t : targets) {
+        auto it = std::find_if(containers_.begin(), containers_.end(), [&](const auto& c) {
+            return c && c->target.id == t.id && c->target.pid == t.pid && c->target.pid_start_ticks == t.pid_start_ticks;
+        });
+        if (it != containers_.end()) next.push_back(std::move(*it));
+        else next.push_back(std::make_unique<Tracked>(std::move(t)));
+    }
+    containers_ = std::move(next);
+}
+
+std::string Collector::scrape() {
+    const double t0 = mono_now();
+    const double now = wall_now();
+    Exposition e;
+    try {
+        refresh(false);
+    } catch (const std::exception& ex) {
+        ++errors_;
+        log::warn(std::string("discovery: ") + ex.what());
+    }
+    collect_host(e);
+    for (auto& c : containers_) {
+        // Read first: a container that exits mid-scrape is dropped whole, never half-written.
+        if (!c->counters.read(c->sample)) {
+            ++vanished_;
+            stale_ = true;
+            continue;
+        }
+        collect_container(e, *c, now);
+    }
+    // Pod level: members summed; the network once per shared namespace.
+    struct Pod {
+        double cpu = 0, working_set = 0, rx = 0, tx = 0;
+        int containers = 0;
+        std::set<ino_t> netns;
+        std::string ns;
+    };
+    std::map<std::string, Pod> pods;
+    for (auto& c : containers_) {
+        if (c->target.pod.empty() || c->sample.procs.empty()) continue;
+        auto& p = pods[c->target.pod + '\0' + c->target.ns];
+        p.ns = c->target.ns;
+        p.cpu += c->sample.cpu_usage_s;
+        p.working_set += d(c->sample.memory_working_set);
+        ++p.containers;
+        if (p.netns.insert(c->netns).second)
+            for (auto& i : c->net) {
+                p.rx += d(i.rx_bytes);
+                p.tx += d(i.tx_bytes);
+            }
+    }
+    auto pod_cpu = e.family("vitro_pod_cpu_usage_seconds_total", MetricType::counter, "CPU time of the pod's containers, in seconds");
+    auto pod_ws = e.family("vitro_pod_memory_working_set_bytes", MetricType::gauge, "Working set of the pod's containers");
+    auto pod_rx = e.family("vitro_pod_network_receive_bytes_total", MetricType::counter, "Bytes received in the pod's network namespaces");
+    auto pod_tx = e.family("vitro_pod_network_transmit_bytes_total", MetricType::counter, "Bytes sent from the pod's network namespaces");
+    auto pod_n = e.family("vitro_pod_containers", MetricType::gauge, "Running containers in the pod");
+    for (auto& [key, p] : pods) {
+        std::string_view pod(key.data(), key.find('\0'));
+        Labels l = {{"namespace", p.ns}, {"pod", pod}};
+        e.add(pod_cpu, l, p.cpu);
+        e.add(pod_ws, l, p.working_set);
+        e.add(pod_rx, l, p.rx);
+        e.add(pod_tx, l, p.tx);
+        e.add(pod_n, l, p.containers);
+    }
+    for (auto& fn : sources_) {
+        try {
+            fn(e);
+        } catch (const std::exception& ex) {
+            ++errors_;
+            log::warn(std::string("metrics source: ") + ex.what());
+        }
+    }
+    ++scrapes_;
+    collect_self(e, last_scrape_s_);
+    last_scrape_s_ = mono_now() - t0;
+    return e.text();
+}
+
+void Collector::collect_host(Exposition& e) {
+    HostSample h;
+    if (host_stat_.read(buf_)) parse_proc_stat_host(buf_, h);
+    if (host_meminfo_.read(buf_)) parse_meminfo(buf_, h);
+    if (host_loadavg_.read(buf_)) parse_loadavg(buf_, h);
+    e.add(e.family("machine_cpu_cores", MetricType::gauge, "Number of logical CPU cores"), {}, d(h.cpus.size()));
+    e.add(e.family("machine_memory_bytes", MetricType::gauge, "Amount of memory installed on the machine"), {},
+          d(h.meminfo["MemTotal"]));
+    auto cpu = e.family("node_cpu_seconds_total", MetricType::counter, "Seconds the CPUs spent in each mode");
+    for (auto& c : h.cpus) {
+        std::pair<const char*, double> modes[] = {{"idle", c.idle},     {"iowait", c.iowait}, {"irq", c.irq},
+                                                  {"nice", c.nice},     {"softirq", c.softirq}, {"steal", c.steal},
+                                                  {"system", c.system}, {"user", c.user}};
+        for (auto& [mode, v] : modes) e.add(cpu, {{"cpu", c.cpu}, {"mode", mode}}, v);
+    }
+    // node_exporter's node_memory_MemTotal_bytes & co. fail `promtool check
+    // metrics` (camelCase); these are the same fields in snake_case.
+    static const std::pair<const char*, const char*> mem[] = {
+        {"MemTotal", "vitro_host_memory_total_bytes"},     {"MemFree", "vitro_host_memory_free_bytes"},
+        {"MemAvailable", "vitro_host_memory_available_bytes"}, {"Buffers", "vitro_host_memory_buffers_bytes"},
+        {"Cached", "vitro_host_memory_cached_bytes"},      {"Shmem", "vitro_host_memory_shmem_bytes"},
+        {"SwapTotal", "vitro_host_swap_total_bytes"},      {"SwapFree", "vitro_host_swap_free_bytes"}};
+    for (auto& [key, name] : mem) {
+        auto it = h.meminfo.find(key);
+        if (it == h.meminfo.end()) continue;
+        e.add(e.family(name, MetricType::gauge, std::string("The host's ") + key + " (/proc/meminfo), in bytes"), {},
+              d(it->second));
+    }
+    e.add(e.family("node_load1", MetricType::gauge, "1m load average"), {}, h.load1);
+    e.add(e.family("node_load5", MetricType::gauge, "5m load average"), {}, h.load5);
+    e.add(e.family("node_load15", MetricType::gauge, "15m load average"), {}, h.load15);
+    e.add(e.family("node_boot_time_seconds", MetricType::gauge, "Node boot time, in unixtime"), {}, h.boot_time);
+    e.add(e.family("node_procs_running", MetricType::gauge, "Number of processes in runnable state"), {}, d(h.procs_running));
+    e.add(e.family("node_procs_blocked", MetricType::gauge, "Number of processes blocked waiting for I/O to complete"), {},
+          d(h.procs_blocked));
+    e.add(e.family("node_context_switches_total", MetricType::counter, "Total number of context switches"), {},
+          d(h.context_switches));
+    e.add(e.family("node_forks_total", MetricType::counter, "Total number of forks"), {}, d(h.forks));
+}
+
+void Collector::collect_container(Exposition& e, Tracked& t, double now) {
+    const CgroupSample& s = t.sample;
+    const Labels& l = t.labels;
+    using MT = MetricType;
+    e.add(e.family("container_cpu_usage_seconds_total", MT::counter, "Cumulative cpu time consumed in seconds."), l,
+          {{"cpu", "total"}}, s.cpu_usage_s);
+    e.add(e.family("container_cpu_user_seconds_total", MT::counter, "Cumulative user cpu time consumed in seconds."), l,
+          s.cpu_user_s);
+    e.add(e.family("container_cpu_system_seconds_total", MT::counter, "Cumulative system cpu time consumed in seconds."),
+          l, s.cpu_system_s);
+    e.add(e.family("container_cpu_cfs_periods_total", MT::counter, "Number of elapsed enforcement period intervals."), l,
+          d(s.cfs_periods));
+    e.add(e.family("container_cpu_cfs_throttled_periods_total", MT::counter, "Number of throttled period intervals."),
+          l, d(s.cfs_throttled_periods));
+    e.add(e.family("container_cpu_cfs_throttled_seconds_total", MT::counter,
+                   "Total time duration the container has been throttled."),
+          l, s.cfs_throttled_s);
+
+    e.add(e.family("container_memory_usage_bytes", MT::gauge, "Current memory usage in bytes, including all memory regardless of when it was accessed"),
+          l, d(s.memory_usage));
+    e.add(e.family("container_memory_working_set_bytes", MT::gauge, "Current working set in bytes."), l,
+          d(s.memory_working_set));
+    e.add(e.family("container_memory_rss", MT::gauge, "Size of RSS in bytes."), l, d(s.memory_rss));
+    e.add(e.family("container_memory_cache", MT::gauge, "Number of bytes of page cache memory."), l, d(s.memory_cache));
+    e.add(e.family("container_memory_mapped_file", MT::gauge, "Size of memory mapped files in bytes."), l,
+          d(s.memory_mapped_file));
+    e.add(e.family("container_memory_swap", MT::gauge, "Container swap usage in bytes."), l, d(s.memory_swap));
+    // A counter in cAdvisor, typed gauge here: promtool wants counters named *_total.
+    e.add(e.family("container_memory_failcnt", MT::gauge, "Number of memory usage hits limits"), l, d(s.memory_failcnt));
+    e.add(e.family("container_memory_max_usage_bytes", MT::gauge, "Maximum memory usage recorded in bytes"), l,
+          d(s.memory_max_usage));
+    auto failures = e.family("container_memory_failures_total", MT::counter, "Cumulative count of memory allocation failures.");
+    for (const char* scope : {"container", "hierarchy"}) {
+        e.add(failures, l, {{"failure_type", "pgfault"}, {"scope", scope}}, d(s.pgfault));
+        e.add(failures, l, {{"failure_type", "pgmajfault"}, {"scope", scope}}, d(s.pgmajfault));
+    }
+
+    auto rb = e.family("container_fs_reads_bytes_total", MT::counter, "Cumulative count of bytes read");
+    auto wb = e.family("container_fs_writes_bytes_total", MT::counter, "Cumulative count of bytes written");
+    auto rn = e.family("container_fs_reads_total", MT::counter, "Cumulative count of reads completed");
+    auto wn = e.family("container_fs_writes_total", MT::counter, "Cumulative count of writes completed");
+    for (auto& io : s.io) {
+        Labels dev = {{"device", io.device}};
+        e.add(rb, l, dev, d(io.read_bytes));
+        e.add(wb, l, dev, d(io.write_bytes));
+        e.add(rn, l, dev, d(io.reads));
+        e.add(wn, l, dev, d(io.writes));
+    }
+    if (!t.target.upper_dir.empty()) {
+        if (now - t.fs_usage_at >= o_.fs_usage_interval_s) {
+            t.fs_usage_at = now;
+            int fd = ::open(t.target.upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            struct stat st;
+            if (fd >= 0 && ::fstat(fd, &st) == 0) t.fs_usage = tree_usage(fd, st.st_dev, 0);
+            else if (fd >= 0) ::close(fd);
+        }
+        e.add(e.family("container_fs_usage_bytes", MT::gauge, "Number of bytes that are consumed by the container on this filesystem."),
+              l, {{"device", t.target.upper_dir}}, d(t.fs_usage));
+    }
+
+    t.net.clear();
+    if (t.net_dev.read(buf_)) t.net = parse_net_dev(buf_);
+    struct NetFamily {
+        const char* name;
+        const char* help;
+        uint64_t InterfaceCounters::*field;
+    };
+    static const NetFamily net_families[] = {
+        {"container_network_receive_bytes_total", "Cumulative count of bytes received", &InterfaceCounters::rx_bytes},
+        {"container_network_receive_packets_total", "Cumulative count of packets received", &InterfaceCounters::rx_packets},
+        {"container_network_receive_errors_total", "Cumulative count of errors encountered while receiving", &InterfaceCounters::rx_errors},
+        {"container_network_receive_packets_dropped_total", "Cumulative count of packets dropped while receiving", &InterfaceCounters::rx_dropped},
+        {"container_network_transmit_bytes_total", "Cumulative count of bytes transmitted", &InterfaceCounters::tx_bytes},
+        {"container_network_transmit_packets_total", "Cumulative count of packets transmitted", &InterfaceCounters::tx_packets},
+        {"container_network_transmit_errors_total", "Cumulative count of errors encountered while transmitting", &InterfaceCounters::tx_errors},
+        {"container_network_transmit_packets_dropped_total", "Cumulative count of packets dropped while transmitting", &InterfaceCounters::tx_dropped},
+    };
+    for (auto& nf : net_families) {
+        auto f = e.family(nf.name, MT::counter, nf.help);
+        for (auto& i : t.net) e.add(f, l, {{"interface", i.name}}, d(i.*nf.field));
+    }
+
+    // Processes: every one read for the thread and fd counts; the busiest
+    // `top_processes` since the last scrape get series of their own.
+    struct Proc {
+        ProcessSample p;
+        double delta;
+    };
+    std::vector<Proc> procs;
+    uint64_t threads = 0;
+    OpenFiles files;
+    std::map<pid_t, Tracked::ProcHistory> history;
+    for (pid_t pid : s.procs) {
+        auto p = read_process(pid);
+        if (!p) continue;
+        threads += p->threads;
+        if (o_.process_metrics) {
+            auto f = count_open_files(pid);
+            files.fds += f.fds;
+            files.sockets += f.sockets;
+        }
+        auto h = t.history.find(pid);
+        double delta = h != t.history.end() && h->second.start_ticks == p->start_ticks ? p->cpu_s - h->second.cpu_s : p->cpu_s;
+        history[pid] = {p->start_ticks, p->cpu_s};
+        procs.push_back({std::move(*p), delta});
+    }
+    t.history = std::move(history);
+    e.add(e.family("container_processes", MT::gauge, "Number of processes running inside the container."), l,
+          d(s.procs.size()));
+    e.add(e.family("container_threads", MT::gauge, "Number of threads running inside the container"), l,
+          d(s.tasks.value_or(threads)));
+    if (s.tasks_max)
+        e.add(e.family("container_threads_max", MT::gauge, "Maximum number of threads allowed inside the container, infinity if value is zero"),
+              l, d(*s.tasks_max));
+    if (o_.process_metrics) {
+        e.add(e.family("container_file_descriptors", MT::gauge, "Number of open file descriptors for the container."), l,
+              d(files.fds));
+        e.add(e.family("container_sockets", MT::gauge, "Number of open sockets for the container."), l, d(files.sockets));
+    }
+    e.add(e.family("container_start_time_seconds", MT::gauge, "Start time of the container since unix epoch in seconds."),
+          l, t.start_time);
+    e.add(e.family("container_last_seen", MT::gauge, "Last time a container was seen by the exporter"), l, now);
+
+    e.add(e.family("container_spec_cpu_period", MT::gauge, "CPU period of the container."), l, d(s.cpu_period_us));
+    if (s.cpu_quota_us)
+        e.add(e.family("container_spec_cpu_quota", MT::gauge, "CPU quota of the container."), l, d(*s.cpu_quota_us));
+    e.add(e.family("container_spec_cpu_shares", MT::gauge, "CPU share of the container."), l, d(s.cpu_shares));
+    e.add(e.family("container_spec_memory_limit_bytes", MT::gauge, "Memory limit for the container."), l,
+          d(s.memory_limit.value_or(0)));
+    e.add(e.family("container_spec_memory_swap_limit_bytes", MT::gauge, "Memory swap limit for the container."), l,
+          d(s.memory_swap_limit.value_or(0)));
+    e.add(e.family("container_spec_memory_reservation_limit_bytes", MT::gauge, "Memory reservation limit for the container."),
+          l, d(s.memory_reservation.value_or(0)));
+
+    if (o_.top_processes <= 0) return;
+    std::size_t n = std::min(procs.size(), static_cast<std::size_t>(o_.top_processes));
+    std::partial_sort(procs.begin(), procs.begin() + static_cast<long>(n), procs.end(), [](const Proc& a, const Proc& b) {
+        return a.delta != b.delta ? a.delta > b.delta : a.p.cpu_s > b.p.cpu_s;
+    });
+    auto pcpu = e.family("vitro_process_cpu_seconds_total", MT::counter,
+                         "CPU time of one of the container's busiest processes (top N by CPU since the last scrape)");
+    auto prss = e.family("vitro_process_resident_memory_bytes", MT::gauge, "Resident memory of that process");
+    auto pthr = e.family("vitro_process_threads", MT::gauge, "Threads of that process");
+    auto pstart = e.family("vitro_process_start_time_seconds", MT::gauge, "Start time of that process since unix epoch");
+    for (std::size_t i = 0; i < n; ++i) {
+        auto& p = procs[i].p;
+        std::string pid = std::to_string(p.pid);
+        std::string exe_hash;
+        char exe_path[64];
+        std::snprintf(exe_path, sizeof exe_path, "/proc/%d/exe", p.pid);
+        int fd = ::open(exe_path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && ::fstat(fd, &st) == 0) {
+            std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+                              std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+                              std::to_string(st.st_mtim.tv_nsec);
+            auto it = exe_hashes_.find(key);
+            if (it == exe_hashes_.end()) {
+                image::Sha256 h;
+                char buf[65536];
+                ssize_t r;
+                while ((r = ::read(fd, buf, sizeof buf)) > 0) h.update(std::string_view(buf, static_cast<std::size_t>(r)));
+                if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded: a pathological churn of binaries
+                it = exe_hashes_.emplace(key, h.digest().substr(7)).first;
+            }
+            exe_hash = it->second;
+        }
+        if (fd >= 0) ::close(fd);
+        Labels pl = {{"comm", p.comm}, {"exe_sha256", exe_hash}, {"pid", pid}};
+        e.add(pcpu, l, pl, p.cpu_s);
+        e.add(prss, l, pl, d(p.rss_bytes));
+        e.add(pthr, l, pl, d(p.threads));
+        e.add(pstart, l, pl, boot_time() + d(p.start_ticks) / clock_ticks_per_second());
+    }
+}
+
+void Collector::collect_self(Exposition& e, double scrape_s) {
+    using MT = MetricType;
+    e.add(e.family("vitro_build_info", MT::gauge, "vitro's version"), {{"version", VITRO_VERSION}}, 1);
+    e.add(e.family("vitro_exporter_scrape_duration_seconds", MT::gauge, "How long the previous scrape took"), {}, scrape_s);
+    e.add(e.family("vitro_exporter_scrapes_total", MT::counter, "Scrapes served"), {}, d(scrapes_));
+    e.add(e.family("vitro_exporter_discoveries_total", MT::counter, "Container discoveries run"), {}, d(discoveries_));
+    e.add(e.family("vitro_exporter_errors_total", MT::counter, "State or files that could not be read"), {}, d(errors_));
+    e.add(e.family("vitro_exporter_containers_vanished_total", MT::counter, "Containers gone between discovery and scrape"),
+          {}, d(vanished_));
+    std::map<std::string, int> by_runtime;
+    for (auto& c : containers_) ++by_runtime[c->target.runtime];
+    auto fam = e.family("vitro_exporter_containers", MT::gauge, "Containers watched, by the runtime that named them");
+    for (auto& [rt, n] : by_runtime) e.add(fam, {{"runtime", rt}}, n);
+
+    e.add(e.family("process_cpu_seconds_total", MT::counter, "Total user and system CPU time spent in seconds."), {},
+          cpu_now());
+    if (auto self = read_process(::getpid())) {
+        e.add(e.family("process_resident_memory_bytes", MT::gauge, "Resident memory size in bytes."), {},
+              d(self->rss_bytes));
+        e.add(e.family("process_start_time_seconds", MT::gauge, "Start time of the process since unix epoch in seconds."),
+              {}, boot_time() + d(self->start_ticks) / clock_ticks_per_second());
+    }
+    e.add(e.family("process_open_fds", MT::gauge, "Number of open file descriptors."), {},
+          d(count_open_files(::getpid()).fds));
+}
+
+}  // namespace vitro::introspect

@@ -1,0 +1,69 @@
+// The exporter's collection: discovers containers, keeps their stat files
+// open, and writes host, container, process and exporter metrics in
+// Prometheus text at each scrape. cAdvisor's names and labels where it has
+// them, node_exporter's for the host, vitro_* for the rest.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cgroups/cgroup.hpp"
+#include "introspect/cgroup_counters.hpp"
+#include "introspect/discovery.hpp"
+#include "introspect/exposition.hpp"
+#include "introspect/stat_file.hpp"
+
+namespace vitro::introspect {
+
+struct CollectorOptions {
+    DiscoveryOptions discovery;
+    std::string cgroup_root = "/sys/fs/cgroup";
+    int top_processes = 5;           // vitro_process_* series per container (0: none)
+    bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
+    double rediscover_after_s = 30;  // rediscover at least this often, even when nothing changed
+    double fs_usage_interval_s = 15; // container_fs_usage_bytes: a walk of the upper dir
+};
+
+class Collector {
+public:
+    explicit Collector(CollectorOptions o);
+    ~Collector();
+
+    // One scrape's text. Never throws for a container that goes away or a
+    // file that cannot be read: those are skipped and counted.
+    std::string scrape();
+
+    // Extra families from other parts of the exporter (alerts, evidence):
+    // called at each scrape after the built-in ones.
+    void add_source(std::function<void(Exposition&)> fn) { sources_.push_back(std::move(fn)); }
+
+    std::size_t containers() const { return containers_.size(); }
+
+private:
+    struct Tracked;
+    void refresh(bool force);
+    void collect_host(Exposition& e);
+    void collect_container(Exposition& e, Tracked& t, double now);
+    void collect_self(Exposition& e, double scrape_s);
+
+    CollectorOptions o_;
+    cgroups::CgroupMounts mounts_;
+    std::vector<std::unique_ptr<Tracked>> containers_;
+    std::string fingerprint_;
+    double last_discovery_ = 0;
+    bool stale_ = true;
+    uint64_t scrapes_ = 0, discoveries_ = 0, errors_ = 0, vanished_ = 0;
+    double last_scrape_s_ = 0;
+    StatFile host_stat_, host_meminfo_, host_loadavg_;
+    std::string buf_;
+    std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
+    std::vector<std::function<void(Exposition&)>> sources_;
+};
+
+}  // namespace vitro::introspect

@@ -1,0 +1,83 @@
+#include "introspect/metrics_server.hpp"
+
+#include <charconv>
+#include <mutex>
+
+#include <httplib.h>
+
+#include <cstring>
+
+#include "util/error.hpp"
+
+namespace vitro::introspect {
+
+ListenAddress parse_listen_address(const std::string& text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos)
+        throw Error("listen address \"" + text + "\": expected HOST:PORT, e.g. 127.0.0.1:9323");
+    ListenAddress a;
+    a.host = text.substr(0, colon);
+    if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']') a.host = a.host.substr(1, a.host.size() - 2);
+    if (a.host.empty()) a.host = "0.0.0.0";
+    std::string port = text.substr(colon + 1);
+    auto r = std::from_chars(port.data(), port.data() + port.size(), a.port);
+    if (port.empty() || r.ec != std::errc() || r.ptr != port.data() + port.size() || a.port < 0 || a.port > 65535)
+        throw Error("listen address \"" + text + "\": the port must be a number from 0 to 65535");
+    return a;
+}
+
+struct MetricsServer::Impl {
+    httplib::Server server;
+    std::mutex scrape_lock;
+};
+
+MetricsServer::MetricsServer(Collector& collector, ListenAddress address)
+    : impl_(std::make_unique<Impl>()), address_(std::move(address)) {
+    auto& s = impl_->server;
+    // Two workers: a scrape waits for another anyway; more threads only cost memory.
+    s.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    s.set_keep_alive_max_count(100);
+    s.Get("/metrics", [this, &collector](const httplib::Request&, httplib::Response& res) {
+        std::string text;
+        {
+            std::lock_guard lock(impl_->scrape_lock);
+            text = collector.scrape();
+        }
+        res.set_content(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+    });
+    s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+    s.Get("/", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(
+            "<html><head><title>vitro monitor</title></head><body><h1>vitro monitor</h1>"
+            "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n",
+            "text/html");
+    });
+}
+
+MetricsServer::~MetricsServer() = default;
+
+namespace {
+std::string reason() {
+    return errno ? std::string(": ") + std::strerror(errno) : std::string(" (in use, or not an address of this host)");
+}
+}  // namespace
+
+void MetricsServer::bind() {
+    auto& s = impl_->server;
+    const std::string where = address_.host + ":" + std::to_string(address_.port);
+    errno = 0;
+    if (address_.port == 0) {
+        port_ = s.bind_to_any_port(address_.host);
+        if (port_ <= 0) throw Error(errno, "listen " + where + ": cannot bind" + reason());
+    } else {
+        if (!s.bind_to_port(address_.host, address_.port))
+            throw Error(errno, "listen " + where + ": cannot bind" + reason());
+        port_ = address_.port;
+    }
+}
+
+void MetricsServer::run() { impl_->server.listen_after_bind(); }
+
+void MetricsServer::stop() { impl_->server.stop(); }
+
+}  // namespace vitro::introspect
