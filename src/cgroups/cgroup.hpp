@@ -86,6 +86,7 @@ class CgroupMounts {
 public:
     explicit CgroupMounts(const std::string& root = "/sys/fs/cgroup");
     Mode mode() const;
+    bool empty() const { return v1_.empty() && v2_.empty(); }
     // Parses /proc/<pid>/cgroup; throws when the process is gone.
     ProcessCgroups of_process(pid_t pid) const;
     // Parses /proc/<pid>/cgroup text (for tests).

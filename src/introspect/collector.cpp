@@ -100,7 +100,9 @@ Collector::Collector(CollectorOptions o)
       mounts_(o_.cgroup_root),
       host_stat_("/proc/stat"),
       host_meminfo_("/proc/meminfo"),
-      host_loadavg_("/proc/loadavg") {}
+      host_loadavg_("/proc/loadavg") {
+    if (mounts_.empty()) throw Error("no cgroup hierarchy is mounted under " + o_.cgroup_root);
+}
 
 Collector::~Collector() = default;
 

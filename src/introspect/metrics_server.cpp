@@ -1,5 +1,7 @@
 #include "introspect/metrics_server.hpp"
 
+#include <sys/socket.h>
+
 #include <charconv>
 #include <mutex>
 
@@ -37,6 +39,12 @@ MetricsServer::MetricsServer(Collector& collector, ListenAddress address)
     // Two workers: a scrape waits for another anyway; more threads only cost memory.
     s.new_task_queue = [] { return new httplib::ThreadPool(2); };
     s.set_keep_alive_max_count(100);
+    // httplib's default adds SO_REUSEPORT, which lets a second exporter share
+    // the port silently; a taken port must be an error.
+    s.set_socket_options([](socket_t sock) {
+        int yes = 1;
+        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     s.Get("/metrics", [this, &collector](const httplib::Request&, httplib::Response& res) {
         std::string text;
         {

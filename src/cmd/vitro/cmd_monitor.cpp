@@ -64,6 +64,7 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     if (!f.config.empty()) apply_config(f, cmd);
     if (f.top_processes < 0 || f.top_processes > 100)
         throw Error("--top-processes " + std::to_string(f.top_processes) + ": must be from 0 to 100");
+    auto address = introspect::parse_listen_address(f.listen);  // checked with --once too
     introspect::CollectorOptions o;
     o.discovery.vitro_root = g.root;
     if (!f.runtime_roots.empty()) o.discovery.runtime_roots = f.runtime_roots;
@@ -82,7 +83,7 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
         nofile.rlim_cur = nofile.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    introspect::MetricsServer server(collector, introspect::parse_listen_address(f.listen));
+    introspect::MetricsServer server(collector, address);
     server.bind();
     // SIGINT/SIGTERM end the service: blocked here (the server's threads
     // inherit the mask) and taken by one thread that stops the server.
