@@ -214,18 +214,25 @@ TEST(EngineState, PrefixLookup) {
 TEST(EngineState, PodsAndNetworks) {
     TempDir t;
     StateStore s(t.db());
-    PodRecord p{make_id("p0d"), "frontend", "/run/vitro/netns/frontend", ""};
+    PodRecord p{make_id("p0d"), "frontend", "/run/vitro/netns/frontend", "", {{"labels", {{"app", "web"}}}}};
     s.add_pod(p);
     EXPECT_EQ(s.get_pod("frontend").id, p.id);
     EXPECT_EQ(s.get_pod("p0d").netns, p.netns);
     EXPECT_FALSE(s.get_pod(p.id).created_at.empty());
-    std::string err = error_of([&] { s.add_pod({make_id("p1d"), "frontend", "", ""}); });
+    std::string err = error_of([&] { s.add_pod({make_id("p1d"), "frontend", "", "", {}}); });
     EXPECT_NE(err.find("the pod name \"frontend\" is already in use by " + p.id), std::string::npos) << err;
-    s.add_pod({make_id("p1d"), "backend", "", ""});
+    s.add_pod({make_id("p1d"), "backend", "", "", {}});
+    EXPECT_EQ(s.get_pod("frontend").config["labels"]["app"], "web");
+    EXPECT_TRUE(s.get_pod("backend").config.is_object());
     EXPECT_THROW(s.get_pod("p"), ConflictError);
     EXPECT_EQ(s.list_pods().size(), 2u);
-    s.update_pod(p.id, [](PodRecord& x) { x.netns = "/run/vitro/netns/x"; });
+    s.update_pod(p.id, [](PodRecord& x) {
+        x.netns = "/run/vitro/netns/x";
+        x.config["infra_id"] = "abc";
+    });
     EXPECT_EQ(s.get_pod(p.id).netns, "/run/vitro/netns/x");
+    EXPECT_EQ(s.get_pod(p.id).config["infra_id"], "abc");
+    EXPECT_EQ(s.get_pod(p.id).config["labels"]["app"], "web");
 
     auto c = make_container(make_id("c1"), "in-pod");
     c.pod_id = p.id;
