@@ -162,6 +162,9 @@ private:
 
 // Is this container a pod's infra (removed only with its pod)?
 inline bool is_infra(const ContainerRecord& c) { return c.config.value("infra", false); }
+// The name of the pod a container belongs to ("" for none): with
+// ContainerRecord::pod_id, what ps, inspect and the metrics exporter label it with.
+inline std::string pod_name(const ContainerRecord& c) { return c.config.value("pod", ""); }
 
 // A running container's record holds its monitor as `pid` (the monitor owns
 // the container's life: a dead monitor means a container to repair) and the

@@ -94,6 +94,7 @@ PodRecord pod_from_row(const sql::Stmt& s) {
     PodRecord p{s.text(0), s.text(1), s.text(2), s.text(3), nlohmann::json::object()};
     try {
         p.config = nlohmann::json::parse(s.text(4));
+        if (p.config.is_null()) p.config = nlohmann::json::object();
     } catch (const nlohmann::json::exception& e) {
         throw Error("pod " + p.id + ": config is not JSON: " + e.what());
     }
@@ -405,6 +406,7 @@ void StateStore::add_pod(const PodRecord& in) {
     if (in.name.empty()) throw Error("add pod " + in.id + ": empty name");
     PodRecord p = in;
     if (p.created_at.empty()) p.created_at = rfc3339_now();
+    if (p.config.is_null()) p.config = nlohmann::json::object();
     with_transaction([&] {
         {
             sql::Stmt s(db_, "SELECT id FROM pods WHERE name = ?1");

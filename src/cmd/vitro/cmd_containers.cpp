@@ -181,7 +181,7 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
               {"Runtime", c.config.value("runtime", "").empty() ? "vitro" : c.config.value("runtime", "")}}},
             {"NetworkSettings", {{"IPAddress", ip}, {"IPs", ips}, {"Ports", ports}}},
             {"Pod", c.pod_id.value_or("")},
-            {"PodName", c.config.value("pod", "")},
+            {"PodName", engine::pod_name(c)},
             {"IsInfra", engine::is_infra(c)},
             {"LogPath", eng.log_path(c)},
             {"Bundle", c.bundle}};
@@ -221,19 +221,28 @@ void add_container_commands(CLI::App& app, Globals& g) {
         auto req = finish_request(*flags, rest_args(run));
         engine::Engine eng(engine_options(g));
         ContainerRecord c = eng.create(req);
-        if (flags->detach) {
-            g.exit_code = start_mapped(eng, c.id, {false, false});
-            if (g.exit_code == 0) std::printf("%s\n", c.id.c_str());
-            return;
-        }
-        IgnoreInteractiveSignals ignore;
-        g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
-        if (g.exit_code >= 126 && g.exit_code <= 127 && req.auto_remove) {
+        // --rm: a container that could not start goes too (a port taken, ...).
+        auto remove_if_rm = [&] {
+            if (!req.auto_remove) return;
             try {
                 eng.remove(c.id, true);
             } catch (const Error&) {
             }
+        };
+        try {
+            if (flags->detach) {
+                g.exit_code = start_mapped(eng, c.id, {false, false});
+                if (g.exit_code == 0) std::printf("%s\n", c.id.c_str());
+                else if (g.exit_code >= 126 && g.exit_code <= 127) remove_if_rm();
+                return;
+            }
+            IgnoreInteractiveSignals ignore;
+            g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
+        } catch (...) {
+            remove_if_rm();
+            throw;
         }
+        if (g.exit_code >= 126 && g.exit_code <= 127) remove_if_rm();
     });
 
     auto* create = app.add_subcommand("create", "create a container without starting it: vitro create [OPTIONS] IMAGE [COMMAND [ARG...]]");
@@ -341,7 +350,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
                             {"Ports", c.config.value("ports", json::array())},
                             {"Networks", json::array({c.config.value("network", "")})},
                             {"Pod", c.pod_id.value_or("")},
-                            {"PodName", c.config.value("pod", "")},
+                            {"PodName", engine::pod_name(c)},
                             {"IsInfra", engine::is_infra(c)}});
         if (*ps_format == "json") {
             std::printf("%s\n", rows.dump(4).c_str());
@@ -357,7 +366,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
                             ports_text(c).c_str());
                 if (*ps_pod)
                     std::printf("%-24s  %-12s  %s\n", c.name.c_str(), short_id(c.pod_id.value_or("")).c_str(),
-                                c.config.value("pod", "").c_str());
+                                engine::pod_name(c).c_str());
                 else
                     std::printf("%s\n", c.name.c_str());
             }
