@@ -212,13 +212,11 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     std::string mode = normalize_network_mode(req.network);
     std::vector<std::string> share;
     std::string infra_id;
-    const ContainerRecord* infra_rec = nullptr;
-    std::optional<ContainerRecord> infra_row;
+    std::optional<ContainerRecord> infra_rec;  // a member's infra
     if (pod && !infra) {
         share = pod->config.value("share", std::vector<std::string>{});
         infra_id = pod->config.value("infra_id", "");
-        infra_row = state_->get_container(infra_id);
-        infra_rec = &*infra_row;
+        infra_rec = state_->get_container(infra_id);
         auto shares = [&](const char* kind) { return std::find(share.begin(), share.end(), kind) != share.end(); };
         if (shares("net")) {
             if (!req.ports.empty())

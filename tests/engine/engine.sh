@@ -180,6 +180,10 @@ check "pod restart" eq "$("$V" pod inspect -f '{{.State}}' web)" Running
 "$V" pod kill web >/dev/null
 check "pod kill: the infra's exit is recorded" wait_for bash -c "[ \"\$('$V' pod inspect -f '{{.State}}' web)\" = Exited ]"
 "$V" pod start web >/dev/null
+kill -9 "$("$V" inspect -f '{{.State.Pid}}' "$infra")"
+check "the infra's process dying stops the pod (its monitor stops the members)" \
+  wait_for bash -c "[ \"\$('$V' pod inspect -f '{{.State}}' web)\" = Exited ]"
+"$V" pod start web >/dev/null
 client=$("$V" inspect -f '{{.Id}}' web-client)
 "$V" rm -f web-client >/dev/null
 check "removing a container leaves the pod" eq "$("$V" pod inspect -f '{{.NumContainers}} {{.State}}' web)" "2 Running"
