@@ -211,6 +211,33 @@ TEST(EngineState, PrefixLookup) {
     EXPECT_THROW(s.get_container("_"), NotFoundError);
 }
 
+// A database made by schema 1 (pods without config) opens migrated: its pods
+// read with an empty config, and a config written then is kept.
+TEST(EngineState, MigratesPodsOfSchema1) {
+    TempDir t;
+    fs::create_directories(fs::path(t.db()).parent_path());
+    {
+        auto db = vitro::engine::sql::Db::open(t.db());
+        db.exec("CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+                "INSERT INTO schema_version (id, version) VALUES (1, 1);"
+                "CREATE TABLE pods (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,"
+                " netns TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);"
+                "CREATE TABLE containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL,"
+                " image_digest TEXT NOT NULL DEFAULT '', bundle TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
+                " pid INTEGER NOT NULL DEFAULT 0, pid_start_time INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
+                " created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, config TEXT NOT NULL DEFAULT '{}',"
+                " pod_id TEXT REFERENCES pods(id), owner_pid INTEGER NOT NULL DEFAULT 0,"
+                " owner_start_time INTEGER NOT NULL DEFAULT 0);"
+                "CREATE TABLE networks (name TEXT PRIMARY KEY NOT NULL, conflist TEXT NOT NULL);"
+                "INSERT INTO pods (id, name, created_at) VALUES ('" + make_id("01d") + "', 'old', '2026-01-01T00:00:00Z');");
+    }
+    StateStore s(t.db());
+    EXPECT_EQ(s.schema_version(), StateStore::latest_schema_version());
+    EXPECT_EQ(s.get_pod("old").config, nlohmann::json::object());
+    s.update_pod(make_id("01d"), [](PodRecord& p) { p.config["hostname"] = "old"; });
+    EXPECT_EQ(s.get_pod("old").config["hostname"], "old");
+}
+
 TEST(EngineState, PodsAndNetworks) {
     TempDir t;
     StateStore s(t.db());
