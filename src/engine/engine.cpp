@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -87,6 +88,14 @@ const char* policy_name(RestartPolicy p) {
         case RestartPolicy::UnlessStopped: return "unless-stopped";
     }
     return "no";
+}
+
+// An exclusive flock on a directory, held while the fd lives.
+UniqueFd lock_dir(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open", dir);
+    if (::flock(fd.get(), LOCK_EX) < 0) throw_errno("lock", dir);
+    return fd;
 }
 
 image::StoredImage find_image(const image::Store& store, const std::string& name) {
@@ -216,7 +225,10 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     if (pod && !infra) {
         share = pod->config.value("share", std::vector<std::string>{});
         infra_id = pod->config.value("infra_id", "");
-        infra_rec = state_->get_container(infra_id);
+        infra_rec = infra_id.empty() ? std::nullopt : state_->find_container(infra_id);
+        if (!infra_rec)
+            throw Error(ENOENT, "pod " + pod->name + " has no infra container (its creation was interrupted): "
+                                "remove it with `vitro pod rm " + pod->name + "`");
         auto shares = [&](const char* kind) { return std::find(share.begin(), share.end(), kind) != share.end(); };
         if (shares("net")) {
             if (!req.ports.empty())
@@ -309,6 +321,11 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
 int Engine::start(const std::string& ref, const StartOptions& opts) {
     repair();
     ContainerRecord c = state_->get_container(ref);
+    // One start at a time per container (two `run --pod` starting the pod's
+    // infra at once): the second sees the first's result. Held until the
+    // monitor reports the container running.
+    UniqueFd start_lock = lock_dir(c.bundle);
+    c = state_->get_container(c.id);
     if (c.state == ContainerState::Removing) throw ConflictError("container " + c.name + " is being removed");
     if (is_running(c)) {
         if (opts.attach) throw ConflictError("container " + c.name + " is already running");
@@ -387,6 +404,7 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
         ::waitpid(monitor, &status, 0);
         throw Error("container " + c.name + ": the monitor process died during start-up");
     }
+    start_lock.reset();
     if ((*first)[0] == 'E') {
         ::waitpid(monitor, nullptr, 0);
         std::string rest = first->substr(2);

@@ -151,9 +151,14 @@ PodInfo Engine::pod_get(const std::string& ref) {
     repair();
     PodInfo info;
     info.pod = state_->get_pod(ref);
+    auto containers = state_->list_containers(info.pod.id);
+    // A pod create killed after making the infra, before recording it.
+    if (info.infra_id().empty())
+        for (const auto& c : containers)
+            if (is_infra(c)) info.pod.config["infra_id"] = c.id;
     std::string infra_id = info.infra_id();
     std::vector<ContainerState> states;
-    for (auto& c : state_->list_containers(info.pod.id)) {
+    for (auto& c : containers) {
         if (c.state == ContainerState::Running && !is_running(c)) c.state = ContainerState::Exited;
         states.push_back(c.state);
         if (c.id == infra_id) info.containers.insert(info.containers.begin(), std::move(c));

@@ -202,6 +202,12 @@ check "... no port held" bash -c "! ss -ltn | grep -q ':8081 '"
 "$V" run --rm --pod solo $IMG true
 check "a --rm member leaves the pod and its running infra" eq "$("$V" pod inspect -f '{{.NumContainers}} {{.State}}' solo)" "1 Running"
 "$V" pod rm -f solo >/dev/null
+"$V" pod create --name duo >/dev/null
+"$V" run -d --pod duo --name duo1 $IMG sleep 100 >/dev/null & "$V" run -d --pod duo --name duo2 $IMG sleep 100 >/dev/null; wait
+check "two members started at once start one infra and share its network" \
+  bash -c "[ -n '$(ns_of duo1 net)' ] && [ '$(ns_of duo1 net)' = '$(ns_of duo2 net)' ] && [ '$(ns_of duo1 net)' = '$(ns_of "$("$V" pod inspect -f '{{.InfraContainerId}}' duo)" net)' ]"
+check "... and the pod runs" eq "$("$V" pod inspect -f '{{.State}}' duo)" Running
+"$V" pod rm -f duo >/dev/null
 
 # --- pods: bad input leaves nothing
 counts() { echo "$("$V" pod ps -q | wc -l) $("$V" ps -aq | wc -l) $(ls "$VITRO_ROOT/containers" | wc -l)" \
