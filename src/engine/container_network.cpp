@@ -69,7 +69,8 @@ std::string normalize_network_mode(const std::string& value) {
     if (value.empty() || value == "bridge" || value == "default") return net::kDefaultNetwork;
     return value;
 }
-bool is_cni_mode(const std::string& mode) { return mode != "none" && mode != "host"; }
+bool is_joined_mode(const std::string& mode) { return mode.rfind("container:", 0) == 0; }
+bool is_cni_mode(const std::string& mode) { return mode != "none" && mode != "host" && !is_joined_mode(mode); }
 std::string cni_network_of(const std::string& mode) { return mode == "none" ? "" : mode; }
 
 std::vector<PortMapping> ports_of(const json& config) {
@@ -127,6 +128,23 @@ UniqueFd hold_port(const PortMapping& p) {
     return s;
 }
 }  // namespace
+
+void check_network(const NetworkPaths& paths, const std::string& network) {
+    if (network.empty() || network == net::kDefaultNetwork) return;
+    (void)load_network(paths, network);
+}
+
+void check_ports_available(const std::vector<PortMapping>& ports) {
+    std::vector<UniqueFd> held;
+    for (size_t i = 0; i < ports.size(); ++i) {
+        for (size_t j = 0; j < i; ++j)
+            if (ports[j].host_port == ports[i].host_port && ports[j].protocol == ports[i].protocol &&
+                (ports[j].host_ip.empty() || ports[i].host_ip.empty() || ports[j].host_ip == ports[i].host_ip))
+                throw Error(EINVAL, "port " + std::to_string(ports[i].host_port) + "/" + ports[i].protocol +
+                                        " is published twice");
+        held.push_back(hold_port(ports[i]));
+    }
+}
 
 NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
                                  const std::vector<PortMapping>& ports) {

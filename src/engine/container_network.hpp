@@ -35,7 +35,10 @@ struct NetworkPaths {
 // The network mode of a `--network` value: "none", "host", or a CNI network
 // name ("bridge" and "" mean the default network "vitro").
 std::string normalize_network_mode(const std::string& value);
+// False for "none", "host" and "container:<id>" (a pod member in its infra's namespace).
 bool is_cni_mode(const std::string& mode);
+// "container:<id>": the network namespace of container <id> (a pod's infra).
+bool is_joined_mode(const std::string& mode);
 // The CNI network a mode attaches to: "" for "none" (a namespace, no network).
 std::string cni_network_of(const std::string& mode);
 // The published ports recorded in a container's config ("ports").
@@ -49,6 +52,13 @@ struct NetworkAttachment {
     std::vector<std::string> ips;    // "10.88.0.5/16"
     std::vector<UniqueFd> port_holds;
 };
+
+// Throws ENOENT naming `network` when no such CNI network is configured (the
+// default network is always there: it is made on first use).
+void check_network(const NetworkPaths& paths, const std::string& network);
+// Throws naming the port when a published port is taken on the host or given
+// twice; binds nothing lasting.
+void check_ports_available(const std::vector<PortMapping>& ports);
 
 // The pinned namespace path of container `id` (whether or not it exists).
 std::string netns_path(const NetworkPaths& paths, const std::string& id);

@@ -2,12 +2,14 @@
 
 #include <signal.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +17,7 @@
 #include <thread>
 
 #include "engine/monitor.hpp"
+#include "engine/names.hpp"
 #include "engine/seccomp_profile.hpp"
 #include "image/import.hpp"
 #include "image/snapshot.hpp"
@@ -47,18 +50,6 @@ Restart parse_restart(const std::string& value) {
     return r;
 }
 
-namespace {
-
-const char* policy_name(RestartPolicy p) {
-    switch (p) {
-        case RestartPolicy::No: return "no";
-        case RestartPolicy::OnFailure: return "on-failure";
-        case RestartPolicy::Always: return "always";
-        case RestartPolicy::UnlessStopped: return "unless-stopped";
-    }
-    return "no";
-}
-
 std::string random_hex(size_t bytes) {
     std::random_device rd;
     static const char* digits = "0123456789abcdef";
@@ -80,17 +71,37 @@ std::string random_name() {
     return std::string(adjectives[rd() % 16]) + "_" + nouns[rd() % 16] + "_" + random_hex(2);
 }
 
-image::StoredImage find_image(const image::Store& store, const std::string& name) {
-    auto tagged = store.find_name(name);
-    if (!tagged) throw Error(ENOENT, name + ": image not known");
-    return image::load_image(store, *tagged);
-}
-
 bool valid_name(const std::string& n) {
     if (n.empty() || n.size() > 253 || !std::isalnum(static_cast<unsigned char>(n[0]))) return false;
     for (char ch : n)
         if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_' && ch != '.' && ch != '-') return false;
     return true;
+}
+
+namespace {
+
+const char* policy_name(RestartPolicy p) {
+    switch (p) {
+        case RestartPolicy::No: return "no";
+        case RestartPolicy::OnFailure: return "on-failure";
+        case RestartPolicy::Always: return "always";
+        case RestartPolicy::UnlessStopped: return "unless-stopped";
+    }
+    return "no";
+}
+
+// An exclusive flock on a directory, held while the fd lives.
+UniqueFd lock_dir(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open", dir);
+    if (::flock(fd.get(), LOCK_EX) < 0) throw_errno("lock", dir);
+    return fd;
+}
+
+image::StoredImage find_image(const image::Store& store, const std::string& name) {
+    auto tagged = store.find_name(name);
+    if (!tagged) throw Error(ENOENT, name + ": image not known");
+    return image::load_image(store, *tagged);
 }
 
 // -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under <root>/volumes.
@@ -148,11 +159,13 @@ void set_network_namespace(json& spec, const std::string& mode, const std::strin
     nss = out;
 }
 
-void add_etc_mounts(json& spec, const std::string& bundle) {
+// /etc/hosts and /etc/resolv.conf from net_dir, /etc/hostname from uts_dir
+// (a container's bundle, or its pod's infra's).
+void add_etc_mounts(json& spec, const std::string& net_dir, const std::string& uts_dir) {
     for (const char* f : {"hosts", "resolv.conf", "hostname"})
         spec["mounts"].push_back({{"destination", std::string("/etc/") + f},
                                   {"type", "bind"},
-                                  {"source", bundle + "/" + f},
+                                  {"source", (f == std::string("hostname") ? uts_dir : net_dir) + "/" + f},
                                   {"options", {"rbind", "rprivate"}}});
 }
 
@@ -189,37 +202,75 @@ std::unique_ptr<RuntimeDriver> Engine::driver_for(const ContainerRecord& c) cons
 ContainerRecord Engine::create(const CreateRequest& req) {
     if (!req.name.empty() && !valid_name(req.name))
         throw Error(EINVAL, "invalid container name \"" + req.name + "\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    std::optional<PodRecord> pod;
+    if (!req.pod.empty()) pod = state_->get_pod(req.pod);  // before any work: an unknown pod fails fast
     image::StoredImage img = find_image(images_, req.image);
     const auto& layers_desc = img.manifest.layers;
     if (layers_desc.size() != img.config.diff_ids.size())
         throw Error(EINVAL, req.image + ": image config lists " + std::to_string(img.config.diff_ids.size()) +
                                 " diff_ids for " + std::to_string(layers_desc.size()) + " layers");
-    std::vector<std::string> layers;
+    ImageSource src{req.image, img.descriptor.digest, img.config, {}};
     for (size_t i = 0; i < layers_desc.size(); ++i)
-        layers.push_back(image::ensure_layer(images_, layers_desc[i].digest, img.config.diff_ids[i]));
+        src.layers.push_back(image::ensure_layer(images_, layers_desc[i].digest, img.config.diff_ids[i]));
+    return create_from(req, src, pod ? &*pod : nullptr, false);
+}
 
+ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource& src, const PodRecord* pod,
+                                    bool infra) {
+    RunOptions run = req.run;
     std::string mode = normalize_network_mode(req.network);
+    std::vector<std::string> share;
+    std::string infra_id;
+    std::optional<ContainerRecord> infra_rec;  // a member's infra
+    if (pod && !infra) {
+        share = pod->config.value("share", std::vector<std::string>{});
+        infra_id = pod->config.value("infra_id", "");
+        infra_rec = infra_id.empty() ? std::nullopt : state_->find_container(infra_id);
+        if (!infra_rec)
+            throw Error(ENOENT, "pod " + pod->name + " has no infra container (its creation was interrupted): "
+                                "remove it with `vitro pod rm " + pod->name + "`");
+        auto shares = [&](const char* kind) { return std::find(share.begin(), share.end(), kind) != share.end(); };
+        if (shares("net")) {
+            if (!req.ports.empty())
+                throw Error(EINVAL, "invalid config provided: published or exposed ports must be defined when the pod "
+                                    "is created: network cannot be configured when it is shared with a pod");
+            if (!req.network.empty())
+                throw Error(EINVAL, "invalid config provided: --network cannot be set when the container joins the "
+                                    "network namespace of pod " + pod->name);
+            // A pod on the host's network: its members are too.
+            if (infra_rec->config.value("network", "") == "host") {
+                mode = "host";
+                share.erase(std::find(share.begin(), share.end(), "net"));
+            } else {
+                mode = "container:" + infra_id;
+            }
+        }
+        if (shares("uts")) {
+            if (!run.hostname.empty())
+                throw Error(EINVAL, "invalid config provided: cannot set hostname when joining the pod UTS namespace");
+            run.hostname = infra_rec->config.value("hostname", "");
+        }
+    }
     if (!req.ports.empty() && !is_cni_mode(mode))
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
-    if (!req.pod.empty()) throw Error(ENOTSUP, "--pod: pods are not supported yet");
     make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
 
-    RunOptions run = req.run;
     for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v));
     for (const auto& t : req.tmpfs) run.mounts.push_back(parse_tmpfs(t));
 
     ContainerRecord c;
     c.id = random_hex(32);
     c.name = req.name.empty() ? random_name() : req.name;
-    c.image = req.image;
-    c.image_digest = img.descriptor.digest;
+    c.image = src.image;
+    c.image_digest = src.digest;
     c.bundle = opts_.root + "/containers/" + c.id;
+    if (pod) c.pod_id = pod->id;
     if (run.hostname.empty()) run.hostname = mode == "host" ? "" : c.id.substr(0, 12);
     json ports = json::array();
     for (const auto& p : req.ports) ports.push_back(to_json(p));
     c.config = {{"command", run.command},
-                {"args", container_args(img.config, run)},  // what runs, image defaults resolved (ps)
-                {"layers", layers},
+                {"args", container_args(src.config, run)},  // what runs, image defaults resolved (ps)
+                {"layers", src.layers},
                 {"network", mode},
                 {"ports", ports},
                 {"tty", run.tty},
@@ -231,18 +282,33 @@ ContainerRecord Engine::create(const CreateRequest& req) {
                 {"hostname", run.hostname},
                 {"runtime", opts_.runtime},
                 {"restart_count", 0}};
+    if (pod) {
+        // Readers (ps, the metrics exporter) get the pod without a lookup.
+        c.config["pod"] = pod->name;
+        if (infra) c.config["infra"] = true;
+        else {
+            c.config["pod_infra"] = infra_id;
+            c.config["pod_share"] = share;
+        }
+    }
     state_->add_container(c);  // the name is checked here, before anything is made
 
     try {
-        image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, layers);
+        image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);
         snap.mount();
         run.root_path = "merged";
-        json spec = build_spec(img.config, run, snap.merged_dir());
+        json spec = build_spec(src.config, run, snap.merged_dir());
         apply_security_opts(spec, req.security_opts);
-        set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
-        if (mode == "host") spec.erase("hostname");
-        add_etc_mounts(spec, c.bundle);
+        if (is_joined_mode(mode)) set_network_namespace(spec, mode, netns_path(network_paths(), infra_id));
+        else set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
+        bool own_uts = std::find(share.begin(), share.end(), "uts") == share.end();
+        if (mode == "host" || !own_uts) spec.erase("hostname");  // a joined uts namespace has the infra's
         write_etc_files(c.bundle, mode == "host" ? "" : run.hostname, {}, mode == "host");
+        // A member sharing the pod's network sees the pod's /etc/hosts and
+        // resolv.conf (the infra's, written when it starts), and with the uts
+        // namespace its /etc/hostname.
+        std::string net_dir = is_joined_mode(mode) ? infra_rec->bundle : c.bundle;
+        add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle);
         write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
         snap.release();
     } catch (...) {
@@ -255,6 +321,11 @@ ContainerRecord Engine::create(const CreateRequest& req) {
 int Engine::start(const std::string& ref, const StartOptions& opts) {
     repair();
     ContainerRecord c = state_->get_container(ref);
+    // One start at a time per container (two `run --pod` starting the pod's
+    // infra at once): the second sees the first's result. Held until the
+    // monitor reports the container running.
+    UniqueFd start_lock = lock_dir(c.bundle);
+    c = state_->get_container(c.id);
     if (c.state == ContainerState::Removing) throw ConflictError("container " + c.name + " is being removed");
     if (is_running(c)) {
         if (opts.attach) throw ConflictError("container " + c.name + " is already running");
@@ -263,6 +334,7 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     const json& cfg = c.config;
     std::string mode = cfg.value("network", "none");
 
+    if (cfg.contains("pod_infra")) prepare_pod_member(c);
     image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(cfg));
     if (!snap.mounted()) snap.mount();
     NetworkAttachment att;
@@ -270,7 +342,7 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     pid_t monitor = -1;
     try {
         // --network none gets a namespace of its own too (lo up, as docker's).
-        if (mode != "host") att = attach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
+        if (mode != "host" && !is_joined_mode(mode)) att = attach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
         if (is_cni_mode(mode)) write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
         state_->update_container(c.id, [&](ContainerRecord& r) {
             if (is_cni_mode(mode)) r.config["ips"] = att.ips;
@@ -332,6 +404,7 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
         ::waitpid(monitor, &status, 0);
         throw Error("container " + c.name + ": the monitor process died during start-up");
     }
+    start_lock.reset();
     if ((*first)[0] == 'E') {
         ::waitpid(monitor, nullptr, 0);
         std::string rest = first->substr(2);
@@ -387,20 +460,25 @@ void Engine::wait_exited(const std::string& id, int timeout_ms) {
     }
 }
 
-ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout) {
-    repair();
-    ContainerRecord c = state_->get_container(ref);
-    if (!is_running(c)) return c;  // docker: stopping a stopped container is fine
+void Engine::send_stop_signal(const ContainerRecord& c) {
     state_->update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
-    int t = timeout.value_or(c.config.value("stop_timeout", 10));
     int sig = SIGTERM;
     try {
         sig = runtime::parse_signal(c.config.value("stop_signal", "SIGTERM"));
     } catch (const Error&) {
     }
+    if (init_pid(c) > 0) ::kill(init_pid(c), sig);
+}
+
+ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout) {
+    repair();
+    ContainerRecord c = state_->get_container(ref);
+    if (is_infra(c) && c.pod_id) stop_pod_members(*c.pod_id, timeout);  // the pod stops with its infra
+    if (!is_running(c)) return c;  // docker: stopping a stopped container is fine
+    int t = timeout.value_or(c.config.value("stop_timeout", 10));
+    send_stop_signal(c);
     pid_t init = init_pid(c);
     uint64_t init_start = c.config.value("init_start_time", uint64_t{0});
-    if (init > 0) ::kill(init, sig);
     if (!wait_pid_gone(init, init_start, t * 1000)) {
         try {
             driver_for(c)->kill(c.id, SIGKILL, true);
@@ -440,7 +518,7 @@ void Engine::release_resources(const ContainerRecord& c) {
     } catch (const std::exception& e) {
         log::warn(std::string("container ") + c.name + ": runtime delete: " + e.what());
     }
-    if (mode != "host") detach_network(network_paths(), c.id, cni_network_of(mode), ports_of(c.config));
+    if (mode != "host" && !is_joined_mode(mode)) detach_network(network_paths(), c.id, cni_network_of(mode), ports_of(c.config));
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).unmount();
     } catch (const Error&) {
@@ -450,6 +528,13 @@ void Engine::release_resources(const ContainerRecord& c) {
 void Engine::remove(const std::string& ref, bool force) {
     repair();
     ContainerRecord c = state_->get_container(ref);
+    if (is_infra(c))
+        throw ConflictError("container " + c.name + " is the infra container of pod " + c.config.value("pod", "") +
+                            " and cannot be removed without removing the pod (vitro pod rm)");
+    remove_container(std::move(c), force);
+}
+
+void Engine::remove_container(ContainerRecord c, bool force) {
     if (is_running(c)) {
         if (!force)
             throw ConflictError("cannot remove container " + c.name +

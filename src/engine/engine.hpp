@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/container_network.hpp"
+#include "engine/pods.hpp"
 #include "engine/runtime_driver.hpp"
 #include "engine/spec_builder.hpp"
 #include "engine/state_store.hpp"
@@ -27,6 +28,8 @@ struct EngineOptions {
     // The vitro binary and the vitro-monitor beside it, for a detached
     // container's monitor (empty: the monitor waits as a fork of vitro).
     std::string self_binary, monitor_binary;
+    // The static vitro-pause a pod's infra container runs (beside vitro).
+    std::string pause_binary;
 };
 
 // argv that runs vitro itself with these options (before a subcommand).
@@ -46,7 +49,7 @@ struct CreateRequest {
     RunOptions run;       // command, env, user, limits, mounts, tty...
     std::vector<std::string> volumes;  // -v SRC:DST[:ro] (SRC a host path or a volume name)
     std::vector<std::string> tmpfs;    // --tmpfs DST[:OPTIONS]
-    std::string network = "bridge";
+    std::string network;  // "" (the default network), bridge, none, host, NAME
     std::vector<PortMapping> ports;
     Restart restart;
     bool auto_remove = false;
@@ -55,6 +58,14 @@ struct CreateRequest {
     int stop_timeout = 10;
     std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
     std::string pod;      // a pod's name or id: share its namespaces
+};
+
+// What a container is made from: an image's config and unpacked layers
+// (base first), or, for a pod's infra, the pause rootfs.
+struct ImageSource {
+    std::string image, digest;
+    ImageConfig config;
+    std::vector<std::string> layers;
 };
 
 struct StartOptions {
@@ -96,6 +107,27 @@ public:
     std::vector<pid_t> pids(const std::string& ref);
     // A running container's cgroup counters (RuntimeDriver::stats).
     nlohmann::json stats(const std::string& ref);
+    // --- pods (engine/pods.cpp; see pods.hpp)
+    // Records the pod and creates its infra container (not started, as
+    // podman). Checks the network and the ports first; on failure nothing is
+    // left (row, infra, rootfs).
+    PodRecord pod_create(const PodCreateRequest& req);
+    // Starts the infra, then every member not running.
+    void pod_start(const std::string& ref);
+    // Stops the members, then the infra.
+    void pod_stop(const std::string& ref, std::optional<int> timeout);
+    void pod_kill(const std::string& ref, int signal);
+    // A pod with running containers: ConflictError unless force (then they
+    // are stopped); removes every container and the pod.
+    void pod_remove(const std::string& ref, bool force);
+    PodInfo pod_get(const std::string& ref);
+    std::vector<PodInfo> pod_list();
+    // The pod a container belongs to (none for most).
+    std::optional<PodRecord> pod_of(const ContainerRecord& c);
+    // Stops the running members of a pod other than its infra (after the
+    // infra died, before it is stopped).
+    void stop_pod_members(const std::string& pod_id, std::optional<int> timeout);
+
     // Fixes records of containers whose processes died (kill -9) and finishes
     // interrupted removals. Runs at the start of every command that reads state.
     void repair();
@@ -111,11 +143,28 @@ public:
 
 private:
     void wait_exited(const std::string& id, int timeout_ms);
+    // create() once the image is known; `pod` for a member or (infra) the
+    // pod's infra.
+    ContainerRecord create_from(const CreateRequest& req, const ImageSource& src, const PodRecord* pod, bool infra);
+    // Marks the stop as asked for (no restart) and sends the stop signal.
+    void send_stop_signal(const ContainerRecord& c);
+    // remove() without the check that keeps a pod's infra.
+    void remove_container(ContainerRecord c, bool force);
+    // A member about to start: the infra running, the spec pointed at its namespaces.
+    void prepare_pod_member(const ContainerRecord& c);
+    // <root>/pause/rootfs with the current vitro-pause: the infra's only layer.
+    std::string ensure_pause_layer();
 
     EngineOptions opts_;
     image::Store images_;
     std::unique_ptr<StateStore> state_;
 };
+
+// Is this container a pod's infra (removed only with its pod)?
+inline bool is_infra(const ContainerRecord& c) { return c.config.value("infra", false); }
+// The name of the pod a container belongs to ("" for none): with
+// ContainerRecord::pod_id, what ps, inspect and the metrics exporter label it with.
+inline std::string pod_name(const ContainerRecord& c) { return c.config.value("pod", ""); }
 
 // A running container's record holds its monitor as `pid` (the monitor owns
 // the container's life: a dead monitor means a container to repair) and the

@@ -294,6 +294,15 @@ private:
     }
 
     void finish(const ContainerRecord& c, int code) {
+        // A pod's infra is gone: its members lose their namespaces' holder,
+        // so the pod stops (members first, before the network goes).
+        if (is_infra(c) && c.pod_id) {
+            try {
+                engine_->stop_pod_members(*c.pod_id, std::nullopt);
+            } catch (const std::exception& e) {
+                log::warn(std::string("stopping the members of pod ") + c.config.value("pod", "") + ": " + e.what());
+            }
+        }
         engine_->release_resources(c);
         a_.port_holds.clear();
         engine_->state().update_container(a_.id, [&](ContainerRecord& r) {

@@ -53,13 +53,17 @@ CREATE TABLE networks (
     conflist  TEXT NOT NULL
 );
 )sql",
+    // 2: a pod's own settings (labels, hostname, shared namespaces, infra ID).
+    R"sql(
+ALTER TABLE pods ADD COLUMN config TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 constexpr int kLatest = static_cast<int>(sizeof kMigrations / sizeof kMigrations[0]);
 
 constexpr const char* kContainerCols =
     "id, name, image, image_digest, bundle, state, pid, pid_start_time, exit_code, created_at, "
     "started_at, finished_at, config, pod_id, owner_pid, owner_start_time";
-constexpr const char* kPodCols = "id, name, netns, created_at";
+constexpr const char* kPodCols = "id, name, netns, created_at, config";
 
 ContainerRecord container_from_row(const sql::Stmt& s, const std::string& db_path) {
     ContainerRecord c;
@@ -87,7 +91,14 @@ ContainerRecord container_from_row(const sql::Stmt& s, const std::string& db_pat
 }
 
 PodRecord pod_from_row(const sql::Stmt& s) {
-    return PodRecord{s.text(0), s.text(1), s.text(2), s.text(3)};
+    PodRecord p{s.text(0), s.text(1), s.text(2), s.text(3), nlohmann::json::object()};
+    try {
+        p.config = nlohmann::json::parse(s.text(4));
+        if (p.config.is_null()) p.config = nlohmann::json::object();
+    } catch (const nlohmann::json::exception& e) {
+        throw Error("pod " + p.id + ": config is not JSON: " + e.what());
+    }
+    return p;
 }
 
 // This process, as a remover: pid and start time.
@@ -395,6 +406,7 @@ void StateStore::add_pod(const PodRecord& in) {
     if (in.name.empty()) throw Error("add pod " + in.id + ": empty name");
     PodRecord p = in;
     if (p.created_at.empty()) p.created_at = rfc3339_now();
+    if (p.config.is_null()) p.config = nlohmann::json::object();
     with_transaction([&] {
         {
             sql::Stmt s(db_, "SELECT id FROM pods WHERE name = ?1");
@@ -402,8 +414,8 @@ void StateStore::add_pod(const PodRecord& in) {
             if (s.step()) throw ConflictError("the pod name \"" + p.name + "\" is already in use by " + s.text(0));
         }
         if (pod_by_id(p.id)) throw ConflictError("a pod with ID " + p.id + " already exists");
-        sql::Stmt s(db_, "INSERT INTO pods (id, name, netns, created_at) VALUES (?1, ?2, ?3, ?4)");
-        s.bind(1, p.id).bind(2, p.name).bind(3, p.netns).bind(4, p.created_at).run();
+        sql::Stmt s(db_, "INSERT INTO pods (id, name, netns, created_at, config) VALUES (?1, ?2, ?3, ?4, ?5)");
+        s.bind(1, p.id).bind(2, p.name).bind(3, p.netns).bind(4, p.created_at).bind(5, p.config.dump()).run();
     });
 }
 
@@ -437,8 +449,8 @@ PodRecord StateStore::update_pod(const std::string& id, const std::function<void
             s.bind(1, p.name);
             if (s.step()) throw ConflictError("the pod name \"" + p.name + "\" is already in use by " + s.text(0));
         }
-        sql::Stmt s(db_, "UPDATE pods SET name = ?2, netns = ?3, created_at = ?4 WHERE id = ?1");
-        s.bind(1, p.id).bind(2, p.name).bind(3, p.netns).bind(4, p.created_at).run();
+        sql::Stmt s(db_, "UPDATE pods SET name = ?2, netns = ?3, created_at = ?4, config = ?5 WHERE id = ?1");
+        s.bind(1, p.id).bind(2, p.name).bind(3, p.netns).bind(4, p.created_at).bind(5, p.config.dump()).run();
     });
     return p;
 }

@@ -73,6 +73,9 @@ struct PodRecord {
     std::string name;   // unique among pods
     std::string netns;  // path of the pod's network namespace ("" when none yet)
     std::string created_at;
+    // The pod's settings (engine/pods.hpp): labels, hostname, shared
+    // namespaces, the infra container's ID.
+    nlohmann::json config = nlohmann::json::object();
 };
 
 struct NetworkRecord {

@@ -16,6 +16,7 @@ T=$(mktemp -d /tmp/vitro-engine-test.XXXXXX)
 export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 export REGISTRY_AUTH_FILE=$T/auth.json
 cleanup() {
+  "$V" pod rm -fa >/dev/null 2>&1
   "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
   umount -R "$T" 2>/dev/null
   rm -rf "$T"
@@ -27,6 +28,8 @@ ok() { n=$((n+1)); echo "ok $n - $1"; }
 not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
 eq() { [ "$1" = "$2" ] || { echo "#   expected [$2], got [$1]" >&2; return 1; }; }
+# Polls a command (0.1 s apart, at most 10 s): for things that become true, never a fixed sleep.
+wait_for() { local i; for i in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
 
 bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
 out=$("$V" load -i "$T/bb.tar"); check "load a docker-archive" eq "$out" "Loaded image: localhost/busybox:latest"
@@ -116,6 +119,7 @@ check "-p 8080:80 answers on 127.0.0.1:8080" bash -c "wget -qO- http://127.0.0.1
 "$V" run --rm -p 8080:80 $IMG true 2>"$T/err"; rc=$?
 check "a port already taken exits 125" eq $rc 125
 check "... saying so" grep -q 'port 8080/tcp is already in use' "$T/err"
+check "... and --rm removes the container that could not start" eq "$("$V" ps -aq | wc -l)" 2
 check "/etc/hosts names the container" bash -c "'$V' exec a cat /etc/hosts | grep -q '$ip_a'"
 out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network none has only lo" eq "$out" lo
 "$V" rm -f a httpd >/dev/null
@@ -123,6 +127,113 @@ check "nothing outlives rm: no veth" bash -c "! ip -o link | grep -q veth"
 check "... no netns pin" bash -c "[ -z \"\$(ls '$VITRO_RUNROOT/netns' 2>/dev/null)\" ]"
 check "... no per-container iptables chain" bash -c "! iptables -t nat -S | grep -q -- '-N CNI-[0-9a-f]'"
 check "... no port held" bash -c "! ss -ltn | grep -q ':8080 '"
+
+# --- pods: an infra holding net, ipc and uts; members on localhost; ports on the pod
+pod=$("$V" pod create --name web -p 8081:80 --label app=demo)
+check "pod create prints the full pod ID" eq "${#pod}" 64
+check "pod ps: Created, with its infra as the one container" \
+  eq "$("$V" pod ps --format '{{.Name}} {{.Status}} {{.NumberOfContainers}}')" "web Created 1"
+infra=$("$V" pod inspect -f '{{.InfraContainerId}}' web)
+"$V" run -d --pod web --name web-httpd --stop-timeout 2 $IMG httpd -f -p 80 -h /var/www >/dev/null
+check "run --pod starts the pod's infra" eq "$("$V" inspect -f '{{.State.Running}}' "$infra")" true
+"$V" run -d --pod web --name web-client --stop-timeout 2 $IMG sleep 100 >/dev/null
+check "containers in a pod reach each other on localhost" \
+  wait_for bash -c "'$V' exec web-client timeout 5 wget -qO- http://127.0.0.1:80/ | grep -q 'hello from vitro'"
+check "the pod's published port answers on the host" \
+  wait_for bash -c "wget -qO- http://127.0.0.1:8081/ | grep -q 'hello from vitro'"
+check "members have the pod's hostname" eq "$("$V" exec web-client hostname) $("$V" exec web-httpd hostname)" "web web"
+check "... its /etc/hosts" eq "$("$V" exec web-client cat /etc/hosts)" "$("$V" exec web-httpd cat /etc/hosts)"
+ns_of() { readlink "/proc/$("$V" inspect -f '{{.State.Pid}}' "$1")/ns/$2"; }
+check "... its ipc namespace" eq "$(ns_of web-client ipc)" "$(ns_of "$infra" ipc)"
+check "... and not its pid namespace (not shared by default)" bash -c "[ '$(ns_of web-client pid)' != '$(ns_of "$infra" pid)' ]"
+check "ps lists pod members normally" bash -c "'$V' ps --format '{{.Names}} {{.State}}' | grep -q 'web-client.*running'"
+check "ps --pod shows POD ID and PODNAME" \
+  bash -c "'$V' ps --pod | head -1 | grep -q 'POD ID.*PODNAME' && '$V' ps --pod | grep web-client | grep -q ' ${pod:0:12}  web$'"
+check "inspect names a member's pod (for the metrics labels)" eq "$("$V" inspect -f '{{.PodName}} {{.Pod}}' web-client)" "web $pod"
+check "pod ps --format json: status, count, infra, labels" bash -c "'$V' pod ps --format json | jq -e '.[0] |
+  .Id == \"$pod\" and .Name == \"web\" and .Status == \"Running\" and .NumberOfContainers == 3 and
+  .InfraId == \"$infra\" and .Labels.app == \"demo\"' >/dev/null"
+check "pod inspect: hostname, shared namespaces, port bindings" bash -c "'$V' pod inspect web | jq -e '
+  .Hostname == \"web\" and .SharedNamespaces == [\"ipc\",\"net\",\"uts\"] and
+  .InfraConfig.PortBindings[\"80/tcp\"][0].HostPort == \"8081\" and (.Containers | length) == 3' >/dev/null"
+check "pod ps -q prints the short ID" eq "$("$V" pod ps -q)" "${pod:0:12}"
+"$V" run --pod web -p 9090:80 $IMG true 2>"$T/err"; rc=$?
+check "-p on a container in a pod exits 125" eq $rc 125
+check "... with podman's message" grep -q 'ports must be defined when the pod is created' "$T/err"
+"$V" run --pod web --hostname other $IMG true 2>"$T/err"; rc=$?
+check "--hostname on a member sharing uts exits 125" eq $rc 125
+"$V" rm "$infra" 2>"$T/err"; rc=$?
+check "the infra cannot be removed alone" bash -c "[ $rc != 0 ] && grep -q 'infra container of pod web' '$T/err'"
+"$V" pod rm web 2>"$T/err"; rc=$?
+check "pod rm of a running pod exits 125" eq $rc 125
+check "... naming what runs" grep -q 'pod web has running containers' "$T/err"
+"$V" pod stop -t 2 web >/dev/null
+check "pod stop stops every container" eq "$("$V" pod inspect -f '{{.State}}' web)" Exited
+check "... and frees the published port" bash -c "! ss -ltn | grep -q ':8081 '"
+"$V" pod start web >/dev/null
+check "pod start runs them all again" eq "$("$V" pod ps --format '{{.Status}}')" Running
+check "... serving on the pod's port again" wait_for bash -c "wget -qO- http://127.0.0.1:8081/ | grep -q 'hello from vitro'"
+"$V" stop "$infra" >/dev/null
+check "stopping the infra stops the pod" eq "$("$V" pod inspect -f '{{.State}}' web)" Exited
+"$V" pod restart web >/dev/null
+check "pod restart" eq "$("$V" pod inspect -f '{{.State}}' web)" Running
+"$V" pod kill web >/dev/null
+check "pod kill: the infra's exit is recorded" wait_for bash -c "[ \"\$('$V' pod inspect -f '{{.State}}' web)\" = Exited ]"
+"$V" pod start web >/dev/null
+kill -9 "$("$V" inspect -f '{{.State.Pid}}' "$infra")"
+check "the infra's process dying stops the pod (its monitor stops the members)" \
+  wait_for bash -c "[ \"\$('$V' pod inspect -f '{{.State}}' web)\" = Exited ]"
+"$V" pod start web >/dev/null
+client=$("$V" inspect -f '{{.Id}}' web-client)
+"$V" rm -f web-client >/dev/null
+check "removing a container leaves the pod" eq "$("$V" pod inspect -f '{{.NumContainers}} {{.State}}' web)" "2 Running"
+ids="$infra $client $("$V" inspect -f '{{.Id}}' web-httpd)"
+"$V" pod rm -f web >/dev/null
+check "pod rm -f removes the pod and its containers" eq "$("$V" pod ps -q | wc -l) $("$V" ps -aq | wc -l)" "0 0"
+check "... no state rows" eq "$(sqlite3 "$VITRO_ROOT/vitro.db" 'select (select count(*) from pods) + (select count(*) from containers)')" 0
+check "... no netns pin, no veth" bash -c "[ -z \"\$(ls '$VITRO_RUNROOT/netns' 2>/dev/null)\" ] && ! ip -o link | grep -q veth"
+check "... no cgroup" bash -c "for id in $ids; do ! ls -d /sys/fs/cgroup/*/vitro/\$id 2>/dev/null | grep -q . || exit 1; done"
+# Processes of these containers (their cgroup) or their monitors (the ID on the command line); the
+# pattern does not match itself. Not pgrep: other tests on the machine may run an httpd too.
+procs_of() { local id; for id in "$@"; do grep -l "[${id:0:1}]${id:1}" /proc/[0-9]*/cgroup /proc/[0-9]*/cmdline 2>/dev/null; done; }
+check "... no process (container or monitor)" eq "$(procs_of $ids)" ""
+check "... no port held" bash -c "! ss -ltn | grep -q ':8081 '"
+"$V" pod create --name solo >/dev/null
+"$V" run --rm --pod solo $IMG true
+check "a --rm member leaves the pod and its running infra" eq "$("$V" pod inspect -f '{{.NumContainers}} {{.State}}' solo)" "1 Running"
+"$V" pod rm -f solo >/dev/null
+"$V" pod create --name duo >/dev/null
+"$V" run -d --pod duo --name duo1 $IMG sleep 100 >/dev/null & "$V" run -d --pod duo --name duo2 $IMG sleep 100 >/dev/null; wait
+check "two members started at once start one infra and share its network" \
+  bash -c "[ -n '$(ns_of duo1 net)' ] && [ '$(ns_of duo1 net)' = '$(ns_of duo2 net)' ] && [ '$(ns_of duo1 net)' = '$(ns_of "$("$V" pod inspect -f '{{.InfraContainerId}}' duo)" net)' ]"
+check "... and the pod runs" eq "$("$V" pod inspect -f '{{.State}}' duo)" Running
+"$V" pod rm -f duo >/dev/null
+
+# --- pods: bad input leaves nothing
+counts() { echo "$("$V" pod ps -q | wc -l) $("$V" ps -aq | wc -l) $(ls "$VITRO_ROOT/containers" | wc -l)" \
+  "$(ls "$VITRO_RUNROOT/netns" 2>/dev/null | wc -l) $(ip -o link | grep -c veth)"; }
+pod_create_fails() {  # EXPECTED-MESSAGE ARGS...: exits 125, says so, leaves nothing
+  local msg=$1; shift
+  local before; before=$(counts)
+  "$V" pod create "$@" >/dev/null 2>"$T/err"; local rc=$?
+  check "pod create $* exits 125" eq $rc 125
+  check "... saying $msg" grep -q -- "$msg" "$T/err"
+  check "... leaving no pod, container, rootfs, netns or veth" eq "$(counts)" "$before"
+}
+pod_create_fails 'container port "70000" is not in 1-65535' -p 8082:70000
+pod_create_fails 'network "nosuch" not found' --network nosuch
+pod_create_fails 'unknown namespace "user"' --share net,user
+pod_create_fails 'invalid pod name' --name 'bad/name'
+"$V" pod create --name taken -p 8083:80 >/dev/null && "$V" pod start taken >/dev/null
+pod_create_fails 'port 8083/tcp is already in use' -p 8083:80
+"$V" pod create --name taken 2>"$T/err"; rc=$?
+check "a pod name in use exits 125, naming it" bash -c "[ $rc = 125 ] && grep -q 'pod name \"taken\" is already in use' '$T/err'"
+"$V" run --pod nosuch $IMG true 2>"$T/err"; rc=$?
+check "run --pod with an unknown pod exits 125" bash -c "[ $rc = 125 ] && grep -q 'no pod with name or ID \"nosuch\"' '$T/err'"
+"$V" pod rm -f taken >/dev/null
+check "... and leaves no container" eq "$("$V" ps -aq | wc -l)" 0
+"$V" pod rm nosuch 2>/dev/null; rc=$?
+check "pod rm of an unknown pod exits 1 (podman's code)" eq $rc 1
 
 # --- storage: system df and prune
 check "system df counts the image" bash -c "'$V' system df --format '{{.Type}} {{.Total}}' | grep -qx 'Images 1'"

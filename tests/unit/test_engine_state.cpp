@@ -211,21 +211,55 @@ TEST(EngineState, PrefixLookup) {
     EXPECT_THROW(s.get_container("_"), NotFoundError);
 }
 
+// A database made by schema 1 (pods without config) opens migrated: its pods
+// read with an empty config, and a config written then is kept.
+TEST(EngineState, MigratesPodsOfSchema1) {
+    TempDir t;
+    fs::create_directories(fs::path(t.db()).parent_path());
+    {
+        auto db = vitro::engine::sql::Db::open(t.db());
+        db.exec("CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
+                "INSERT INTO schema_version (id, version) VALUES (1, 1);"
+                "CREATE TABLE pods (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,"
+                " netns TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL);"
+                "CREATE TABLE containers (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE, image TEXT NOT NULL,"
+                " image_digest TEXT NOT NULL DEFAULT '', bundle TEXT NOT NULL DEFAULT '', state TEXT NOT NULL,"
+                " pid INTEGER NOT NULL DEFAULT 0, pid_start_time INTEGER NOT NULL DEFAULT 0, exit_code INTEGER,"
+                " created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT, config TEXT NOT NULL DEFAULT '{}',"
+                " pod_id TEXT REFERENCES pods(id), owner_pid INTEGER NOT NULL DEFAULT 0,"
+                " owner_start_time INTEGER NOT NULL DEFAULT 0);"
+                "CREATE TABLE networks (name TEXT PRIMARY KEY NOT NULL, conflist TEXT NOT NULL);"
+                "INSERT INTO pods (id, name, created_at) VALUES ('" + make_id("01d") + "', 'old', '2026-01-01T00:00:00Z');");
+    }
+    StateStore s(t.db());
+    EXPECT_EQ(s.schema_version(), StateStore::latest_schema_version());
+    EXPECT_EQ(s.get_pod("old").config, nlohmann::json::object());
+    s.update_pod(make_id("01d"), [](PodRecord& p) { p.config["hostname"] = "old"; });
+    EXPECT_EQ(s.get_pod("old").config["hostname"], "old");
+}
+
 TEST(EngineState, PodsAndNetworks) {
     TempDir t;
     StateStore s(t.db());
-    PodRecord p{make_id("p0d"), "frontend", "/run/vitro/netns/frontend", ""};
+    PodRecord p{make_id("p0d"), "frontend", "/run/vitro/netns/frontend", "", {{"labels", {{"app", "web"}}}}};
     s.add_pod(p);
     EXPECT_EQ(s.get_pod("frontend").id, p.id);
     EXPECT_EQ(s.get_pod("p0d").netns, p.netns);
     EXPECT_FALSE(s.get_pod(p.id).created_at.empty());
-    std::string err = error_of([&] { s.add_pod({make_id("p1d"), "frontend", "", ""}); });
+    std::string err = error_of([&] { s.add_pod({make_id("p1d"), "frontend", "", "", {}}); });
     EXPECT_NE(err.find("the pod name \"frontend\" is already in use by " + p.id), std::string::npos) << err;
-    s.add_pod({make_id("p1d"), "backend", "", ""});
+    s.add_pod({make_id("p1d"), "backend", "", "", {}});
+    EXPECT_EQ(s.get_pod("frontend").config["labels"]["app"], "web");
+    EXPECT_TRUE(s.get_pod("backend").config.is_object());
     EXPECT_THROW(s.get_pod("p"), ConflictError);
     EXPECT_EQ(s.list_pods().size(), 2u);
-    s.update_pod(p.id, [](PodRecord& x) { x.netns = "/run/vitro/netns/x"; });
+    s.update_pod(p.id, [](PodRecord& x) {
+        x.netns = "/run/vitro/netns/x";
+        x.config["infra_id"] = "abc";
+    });
     EXPECT_EQ(s.get_pod(p.id).netns, "/run/vitro/netns/x");
+    EXPECT_EQ(s.get_pod(p.id).config["infra_id"], "abc");
+    EXPECT_EQ(s.get_pod(p.id).config["labels"]["app"], "web");
 
     auto c = make_container(make_id("c1"), "in-pod");
     c.pod_id = p.id;

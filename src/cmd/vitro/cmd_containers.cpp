@@ -62,7 +62,7 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     c->add_option("--env-file", f.env_files, "read KEY=VALUE lines from a file");
     c->add_option("-v,--volume", r.volumes, "bind a host path or a named volume: SRC:DST[:ro]");
     c->add_option("--tmpfs", r.tmpfs, "mount a tmpfs: DST[:OPTIONS]");
-    c->add_option("-p,--publish", f.ports, "publish a port: [HOST_IP:]HOST_PORT:CONTAINER_PORT[/udp]");
+    c->add_option("-p,--publish", f.ports, "publish a port: [HOST_IP:]HOST_PORT:CONTAINER_PORT[/udp] (in a pod: on pod create)");
     c->add_option("--network,--net", r.network, "none, host, bridge (the default network) or a network name");
     c->add_option("-m,--memory", f.memory, "memory limit (e.g. 64m, 1g)");
     c->add_option("--cpus", f.cpus, "number of CPUs (e.g. 0.5)");
@@ -78,7 +78,7 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     c->add_option("--security-opt", f.security_opts, "seccomp=FILE|unconfined, no-new-privileges");
     c->add_option("-h,--hostname", r.run.hostname, "container host name");
     c->add_option("--restart", f.restart, "restart policy: no, on-failure[:N], always, unless-stopped");
-    c->add_option("--pod", r.pod, "join a pod's namespaces");
+    c->add_option("--pod", r.pod, "join a pod: its network (localhost, ports), IPC and UTS namespaces (see vitro pod)");
     c->add_option("--stop-signal", r.stop_signal, "signal to stop the container (default SIGTERM)");
     c->add_option("--stop-timeout", r.stop_timeout, "seconds to wait before killing the container (default 10)");
     // One value per occurrence (-p A -p B), so that IMAGE is never taken as a value.
@@ -180,6 +180,9 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
               {"RestartPolicy", c.config.value("restart", json::object())},
               {"Runtime", c.config.value("runtime", "").empty() ? "vitro" : c.config.value("runtime", "")}}},
             {"NetworkSettings", {{"IPAddress", ip}, {"IPs", ips}, {"Ports", ports}}},
+            {"Pod", c.pod_id.value_or("")},
+            {"PodName", engine::pod_name(c)},
+            {"IsInfra", engine::is_infra(c)},
             {"LogPath", eng.log_path(c)},
             {"Bundle", c.bundle}};
 }
@@ -218,19 +221,28 @@ void add_container_commands(CLI::App& app, Globals& g) {
         auto req = finish_request(*flags, rest_args(run));
         engine::Engine eng(engine_options(g));
         ContainerRecord c = eng.create(req);
-        if (flags->detach) {
-            g.exit_code = start_mapped(eng, c.id, {false, false});
-            if (g.exit_code == 0) std::printf("%s\n", c.id.c_str());
-            return;
-        }
-        IgnoreInteractiveSignals ignore;
-        g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
-        if (g.exit_code >= 126 && g.exit_code <= 127 && req.auto_remove) {
+        // --rm: a container that could not start goes too (a port taken, ...).
+        auto remove_if_rm = [&] {
+            if (!req.auto_remove) return;
             try {
                 eng.remove(c.id, true);
             } catch (const Error&) {
             }
+        };
+        try {
+            if (flags->detach) {
+                g.exit_code = start_mapped(eng, c.id, {false, false});
+                if (g.exit_code == 0) std::printf("%s\n", c.id.c_str());
+                else if (g.exit_code >= 126 && g.exit_code <= 127) remove_if_rm();
+                return;
+            }
+            IgnoreInteractiveSignals ignore;
+            g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
+        } catch (...) {
+            remove_if_rm();
+            throw;
         }
+        if (g.exit_code >= 126 && g.exit_code <= 127) remove_if_rm();
     });
 
     auto* create = app.add_subcommand("create", "create a container without starting it: vitro create [OPTIONS] IMAGE [COMMAND [ARG...]]");
@@ -308,12 +320,14 @@ void add_container_commands(CLI::App& app, Globals& g) {
 
     auto ps_all = std::make_shared<bool>(false), ps_quiet = std::make_shared<bool>(false);
     auto ps_format = std::make_shared<std::string>("table");
+    auto ps_pod = std::make_shared<bool>(false);
     auto* ps = app.add_subcommand("ps", "list containers (running ones unless -a)");
     ps->alias("list");
     ps->add_flag("-a,--all", *ps_all, "show all containers");
+    ps->add_flag("-p,--pod", *ps_pod, "show the pod of each container (POD ID and PODNAME columns)");
     ps->add_flag("-q,--quiet", *ps_quiet, "only IDs");
     ps->add_option("--format", *ps_format, "table, json, or a {{.Field}} template");
-    ps->callback([&g, ps_all, ps_quiet, ps_format] {
+    ps->callback([&g, ps_all, ps_quiet, ps_format, ps_pod] {
         engine::Engine eng(engine_options(g));
         json rows = json::array();
         std::vector<ContainerRecord> shown;
@@ -334,18 +348,27 @@ void add_container_commands(CLI::App& app, Globals& g) {
                             {"ExitCode", c.exit_code.value_or(0)},
                             {"Pid", c.config.value("init_pid", 0)},
                             {"Ports", c.config.value("ports", json::array())},
-                            {"Networks", json::array({c.config.value("network", "")})}});
+                            {"Networks", json::array({c.config.value("network", "")})},
+                            {"Pod", c.pod_id.value_or("")},
+                            {"PodName", engine::pod_name(c)},
+                            {"IsInfra", engine::is_infra(c)}});
         if (*ps_format == "json") {
             std::printf("%s\n", rows.dump(4).c_str());
         } else if (*ps_format == "table") {
-            std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
-                        "STATUS", "PORTS", "NAMES");
+            std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  %s", "CONTAINER ID", "IMAGE", "COMMAND", "CREATED",
+                        "STATUS", "PORTS", *ps_pod ? "NAMES                   " : "NAMES");
+            std::printf(*ps_pod ? "  %-12s  %s\n" : "\n", "POD ID", "PODNAME");
             for (const auto& c : shown) {
                 std::string cmd = command_of(c);
                 if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
-                std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  %s\n", short_id(c.id).c_str(), c.image.c_str(),
+                std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  ", short_id(c.id).c_str(), c.image.c_str(),
                             cmd.c_str(), (human_since(c.created_at) + " ago").c_str(), status_text(c).c_str(),
-                            ports_text(c).c_str(), c.name.c_str());
+                            ports_text(c).c_str());
+                if (*ps_pod)
+                    std::printf("%-24s  %-12s  %s\n", c.name.c_str(), short_id(c.pod_id.value_or("")).c_str(),
+                                engine::pod_name(c).c_str());
+                else
+                    std::printf("%s\n", c.name.c_str());
             }
         } else {
             for (const auto& r : rows) std::fputs(render_format(*ps_format, r).c_str(), stdout);

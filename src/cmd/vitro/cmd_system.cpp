@@ -97,7 +97,7 @@ void add_system_prune(CLI::App* system, Globals& g) {
         engine::Engine eng(engine_options(g));
         std::vector<std::string> removed;
         for (const auto& c : eng.list()) {
-            if (engine::is_running(c)) continue;
+            if (engine::is_running(c) || engine::is_infra(c)) continue;  // an infra goes with its pod
             try {
                 eng.remove(c.id, false);
                 removed.push_back(c.id);

@@ -15,8 +15,11 @@ engine::EngineOptions engine_options(const Globals& g) {
     o.cni_path = g.cni_path;
     o.runtime = g.runtime;
     o.self_binary = g.self_path;
-    if (!g.self_path.empty())
-        o.monitor_binary = g.self_path.substr(0, g.self_path.rfind('/') + 1) + "vitro-monitor";
+    if (!g.self_path.empty()) {
+        std::string dir = g.self_path.substr(0, g.self_path.rfind('/') + 1);
+        o.monitor_binary = dir + "vitro-monitor";
+        o.pause_binary = dir + "vitro-pause";
+    }
     return o;
 }
 
