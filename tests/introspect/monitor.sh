@@ -137,6 +137,21 @@ fi
 thr=$(q 'rate(container_cpu_cfs_throttled_periods_total{name="cpu"}[30s]) > 0')
 check "... and it is throttled (cfs_throttled_periods grows)" test -n "$thr"
 
+# The Grafana dashboard's queries parse and name series the exporter serves.
+dash=$here/../../deploy/grafana/vitro-dashboard.json
+bad=""
+while IFS= read -r expr; do
+  expr=${expr//\$instance/.*}; expr=${expr//\$container/.*}
+  st=$(curl -s --data-urlencode "query=$expr" "http://$PROM/api/v1/query" | jq -r .status)
+  [ "$st" = success ] || bad="$bad [$expr]"
+  for m in $(grep -oE '(container|vitro|node|machine|process)_[a-z0-9_]+' <<<"$expr" | sort -u); do
+    [ "$m" = vitro_alerts_total ] && continue  # served once a detector runs
+    grep -q "^$m[{ ]" "$T/scrape.prom" || bad="$bad [$m not served]"
+  done
+done < <(jq -r '.panels[].targets[].expr' "$dash")
+check "the Grafana dashboard's PromQL parses and uses served metrics" test -z "$bad"
+[ -z "$bad" ] || echo "#  $bad"
+
 # Containers that come and go while being scraped: the exporter keeps serving.
 ( for i in $(seq 8); do "$V" run --rm --network none $IMG true >/dev/null 2>&1; done ) &
 churn=$!
