@@ -69,12 +69,18 @@ struct Collector::Tracked {
     StatFile net_dev;
     ino_t netns = 0;
     double start_time = 0;
-    Labels labels;  // views into target's strings
-    struct ProcHistory {
+    std::string labels;  // id, image, name (+ namespace, pod), formatted once
+    // Each process's /proc/<pid>/stat held open, its CPU at the last scrape,
+    // its executable's hash (once) and its fd counts (every process_interval_s).
+    struct Proc {
         uint64_t start_ticks = 0;
+        StatFile stat;
         double cpu_s = 0;
+        std::string exe_sha256, exe_comm;  // hashed again when an exec changes comm
+        OpenFiles files;
+        double files_at = -1e9;
     };
-    std::map<pid_t, ProcHistory> history;
+    std::map<pid_t, Proc> procs;
     uint64_t fs_usage = 0;
     double fs_usage_at = -1e9;
     CgroupSample sample;
@@ -84,11 +90,12 @@ struct Collector::Tracked {
         : target(std::move(t)),
           counters(target.cgroups),
           net_dev("/proc/" + std::to_string(target.pid) + "/net/dev") {
-        labels = {{"id", target.id}, {"image", target.image}, {"name", target.name}};
+        Labels l = {{"id", target.id}, {"image", target.image}, {"name", target.name}};
         if (!target.pod.empty()) {
-            labels.emplace_back("namespace", target.ns);
-            labels.emplace_back("pod", target.pod);
+            l.emplace_back("namespace", target.ns);
+            l.emplace_back("pod", target.pod);
         }
+        labels = format_labels(l);
         struct stat st;
         if (::stat(("/proc/" + std::to_string(target.pid) + "/ns/net").c_str(), &st) == 0) netns = st.st_ino;
         start_time = boot_time() + d(target.pid_start_ticks) / clock_ticks_per_second();
@@ -130,7 +137,8 @@ void Collector::refresh(bool force) {
 std::string Collector::scrape() {
     const double t0 = mono_now();
     const double now = wall_now();
-    Exposition e;
+    Exposition& e = expo_;
+    e.reset();
     try {
         refresh(false);
     } catch (const std::exception& ex) {
@@ -238,39 +246,39 @@ void Collector::collect_host(Exposition& e) {
 
 void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     const CgroupSample& s = t.sample;
-    const Labels& l = t.labels;
+    const std::string_view l = t.labels;
     using MT = MetricType;
-    e.add(e.family("container_cpu_usage_seconds_total", MT::counter, "Cumulative cpu time consumed in seconds."), l,
+    e.add_formatted(e.family("container_cpu_usage_seconds_total", MT::counter, "Cumulative cpu time consumed in seconds."), l,
           {{"cpu", "total"}}, s.cpu_usage_s);
-    e.add(e.family("container_cpu_user_seconds_total", MT::counter, "Cumulative user cpu time consumed in seconds."), l,
+    e.add_formatted(e.family("container_cpu_user_seconds_total", MT::counter, "Cumulative user cpu time consumed in seconds."), l,
           s.cpu_user_s);
-    e.add(e.family("container_cpu_system_seconds_total", MT::counter, "Cumulative system cpu time consumed in seconds."),
+    e.add_formatted(e.family("container_cpu_system_seconds_total", MT::counter, "Cumulative system cpu time consumed in seconds."),
           l, s.cpu_system_s);
-    e.add(e.family("container_cpu_cfs_periods_total", MT::counter, "Number of elapsed enforcement period intervals."), l,
+    e.add_formatted(e.family("container_cpu_cfs_periods_total", MT::counter, "Number of elapsed enforcement period intervals."), l,
           d(s.cfs_periods));
-    e.add(e.family("container_cpu_cfs_throttled_periods_total", MT::counter, "Number of throttled period intervals."),
+    e.add_formatted(e.family("container_cpu_cfs_throttled_periods_total", MT::counter, "Number of throttled period intervals."),
           l, d(s.cfs_throttled_periods));
-    e.add(e.family("container_cpu_cfs_throttled_seconds_total", MT::counter,
+    e.add_formatted(e.family("container_cpu_cfs_throttled_seconds_total", MT::counter,
                    "Total time duration the container has been throttled."),
           l, s.cfs_throttled_s);
 
-    e.add(e.family("container_memory_usage_bytes", MT::gauge, "Current memory usage in bytes, including all memory regardless of when it was accessed"),
+    e.add_formatted(e.family("container_memory_usage_bytes", MT::gauge, "Current memory usage in bytes, including all memory regardless of when it was accessed"),
           l, d(s.memory_usage));
-    e.add(e.family("container_memory_working_set_bytes", MT::gauge, "Current working set in bytes."), l,
+    e.add_formatted(e.family("container_memory_working_set_bytes", MT::gauge, "Current working set in bytes."), l,
           d(s.memory_working_set));
-    e.add(e.family("container_memory_rss", MT::gauge, "Size of RSS in bytes."), l, d(s.memory_rss));
-    e.add(e.family("container_memory_cache", MT::gauge, "Number of bytes of page cache memory."), l, d(s.memory_cache));
-    e.add(e.family("container_memory_mapped_file", MT::gauge, "Size of memory mapped files in bytes."), l,
+    e.add_formatted(e.family("container_memory_rss", MT::gauge, "Size of RSS in bytes."), l, d(s.memory_rss));
+    e.add_formatted(e.family("container_memory_cache", MT::gauge, "Number of bytes of page cache memory."), l, d(s.memory_cache));
+    e.add_formatted(e.family("container_memory_mapped_file", MT::gauge, "Size of memory mapped files in bytes."), l,
           d(s.memory_mapped_file));
-    e.add(e.family("container_memory_swap", MT::gauge, "Container swap usage in bytes."), l, d(s.memory_swap));
+    e.add_formatted(e.family("container_memory_swap", MT::gauge, "Container swap usage in bytes."), l, d(s.memory_swap));
     // A counter in cAdvisor, typed gauge here: promtool wants counters named *_total.
-    e.add(e.family("container_memory_failcnt", MT::gauge, "Number of memory usage hits limits"), l, d(s.memory_failcnt));
-    e.add(e.family("container_memory_max_usage_bytes", MT::gauge, "Maximum memory usage recorded in bytes"), l,
+    e.add_formatted(e.family("container_memory_failcnt", MT::gauge, "Number of memory usage hits limits"), l, d(s.memory_failcnt));
+    e.add_formatted(e.family("container_memory_max_usage_bytes", MT::gauge, "Maximum memory usage recorded in bytes"), l,
           d(s.memory_max_usage));
     auto failures = e.family("container_memory_failures_total", MT::counter, "Cumulative count of memory allocation failures.");
     for (const char* scope : {"container", "hierarchy"}) {
-        e.add(failures, l, {{"failure_type", "pgfault"}, {"scope", scope}}, d(s.pgfault));
-        e.add(failures, l, {{"failure_type", "pgmajfault"}, {"scope", scope}}, d(s.pgmajfault));
+        e.add_formatted(failures, l, {{"failure_type", "pgfault"}, {"scope", scope}}, d(s.pgfault));
+        e.add_formatted(failures, l, {{"failure_type", "pgmajfault"}, {"scope", scope}}, d(s.pgmajfault));
     }
 
     auto rb = e.family("container_fs_reads_bytes_total", MT::counter, "Cumulative count of bytes read");
@@ -279,10 +287,10 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     auto wn = e.family("container_fs_writes_total", MT::counter, "Cumulative count of writes completed");
     for (auto& io : s.io) {
         Labels dev = {{"device", io.device}};
-        e.add(rb, l, dev, d(io.read_bytes));
-        e.add(wb, l, dev, d(io.write_bytes));
-        e.add(rn, l, dev, d(io.reads));
-        e.add(wn, l, dev, d(io.writes));
+        e.add_formatted(rb, l, dev, d(io.read_bytes));
+        e.add_formatted(wb, l, dev, d(io.write_bytes));
+        e.add_formatted(rn, l, dev, d(io.reads));
+        e.add_formatted(wn, l, dev, d(io.writes));
     }
     if (!t.target.upper_dir.empty()) {
         if (now - t.fs_usage_at >= o_.fs_usage_interval_s) {
@@ -292,7 +300,7 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
             if (fd >= 0 && ::fstat(fd, &st) == 0) t.fs_usage = tree_usage(fd, st.st_dev, 0);
             else if (fd >= 0) ::close(fd);
         }
-        e.add(e.family("container_fs_usage_bytes", MT::gauge, "Number of bytes that are consumed by the container on this filesystem."),
+        e.add_formatted(e.family("container_fs_usage_bytes", MT::gauge, "Number of bytes that are consumed by the container on this filesystem."),
               l, {{"device", t.target.upper_dir}}, d(t.fs_usage));
     }
 
@@ -315,101 +323,117 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     };
     for (auto& nf : net_families) {
         auto f = e.family(nf.name, MT::counter, nf.help);
-        for (auto& i : t.net) e.add(f, l, {{"interface", i.name}}, d(i.*nf.field));
+        for (auto& i : t.net) e.add_formatted(f, l, {{"interface", i.name}}, d(i.*nf.field));
     }
 
-    // Processes: every one read for the thread and fd counts; the busiest
-    // `top_processes` since the last scrape get series of their own.
-    struct Proc {
+    // Processes: every one read for the thread count and the top-N ranking
+    // (CPU since the last scrape); fd tables walked every process_interval_s.
+    struct Ranked {
+        pid_t pid;
         ProcessSample p;
         double delta;
+        Tracked::Proc* state;
     };
-    std::vector<Proc> procs;
+    std::vector<Ranked> ranked;
     uint64_t threads = 0;
     OpenFiles files;
-    std::map<pid_t, Tracked::ProcHistory> history;
+    std::map<pid_t, Tracked::Proc> seen;
     for (pid_t pid : s.procs) {
-        auto p = read_process(pid);
+        auto it = t.procs.find(pid);
+        Tracked::Proc st;
+        if (it != t.procs.end()) st = std::move(it->second);
+        else st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
+        if (!st.stat.read(buf_)) continue;
+        auto p = parse_proc_stat(buf_);
         if (!p) continue;
+        if (st.start_ticks != p->start_ticks) {  // new, or the pid was reused
+            st = Tracked::Proc{p->start_ticks, std::move(st.stat)};
+        }
         threads += p->threads;
         if (o_.process_metrics) {
-            auto f = count_open_files(pid);
-            files.fds += f.fds;
-            files.sockets += f.sockets;
+            if (now - st.files_at >= o_.process_interval_s) {
+                st.files = count_open_files(pid);
+                st.files_at = now;
+            }
+            files.fds += st.files.fds;
+            files.sockets += st.files.sockets;
         }
-        auto h = t.history.find(pid);
-        double delta = h != t.history.end() && h->second.start_ticks == p->start_ticks ? p->cpu_s - h->second.cpu_s : p->cpu_s;
-        history[pid] = {p->start_ticks, p->cpu_s};
-        procs.push_back({std::move(*p), delta});
+        double delta = p->cpu_s - st.cpu_s;
+        st.cpu_s = p->cpu_s;
+        auto& kept = seen[pid] = std::move(st);
+        ranked.push_back({pid, std::move(*p), delta, &kept});
     }
-    t.history = std::move(history);
-    e.add(e.family("container_processes", MT::gauge, "Number of processes running inside the container."), l,
+    t.procs = std::move(seen);  // map nodes are stable: the pointers in `ranked` stay valid
+    e.add_formatted(e.family("container_processes", MT::gauge, "Number of processes running inside the container."), l,
           d(s.procs.size()));
-    e.add(e.family("container_threads", MT::gauge, "Number of threads running inside the container"), l,
+    e.add_formatted(e.family("container_threads", MT::gauge, "Number of threads running inside the container"), l,
           d(s.tasks.value_or(threads)));
     if (s.tasks_max)
-        e.add(e.family("container_threads_max", MT::gauge, "Maximum number of threads allowed inside the container, infinity if value is zero"),
+        e.add_formatted(e.family("container_threads_max", MT::gauge, "Maximum number of threads allowed inside the container, infinity if value is zero"),
               l, d(*s.tasks_max));
     if (o_.process_metrics) {
-        e.add(e.family("container_file_descriptors", MT::gauge, "Number of open file descriptors for the container."), l,
+        e.add_formatted(e.family("container_file_descriptors", MT::gauge, "Number of open file descriptors for the container."), l,
               d(files.fds));
-        e.add(e.family("container_sockets", MT::gauge, "Number of open sockets for the container."), l, d(files.sockets));
+        e.add_formatted(e.family("container_sockets", MT::gauge, "Number of open sockets for the container."), l, d(files.sockets));
     }
-    e.add(e.family("container_start_time_seconds", MT::gauge, "Start time of the container since unix epoch in seconds."),
+    e.add_formatted(e.family("container_start_time_seconds", MT::gauge, "Start time of the container since unix epoch in seconds."),
           l, t.start_time);
-    e.add(e.family("container_last_seen", MT::gauge, "Last time a container was seen by the exporter"), l, now);
+    e.add_formatted(e.family("container_last_seen", MT::gauge, "Last time a container was seen by the exporter"), l, now);
 
-    e.add(e.family("container_spec_cpu_period", MT::gauge, "CPU period of the container."), l, d(s.cpu_period_us));
+    e.add_formatted(e.family("container_spec_cpu_period", MT::gauge, "CPU period of the container."), l, d(s.cpu_period_us));
     if (s.cpu_quota_us)
-        e.add(e.family("container_spec_cpu_quota", MT::gauge, "CPU quota of the container."), l, d(*s.cpu_quota_us));
-    e.add(e.family("container_spec_cpu_shares", MT::gauge, "CPU share of the container."), l, d(s.cpu_shares));
-    e.add(e.family("container_spec_memory_limit_bytes", MT::gauge, "Memory limit for the container."), l,
+        e.add_formatted(e.family("container_spec_cpu_quota", MT::gauge, "CPU quota of the container."), l, d(*s.cpu_quota_us));
+    e.add_formatted(e.family("container_spec_cpu_shares", MT::gauge, "CPU share of the container."), l, d(s.cpu_shares));
+    e.add_formatted(e.family("container_spec_memory_limit_bytes", MT::gauge, "Memory limit for the container."), l,
           d(s.memory_limit.value_or(0)));
-    e.add(e.family("container_spec_memory_swap_limit_bytes", MT::gauge, "Memory swap limit for the container."), l,
+    e.add_formatted(e.family("container_spec_memory_swap_limit_bytes", MT::gauge, "Memory swap limit for the container."), l,
           d(s.memory_swap_limit.value_or(0)));
-    e.add(e.family("container_spec_memory_reservation_limit_bytes", MT::gauge, "Memory reservation limit for the container."),
+    e.add_formatted(e.family("container_spec_memory_reservation_limit_bytes", MT::gauge, "Memory reservation limit for the container."),
           l, d(s.memory_reservation.value_or(0)));
 
     if (o_.top_processes <= 0) return;
-    std::size_t n = std::min(procs.size(), static_cast<std::size_t>(o_.top_processes));
-    std::partial_sort(procs.begin(), procs.begin() + static_cast<long>(n), procs.end(), [](const Proc& a, const Proc& b) {
-        return a.delta != b.delta ? a.delta > b.delta : a.p.cpu_s > b.p.cpu_s;
-    });
+    std::size_t n = std::min(ranked.size(), static_cast<std::size_t>(o_.top_processes));
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n), ranked.end(),
+                      [](const Ranked& a, const Ranked& b) {
+                          return a.delta != b.delta ? a.delta > b.delta : a.p.cpu_s > b.p.cpu_s;
+                      });
     auto pcpu = e.family("vitro_process_cpu_seconds_total", MT::counter,
                          "CPU time of one of the container's busiest processes (top N by CPU since the last scrape)");
     auto prss = e.family("vitro_process_resident_memory_bytes", MT::gauge, "Resident memory of that process");
     auto pthr = e.family("vitro_process_threads", MT::gauge, "Threads of that process");
     auto pstart = e.family("vitro_process_start_time_seconds", MT::gauge, "Start time of that process since unix epoch");
     for (std::size_t i = 0; i < n; ++i) {
-        auto& p = procs[i].p;
-        std::string pid = std::to_string(p.pid);
-        std::string exe_hash;
-        char exe_path[64];
-        std::snprintf(exe_path, sizeof exe_path, "/proc/%d/exe", p.pid);
-        int fd = ::open(exe_path, O_RDONLY | O_CLOEXEC);
-        struct stat st;
-        if (fd >= 0 && ::fstat(fd, &st) == 0) {
-            std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
-                              std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
-                              std::to_string(st.st_mtim.tv_nsec);
-            auto it = exe_hashes_.find(key);
-            if (it == exe_hashes_.end()) {
-                image::Sha256 h;
-                char buf[65536];
-                ssize_t r;
-                while ((r = ::read(fd, buf, sizeof buf)) > 0) h.update(std::string_view(buf, static_cast<std::size_t>(r)));
-                if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded: a pathological churn of binaries
-                it = exe_hashes_.emplace(key, h.digest().substr(7)).first;
-            }
-            exe_hash = it->second;
+        auto& r = ranked[i];
+        if (r.state->exe_sha256.empty() || r.state->exe_comm != r.p.comm) {
+            r.state->exe_sha256 = exe_sha256(r.pid);
+            r.state->exe_comm = r.p.comm;
         }
-        if (fd >= 0) ::close(fd);
-        Labels pl = {{"comm", p.comm}, {"exe_sha256", exe_hash}, {"pid", pid}};
-        e.add(pcpu, l, pl, p.cpu_s);
-        e.add(prss, l, pl, d(p.rss_bytes));
-        e.add(pthr, l, pl, d(p.threads));
-        e.add(pstart, l, pl, boot_time() + d(p.start_ticks) / clock_ticks_per_second());
+        std::string pid = std::to_string(r.pid);
+        Labels pl = {{"comm", r.p.comm}, {"exe_sha256", r.state->exe_sha256}, {"pid", pid}};
+        e.add_formatted(pcpu, l, pl, r.p.cpu_s);
+        e.add_formatted(prss, l, pl, d(r.p.rss_bytes));
+        e.add_formatted(pthr, l, pl, d(r.p.threads));
+        e.add_formatted(pstart, l, pl, boot_time() + d(r.p.start_ticks) / clock_ticks_per_second());
     }
+}
+
+std::string Collector::exe_sha256(pid_t pid) {
+    char path[64];
+    std::snprintf(path, sizeof path, "/proc/%d/exe", pid);
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    struct stat st;
+    if (!fd || ::fstat(fd.get(), &st) != 0) return "unknown";  // gone, or a kernel thread
+    // One hash per file version, however many processes run it.
+    std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) +
+                      ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+    auto it = exe_hashes_.find(key);
+    if (it != exe_hashes_.end()) return it->second;
+    image::Sha256 h;
+    char buf[65536];
+    ssize_t r;
+    while ((r = ::read(fd.get(), buf, sizeof buf)) > 0) h.update(buf, static_cast<std::size_t>(r));
+    if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded under a churn of binaries
+    return exe_hashes_.emplace(key, h.digest().substr(7)).first->second;
 }
 
 void Collector::collect_self(Exposition& e, double scrape_s) {

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "cgroups/cgroup.hpp"
-#include "introspect/cgroup_counters.hpp"
+#include "introspect/cgroup_metrics.hpp"
 #include "introspect/discovery.hpp"
 #include "introspect/exposition.hpp"
 #include "introspect/stat_file.hpp"
@@ -26,6 +26,7 @@ struct CollectorOptions {
     std::string cgroup_root = "/sys/fs/cgroup";
     int top_processes = 5;           // vitro_process_* series per container (0: none)
     bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
+    double process_interval_s = 10;  // ... at most this often per process
     double rediscover_after_s = 30;  // rediscover at least this often, even when nothing changed
     double fs_usage_interval_s = 15; // container_fs_usage_bytes: a walk of the upper dir
 };
@@ -51,6 +52,7 @@ private:
     void collect_host(Exposition& e);
     void collect_container(Exposition& e, Tracked& t, double now);
     void collect_self(Exposition& e, double scrape_s);
+    std::string exe_sha256(pid_t pid);
 
     CollectorOptions o_;
     cgroups::CgroupMounts mounts_;
@@ -62,6 +64,7 @@ private:
     double last_scrape_s_ = 0;
     StatFile host_stat_, host_meminfo_, host_loadavg_;
     std::string buf_;
+    Exposition expo_;  // kept between scrapes: its buffers are already the right size
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
 };

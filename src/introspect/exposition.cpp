@@ -6,10 +6,9 @@
 namespace vitro::introspect {
 
 Exposition::Family Exposition::family(std::string_view name, MetricType type, std::string_view help) {
-    for (std::size_t i = 0; i < families_.size(); ++i)
-        if (families_[i].name == name) return i;
-    families_.push_back(Entry{std::string(name), std::string(help), type, {}});
-    return families_.size() - 1;
+    auto [it, added] = index_.try_emplace(std::string(name), families_.size());
+    if (added) families_.push_back(Entry{std::string(name), std::string(help), type, {}});
+    return it->second;
 }
 
 namespace {
@@ -38,6 +37,34 @@ void Exposition::add(Family f, const Labels& common, const Labels& extra, double
     append_value(out, value);
     out += '\n';
     ++samples_;
+}
+
+void Exposition::add_formatted(Family f, std::string_view labels, const Labels& extra, double value) {
+    std::string& out = families_.at(f).lines;
+    out += families_[f].name;
+    bool first = labels.empty();
+    if (!first) {
+        out += '{';
+        out += labels;
+    }
+    append_labels(out, extra, first);
+    if (!first) out += '}';
+    out += ' ';
+    append_value(out, value);
+    out += '\n';
+    ++samples_;
+}
+
+void Exposition::reset() {
+    for (auto& e : families_) e.lines.clear();
+    samples_ = 0;
+}
+
+std::string format_labels(const Labels& labels) {
+    std::string out;
+    bool first = true;
+    append_labels(out, labels, first);
+    return out.empty() ? out : out.substr(1);  // without the '{'
 }
 
 std::string Exposition::text() const {

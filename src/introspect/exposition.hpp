@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -26,6 +27,15 @@ public:
     // Two label sets: the container's (id, name, image, ...) and the sample's own.
     void add(Family f, const Labels& common, const Labels& extra, double value);
 
+    // `labels` already formatted: `k="v",k2="v2"` with values escaped (see
+    // format_labels); a container's set is formatted once, not per sample.
+    void add_formatted(Family f, std::string_view labels, const Labels& extra, double value);
+    void add_formatted(Family f, std::string_view labels, double value) { add_formatted(f, labels, {}, value); }
+
+    // Forgets the samples and keeps the families and their buffers' capacity:
+    // the next scrape's text is built without reallocation.
+    void reset();
+
     // The whole text; families without samples are left out.
     std::string text() const;
     std::size_t samples() const { return samples_; }
@@ -37,9 +47,12 @@ private:
         std::string lines;
     };
     std::vector<Entry> families_;
+    std::unordered_map<std::string, std::size_t> index_;  // name -> families_ position
     std::size_t samples_ = 0;
 };
 
+// `k="v",...` for Exposition::add's preformatted form.
+std::string format_labels(const Labels& labels);
 // A label value with \, " and newline escaped as the format requires.
 void append_label_value(std::string& out, std::string_view value);
 // A sample value: integers without exponent, +Inf/-Inf/NaN spelled as Prometheus does.

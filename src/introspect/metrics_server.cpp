@@ -33,7 +33,7 @@ struct MetricsServer::Impl {
     std::mutex scrape_lock;
 };
 
-MetricsServer::MetricsServer(Collector& collector, ListenAddress address)
+MetricsServer::MetricsServer(Collector& collector, ListenAddress address, bool gzip)
     : impl_(std::make_unique<Impl>()), address_(std::move(address)) {
     auto& s = impl_->server;
     // Two workers: a scrape waits for another anyway; more threads only cost memory.
@@ -45,6 +45,15 @@ MetricsServer::MetricsServer(Collector& collector, ListenAddress address)
         int yes = 1;
         ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     });
+    // httplib gzips any text/* body the client accepts gzip for, and Prometheus
+    // always asks: on loopback that costs more CPU than the scrape itself.
+    // Unless --gzip, the request's Accept-Encoding is dropped before routing
+    // (the Request is httplib's own mutable object, passed here as const).
+    if (!gzip)
+        s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+            const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
+            return httplib::Server::HandlerResponse::Unhandled;
+        });
     s.Get("/metrics", [this, &collector](const httplib::Request&, httplib::Response& res) {
         std::string text;
         {

@@ -19,7 +19,9 @@ ListenAddress parse_listen_address(const std::string& text);
 
 class MetricsServer {
 public:
-    MetricsServer(Collector& collector, ListenAddress address);
+    // gzip: compress /metrics for clients that accept it (worth it only
+    // across a slow network; on loopback it is most of a scrape's CPU).
+    MetricsServer(Collector& collector, ListenAddress address, bool gzip = false);
     ~MetricsServer();
     // Binds the socket; throws "listen 127.0.0.1:9323: ..." when it cannot.
     void bind();

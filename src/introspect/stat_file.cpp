@@ -21,9 +21,11 @@ bool StatFile::read(std::string& buf) const {
             buf.clear();
             return false;
         }
-        if (n == 0) break;  // seq_file may return less than asked before the end
         len += static_cast<std::size_t>(n);
-        if (len == buf.size()) buf.resize(buf.size() * 2);
+        // A seq_file read fills the buffer unless the text ended: a short read
+        // is the end (one syscall saved per file; syscalls are dear in a VM).
+        if (len < buf.size()) break;
+        buf.resize(buf.size() * 2);
     }
     buf.resize(len);
     return true;

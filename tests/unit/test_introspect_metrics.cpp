@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "cgroups/cgroup.hpp"
-#include "introspect/cgroup_counters.hpp"
+#include "introspect/cgroup_metrics.hpp"
 #include "introspect/exposition.hpp"
 #include "introspect/metrics_server.hpp"
 #include "introspect/proc_stats.hpp"

@@ -28,6 +28,7 @@ struct MonitorFlags {
     int top_processes = 5;
     bool no_process_metrics = false;
     bool once = false;
+    bool gzip = false;
 };
 
 // The config file: YAML with the flags' names (listen, runtime_roots,
@@ -83,7 +84,7 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
         nofile.rlim_cur = nofile.rlim_max;
         ::setrlimit(RLIMIT_NOFILE, &nofile);
     }
-    introspect::MetricsServer server(collector, address);
+    introspect::MetricsServer server(collector, address, f.gzip);
     server.bind();
     // SIGINT/SIGTERM end the service: blocked here (the server's threads
     // inherit the mask) and taken by one thread that stops the server.
@@ -127,6 +128,8 @@ void add_monitor_commands(CLI::App& app, Globals& g) {
     cmd->add_flag("--no-process-metrics", f->no_process_metrics,
                   "skip container_file_descriptors and container_sockets (they walk every process's fd table)");
     cmd->add_flag("--once", f->once, "print one scrape to stdout and exit");
+    cmd->add_flag("--gzip", f->gzip, "gzip /metrics for scrapers that accept it (off: it costs more CPU than the "
+                                     "scrape; use it when Prometheus scrapes across a slow network)");
     cmd->callback([&g, f, cmd] { run_monitor(g, *f, *cmd); });
 }
 

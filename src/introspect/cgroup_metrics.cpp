@@ -1,4 +1,4 @@
-#include "introspect/cgroup_counters.hpp"
+#include "introspect/cgroup_metrics.hpp"
 
 #include <unistd.h>
 
