@@ -285,11 +285,12 @@ struct Capture::Impl {
         UniqueFd dir(open_dir_beneath(upper_fd, rel));
         if (!dir) return;
         // Through /proc/self/fd: the directory we opened (beneath the upper
-        // dir, no symlinks), not whatever the path names by now.
+        // dir, no symlinks), not whatever the path names by now. (So no
+        // IN_DONT_FOLLOW: the magic link itself must be followed.)
         std::string self = "/proc/self/fd/" + std::to_string(dir.get());
         int wd = ::inotify_add_watch(inotify.get(), self.c_str(),
                                      IN_CREATE | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-                                         IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK);
+                                         IN_ONLYDIR | IN_EXCL_UNLINK);
         if (wd < 0) return;
         wds[wd] = {id, rel};
         int dfd = ::dup(dir.get());

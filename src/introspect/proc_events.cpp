@@ -8,6 +8,12 @@
 
 #include <cstring>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "linux/namespaces.hpp"
+#include "linux/sock_diag.hpp"
+
 #include "util/error.hpp"
 
 namespace vitro::introspect {
@@ -31,13 +37,27 @@ void send_op(int fd, proc_cn_mcast_op op) {
     m->id.val = CN_VAL_PROC;
     m->len = sizeof op;
     std::memcpy(m->data, &op, sizeof op);
-    if (::send(fd, buf, h->nlmsg_len, 0) < 0) throw_errno("proc connector subscribe");
+    if (::send(fd, buf, h->nlmsg_len, 0) < 0) {
+        if (errno == ECONNREFUSED)
+            throw Error(ECONNREFUSED, "proc connector: not available in this network namespace (it exists only in the "
+                                      "initial one: run from there, e.g. nsenter --net=/proc/1/ns/net)");
+        throw_errno("proc connector subscribe");
+    }
 }
 
 }  // namespace
 
 ProcEvents::ProcEvents() {
-    sock_.reset(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
+    // The connector exists only in the initial network namespace: when this
+    // process is in another one (a test's, a netns-confined service), the
+    // socket is made there (pid 1's namespace, as seen from our pid namespace).
+    if (os::namespace_inode(1, "net") != 0 && os::namespace_inode(1, "net") != os::namespace_inode(::getpid(), "net")) {
+        UniqueFd ns(::open("/proc/1/ns/net", O_RDONLY | O_CLOEXEC));
+        if (!ns) throw_errno("open", "/proc/1/ns/net (for the proc connector)");
+        sock_ = os::socket_in_netns(ns.get(), AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK, NETLINK_CONNECTOR);
+    } else {
+        sock_.reset(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR));
+    }
     if (!sock_) throw_errno("socket", "NETLINK_CONNECTOR");
     // 8 MiB: room for tens of thousands of events while the reader is busy.
     int size = 8 << 20;

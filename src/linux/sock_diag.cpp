@@ -81,14 +81,14 @@ void dump_one(int fd, uint8_t family, uint8_t protocol, std::vector<InetSocket>&
 
 }  // namespace
 
-UniqueFd open_sock_diag(int netns_fd) {
-    auto open_here = [] {
-        int fd = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+UniqueFd socket_in_netns(int netns_fd, int domain, int type, int protocol) {
+    auto open_here = [=] {
+        int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
         return fd < 0 ? -errno : fd;
     };
     if (netns_fd < 0) {
         int fd = open_here();
-        if (fd < 0) throw_errno(-fd, "socket", "NETLINK_SOCK_DIAG");
+        if (fd < 0) throw_errno(-fd, "socket");
         return UniqueFd(fd);
     }
     // setns(CLONE_NEWNET) changes only the calling thread; that thread ends
@@ -104,8 +104,16 @@ UniqueFd open_sock_diag(int netns_fd) {
         result = open_here();
     });
     t.join();
-    if (result < 0) throw_errno(-result, joined ? "socket NETLINK_SOCK_DIAG in" : "setns", "a container's network namespace");
+    if (result < 0) throw_errno(-result, joined ? "socket in" : "setns", "another network namespace");
     return UniqueFd(result);
+}
+
+UniqueFd open_sock_diag(int netns_fd) {
+    try {
+        return socket_in_netns(netns_fd, AF_NETLINK, SOCK_DGRAM, NETLINK_SOCK_DIAG);
+    } catch (const Error& e) {
+        throw e.wrap("sock_diag");
+    }
 }
 
 std::vector<InetSocket> dump_inet_sockets(int fd) {

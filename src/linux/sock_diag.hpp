@@ -28,6 +28,11 @@ struct InetSocket {
 // this process stays where it is. netns_fd < 0: this thread's namespace.
 UniqueFd open_sock_diag(int netns_fd = -1);
 
+// socket(domain, type, protocol) made in the network namespace `netns_fd`
+// refers to, by the same short-lived thread. For kernel interfaces that
+// exist in one namespace only (the proc connector lives in the initial one).
+UniqueFd socket_in_netns(int netns_fd, int domain, int type, int protocol);
+
 // Every TCP and UDP socket (v4 and v6) in the socket's namespace, each state.
 std::vector<InetSocket> dump_inet_sockets(int sock_diag_fd);
 

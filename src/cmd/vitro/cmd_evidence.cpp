@@ -215,7 +215,7 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
     auto cf = std::make_shared<CollectFlags>();
     auto* col = ev->add_subcommand("collect", "capture a running container's state now into one verifiable bundle");
     col->add_option("--store", cf->store, "the evidence store for the recent records (default <root>/evidence/evidence.db)");
-    col->add_option("--records", cf->records, "how many of the container's latest records to include (default 1000)");
+    col->add_option("--records", cf->records, "how many of the container's latest records to include (default 1000; 0: all)");
     col->add_option("-o,--output", cf->out, "bundle file to write (default evidence-<id>-<time>.tar here)");
     col->add_option("container", cf->container, "container name or ID")->required();
     col->callback([&g, cf] {
