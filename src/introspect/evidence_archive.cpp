@@ -161,8 +161,11 @@ Bundle read_bundle(const std::string& path) {
 }
 
 VerifyResult verify_bundle(const std::string& path) {
+    return verify_bundle_bytes(read_whole(path), path);  // an unreadable file is an Error, not a verdict
+}
+
+VerifyResult verify_bundle_bytes(const std::string& bytes, const std::string& path) {
     VerifyResult res;
-    std::string bytes = read_whole(path);  // an unreadable file is an Error, not a verdict
     std::vector<BundleMember> all;
     try {
         all = untar(bytes, path);

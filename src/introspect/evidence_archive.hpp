@@ -55,5 +55,7 @@ Bundle read_bundle(const std::string& path);
 // Checks everything described above. Never throws for a damaged bundle: the
 // result says what is wrong (and names the first bad record when it is one).
 VerifyResult verify_bundle(const std::string& path);
+// The same for a bundle already in memory (`what` names it in messages).
+VerifyResult verify_bundle_bytes(const std::string& bytes, const std::string& what);
 
 }  // namespace vitro::introspect

@@ -38,10 +38,12 @@ constexpr int kRecords = 8;
 std::string make_store(const TempDir& t, const std::string& name = "evidence.db") {
     std::string path = (t.path / name).string();
     EvidenceStore s(path);
+    std::vector<EvidenceStore::NewRecord> batch;
     for (int i = 0; i < kRecords; ++i)
-        s.append(i % 2 ? "ctr-b" : "ctr-a", "process.exec",
-                 {{"pid", 100 + i}, {"comm", "sh"}, {"cmdline", {"sh", "-c", "echo " + std::to_string(i)}}},
-                 1000000000LL * (i + 1));
+        batch.push_back({i % 2 ? "ctr-b" : "ctr-a", "process.exec",
+                         {{"pid", 100 + i}, {"comm", "sh"}, {"cmdline", {"sh", "-c", "echo " + std::to_string(i)}}},
+                         1000000000LL * (i + 1)});
+    s.append_all(batch);
     return path;
 }
 
@@ -58,12 +60,24 @@ std::string read_all(const std::string& p) {
     ss << in.rdbuf();
     return ss.str();
 }
-void write_all_file(const std::string& p, const std::string& data) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << data;
-}
 
 }  // namespace
+
+TEST(EvidenceChain, AppendsOneByOneAndInBatchesChainAlike) {
+    TempDir t;
+    std::string path = (t.path / "e.db").string();
+    EvidenceStore s(path);
+    auto a = s.append("c", "k", {{"n", 1}});
+    auto b = s.append_all({{"c", "k", {{"n", 2}}, 0}, {"c", "k", {{"n", 3}}, 0}});
+    EXPECT_EQ(a.seq, 1u);
+    EXPECT_EQ(a.prev_hash, kGenesisHash);
+    EXPECT_EQ(b.at(0).prev_hash, a.hash);
+    EXPECT_EQ(b.at(1).seq, 3u);
+    // A second connection (another process, the monitor) continues the same chain.
+    EvidenceStore other(path, false);
+    EXPECT_EQ(other.append("c", "k", {{"n", 4}}).prev_hash, b.at(1).hash);
+    EXPECT_TRUE(s.verify().ok);
+}
 
 TEST(EvidenceChain, CleanStoreVerifies) {
     TempDir t;
@@ -222,13 +236,11 @@ TEST(EvidenceBundle, FlippingAnyByteIsFound) {
     ASSERT_TRUE(clean.ok) << clean.problem;
     EXPECT_EQ(clean.count, seg.size());
     std::string bytes = read_all(bundle);
-    std::string flipped = (t.path / "f.tar").string();
     size_t named = 0;
     for (size_t i = 0; i < bytes.size(); ++i) {
         std::string b = bytes;
         b[i] = static_cast<char>(b[i] ^ 0x01);
-        write_all_file(flipped, b);
-        auto r = verify_bundle(flipped);
+        auto r = verify_bundle_bytes(b, "flipped");
         ASSERT_FALSE(r.ok) << "byte " << i << " flipped went unnoticed";
         named += r.bad_seq.has_value();
     }
