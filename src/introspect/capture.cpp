@@ -105,7 +105,10 @@ struct Capture::Impl {
     // and handed to the subscribers (flush).
     std::vector<Event> pending;
 
+    Clock::time_point first_pending;
+
     void emit(const std::string& kind, const std::string& id, int64_t time_ns, nlohmann::json data) {
+        if (pending.empty()) first_pending = Clock::now();
         pending.push_back(Event{kind, id, time_ns ? time_ns : now_ns(), std::move(data), 0});
         if (pending.size() >= 4096) flush();
     }
@@ -461,6 +464,7 @@ void Capture::run(std::stop_token stop, bool until_all_gone) {
         auto next = next_sockets;
         for (const auto& [id, w] : m.watched)
             if (m.opts.sample_interval_ms > 0) next = std::min(next, w.next_sample);
+        if (!m.pending.empty()) next = std::min(next, m.first_pending + std::chrono::milliseconds(m.opts.flush_ms));
         int timeout = static_cast<int>(std::max<int64_t>(
             0, std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count() + 1));
         pollfd fds[3] = {{m.wake.get(), POLLIN, 0}, {m.inotify.get(), POLLIN, 0}, {procs ? procs->fd() : -1, POLLIN, 0}};
@@ -508,7 +512,8 @@ void Capture::run(std::stop_token stop, bool until_all_gone) {
                 m.emit("resource.sample", id, 0, sample_usage(w.t.init_pid).to_json());
             }
         }
-        m.flush();
+        // One transaction (one WAL sync) per flush_ms at most, however busy.
+        if (!m.pending.empty() && Clock::now() >= m.first_pending + std::chrono::milliseconds(m.opts.flush_ms)) m.flush();
     }
     m.flush();
 }

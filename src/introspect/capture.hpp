@@ -21,7 +21,8 @@
 // Threading: run() does all the work on the calling thread (poll loop) until
 // its stop token is requested; start() runs it on a new std::jthread.
 // Subscribers are called on that thread, in order, after the event was
-// appended to the store (Event::seq set); they must not block for long.
+// appended to the store (Event::seq set; within CaptureOptions::flush_ms of
+// the event); they must not block for long.
 // watch()/unwatch() may be called from any thread.
 #pragma once
 
@@ -64,6 +65,9 @@ struct CaptureOptions {
     bool forks = true;               // also record forks (not only exec/exit)
     int socket_poll_ms = 500;
     int sample_interval_ms = 10000;  // 0 = no resource samples
+    // Events are appended (and handed to subscribers) in batches, at most
+    // this long after the first of a batch: one transaction per batch.
+    int flush_ms = 50;
 };
 
 class Capture {

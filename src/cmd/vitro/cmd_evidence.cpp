@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -249,25 +250,33 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
     // --- bench-append (hidden): the cost of one append, for docs/benchmarks.md.
     struct BenchFlags {
         std::string store;
-        int count = 10000;
+        int count = 10000, batch = 1;
     };
     auto bf = std::make_shared<BenchFlags>();
     auto* bench = ev->add_subcommand("bench-append", "(internal) append COUNT records to a new store and print records/s");
     bench->group("");
     bench->add_option("--store", bf->store, "the store to create (must not exist)")->required();
     bench->add_option("--count", bf->count, "records to append (default 10000)");
+    bench->add_option("--batch", bf->batch, "records per transaction (default 1)");
     bench->callback([bf] {
         if (path_exists(bf->store)) throw Error(EEXIST, "--store " + bf->store + ": exists");
         EvidenceStore s(bf->store);
         json payload = {{"pid", 12345}, {"ppid", 1}, {"comm", "sh"}, {"exe", "/bin/busybox"},
                         {"cmdline", {"sh", "-c", "while :; do true; done"}}, {"uid", 0}};
         auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < bf->count; ++i) s.append("0123456789abcdef", "process.exec", payload);
+        std::vector<EvidenceStore::NewRecord> batch;
+        for (int i = 0; i < bf->count; ++i) {
+            batch.push_back({"0123456789abcdef", "process.exec", payload, 0});
+            if (static_cast<int>(batch.size()) >= std::max(bf->batch, 1) || i + 1 == bf->count) {
+                s.append_all(batch);
+                batch.clear();
+            }
+        }
         double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         auto t1 = std::chrono::steady_clock::now();
         auto r = s.verify();
         double vsecs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-        std::printf("%d appends in %.3f s: %.0f records/s; verify %.0f records/s (%s)\n", bf->count, secs,
+        std::printf("%d appends (batch %d) in %.3f s: %.0f records/s; verify %.0f records/s (%s)\n", bf->count, bf->batch, secs,
                     bf->count / secs, r.count / vsecs, r.ok ? "ok" : r.problem.c_str());
     });
 
