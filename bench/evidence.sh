@@ -54,5 +54,6 @@ for r in 1 2 3; do
   f=$(count_forks "$secs")
   t1=$(ticks $wpid); n1=$(wc -l < "$T/w.out")
   kill -INT $wpid; wait $wpid || true; wpid=
+  sed 's/^/<!-- /; s/$/ -->/' "$T/w.err" >&2
   echo "| with watcher | $(awk -v a=$t0 -v b=$t1 -v hz=$hz -v s=$secs 'BEGIN {printf "%.1f", 100 * (b - a) / hz / s}') | $(((n1 - n0) / secs)) | $((f / secs)) |"
 done
