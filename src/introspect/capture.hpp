@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -86,8 +87,21 @@ public:
     // Runs until `stop` is requested (or every container is gone and
     // `until_all_gone`). Throws vitro::Error when a source cannot be opened.
     void run(std::stop_token stop, bool until_all_gone = false);
+    // run() on a new thread; an error there ends the thread and is kept for
+    // failure() (a source that cannot be opened, a store that cannot be written).
     std::jthread start() {
-        return std::jthread([this](std::stop_token st) { run(st); });
+        return std::jthread([this](std::stop_token st) {
+            try {
+                run(st);
+            } catch (...) {
+                std::lock_guard lk(failure_mu_);
+                failure_ = std::current_exception();
+            }
+        });
+    }
+    std::exception_ptr failure() const {
+        std::lock_guard lk(failure_mu_);
+        return failure_;
     }
 
     struct Stats {
@@ -98,6 +112,8 @@ public:
 private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
+    mutable std::mutex failure_mu_;
+    std::exception_ptr failure_;
 };
 
 }  // namespace vitro::introspect

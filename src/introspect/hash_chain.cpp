@@ -72,8 +72,12 @@ VerifyResult verify_chain(const std::vector<EvidenceRecord>& records, uint64_t f
     uint64_t expect = first_seq;
     for (const auto& r : records) {
         if (r.seq != expect) {
-            res.fail(r.seq, "record " + std::to_string(r.seq) + " found where record " + std::to_string(expect) +
-                                " was expected (a record removed, inserted or reordered)");
+            res.fail(r.seq, r.seq > expect
+                                ? "record " + std::to_string(expect) +
+                                      (r.seq - 1 > expect ? ".." + std::to_string(r.seq - 1) : std::string()) +
+                                      " missing before it (removed)"
+                                : "out of order: found after record " + std::to_string(expect - 1) +
+                                      " (reordered or inserted)");
             break;
         }
         if (r.payload && image::sha256_digest(*r.payload) != r.payload_sha256) {

@@ -33,9 +33,7 @@ using engine::ContainerRecord;
 using nlohmann::json;
 using namespace vitro::introspect;
 
-constexpr const char* kVerifyHelp = R"(check an evidence store or bundle; exit 0 when intact, 1 when not
-
-Store: every record's hash is recomputed over (seq, time, container, kind,
+constexpr const char* kVerifyHelp = R"(Store: every record's hash is recomputed over (seq, time, container, kind,
 payload SHA-256, prev_hash) and each prev_hash must be the hash before it, so
 any record changed, removed, inserted or reordered is found and the first bad
 one named. The head row (last seq + hash, with an HMAC under
@@ -46,7 +44,8 @@ manifest.sha256, the records as a chain segment, and the tar byte for byte.
 What it cannot prove: someone able to write the store AND read head.key
 (root on this machine) can rewrite the chain and the head consistently, and a
 bundle can be rebuilt whole. Compare the printed last hash with a copy kept
-elsewhere (an earlier export, a ticket) to rule that out.)";
+elsewhere (an earlier export, a ticket) to rule that out.
+)";
 
 std::string store_path(const Globals& g, const std::string& flag) {
     return flag.empty() ? default_evidence_path(engine_options(g).root) : flag;
@@ -143,11 +142,14 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         std::string store, bundle, format = "text";
     };
     auto vf = std::make_shared<VerifyFlags>();
-    auto* verify = ev->add_subcommand("verify", kVerifyHelp);
+    auto* verify = ev->add_subcommand("verify", "check an evidence store or bundle: exit 0 when intact, 1 naming the first bad record");
+    verify->footer(kVerifyHelp);
     verify->add_option("--store", vf->store, "the evidence store to check (default <root>/evidence/evidence.db)");
     verify->add_option("bundle", vf->bundle, "an exported or collected bundle (.tar) to check instead of the store");
     verify->add_option("--format", vf->format, "text or json");
     verify->callback([&g, vf] {
+        if (vf->format != "text" && vf->format != "json")
+            throw Error(EINVAL, "--format \"" + vf->format + "\": expected text or json");
         if (!vf->bundle.empty() && !vf->store.empty()) throw Error(EINVAL, "give either --store or a BUNDLE, not both");
         if (!vf->bundle.empty()) {
             if (!path_exists(vf->bundle)) throw Error(ENOENT, "bundle " + vf->bundle + ": no such file");
