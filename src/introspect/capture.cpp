@@ -89,6 +89,7 @@ struct Capture::Impl {
         UniqueFd diag;
         bool shared_net = false;
         std::set<uint64_t> seen_sockets;
+        bool polled = false;
         UniqueFd upper;
         Clock::time_point next_sample;
     };
@@ -266,6 +267,8 @@ struct Capture::Impl {
             if (!w.seen_sockets.count(s.inode)) fresh.push_back(std::move(s));
         }
         w.seen_sockets = std::move(now);
+        const bool first = !w.polled;  // sockets open before the watch began: said so
+        w.polled = true;
         if (fresh.empty()) return;
         std::vector<pid_t> pids;
         for (const auto& [pid, id] : owner)
@@ -278,6 +281,7 @@ struct Capture::Impl {
                                    {"local_port", s.local_port}, {"peer_addr", s.peer_addr}, {"peer_port", s.peer_port},
                                    {"uid", s.uid},               {"inode", s.inode},
                                    {"owners", it == owners.end() ? nlohmann::json::array() : it->second}};
+            if (first) data["before_watch"] = true;
             emit(s.state == "LISTEN" ? "net.listen" : "net.connect", w.t.id, 0, std::move(data));
         }
     }

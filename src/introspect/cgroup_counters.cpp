@@ -59,7 +59,10 @@ std::vector<Dir> dirs_of(pid_t pid) {
     auto ms = cgroup_mounts();
     for (const auto& l : cgroup_lines(pid)) {
         if (l.controllers.empty()) {
-            if (l.path == "/") continue;  // the root (a hybrid host's unified tree): not the container's
+            // The root of a hybrid host's unified tree is the machine's, not the
+            // process's (its counters are in the v1 hierarchies). /proc/<pid>/cgroup
+            // lists the v2 line last, so the v1 ones are known by now.
+            if (l.path == "/" && !out.empty()) continue;
             for (const auto& m : ms)
                 if (m.v2) out.push_back({m.dir + (l.path == "/" ? "" : l.path), true, {}});
             continue;

@@ -18,6 +18,7 @@
 #include <fstream>
 
 #include "image/digest.hpp"
+#include "introspect/cgroup_counters.hpp"
 #include "introspect/proc_events.hpp"
 #include "introspect/process_snapshot.hpp"
 #include "introspect/upper_diff.hpp"
@@ -154,4 +155,17 @@ TEST(ProcessSnapshot, DescribesThisProcess) {
     for (const auto& m : mounts(::getpid())) root |= m["mount_point"] == "/";
     EXPECT_TRUE(root);
     EXPECT_FALSE(process_info(0x3ffffff));  // no such pid: nullopt, not an error
+}
+
+TEST(CgroupCounters, ReadsThisProcesssCgroup) {
+    // Whatever cgroup we run in (v1, v2 or hybrid): its CPU time. (Memory
+    // need not be there: a v2 root cgroup has no memory.current, and a
+    // private cgroup2 mount on a hybrid host has no memory controller;
+    // checked by hand that way: cpu from cpu.stat usage_usec.)
+    auto s = sample_usage(::getpid());
+    ASSERT_TRUE(s.cpu_ns.has_value()) << cgroup_counters(::getpid()).dump();
+    EXPECT_GT(*s.cpu_ns, 0u);
+    auto c = cgroup_counters(::getpid());
+    EXPECT_FALSE(c["cgroup"].empty());
+    EXPECT_FALSE(c["files"].empty());
 }
