@@ -12,7 +12,9 @@
 // time, or when /proc/<pid>/cgroup puts it in the container's cgroup at
 // exec time. So a process started inside the container is never missed,
 // however short its life: the fork event alone attributes it and the exec
-// and exit events follow. One that enters the container from outside (an
+// and exit events follow (the exec with comm/exe/cmdline/exe_sha256 when the
+// process is still there as the event is read, else "gone": true; the exit
+// with its code or signal). One that enters the container from outside (an
 // `exec`) is attributed when its exec event is read; if it has already
 // exited and been reaped by then, it cannot be (it is counted in
 // Stats::unattributed_execs). Kernel drops (a full socket buffer) are
@@ -24,6 +26,12 @@
 // appended to the store (Event::seq set; within CaptureOptions::flush_ms of
 // the event); they must not block for long.
 // watch()/unwatch() may be called from any thread.
+//
+// Use (a detector, the monitor service):
+//   Capture cap({.store_path = default_evidence_path(root)});
+//   cap.subscribe([&](const Event& e) { if (e.kind == "process.exec") check(e); });
+//   cap.watch({id, name, init_pid, "", bundle + "/upper"});
+//   std::jthread t = cap.start();        // ... t.request_stop() to end
 #pragma once
 
 #include <sys/types.h>
