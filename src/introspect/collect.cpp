@@ -2,6 +2,10 @@
 
 #include <fcntl.h>
 
+#include <set>
+
+#include "image/digest.hpp"
+
 #include "introspect/cgroup_counters.hpp"
 #include "introspect/evidence_archive.hpp"
 #include "introspect/evidence_store.hpp"
@@ -71,8 +75,33 @@ CollectSummary collect(const CollectTarget& t, EvidenceStore* store, size_t reco
     nlohmann::json cg = cgroup_counters(t.init_pid);
     if (!t.stats.is_null()) cg["stats"] = t.stats;
     nlohmann::json diff = nlohmann::json::array();
-    if (!t.upper_dir.empty()) diff = upper_diff(t.upper_dir, t.layers);
+    std::vector<BundleMember> copies;
+    if (!t.upper_dir.empty()) {
+        diff = upper_diff(t.upper_dir, t.layers);
+        UniqueFd upper(::open(t.upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+        size_t total = 0;
+        std::set<std::string> copied;
+        for (auto& e : diff) {
+            if (!upper || t.copy_max_file == 0 || e.value("type", "") != "file" || !e.contains("sha256")) continue;
+            const std::string sha = e["sha256"];
+            const std::string name = "file-" + sha.substr(7);
+            if (copied.count(sha)) {
+                e["copied_as"] = name;
+                continue;
+            }
+            if (e.value("size", uint64_t{0}) > t.copy_max_file || total + e.value("size", uint64_t{0}) > t.copy_max_total)
+                continue;
+            auto data = read_upper_file(upper.get(), e["path"].get<std::string>().substr(1), t.copy_max_file);
+            // Changed since it was hashed: the hash stands, the copy would not match it.
+            if (!data || image::sha256_digest(*data) != sha) continue;
+            total += data->size();
+            copied.insert(sha);
+            e["copied_as"] = name;
+            copies.push_back({name, std::move(*data)});
+        }
+    }
     sum.changes = diff.size();
+    sum.files_copied = copies.size();
     check_alive(t);  // everything above describes a container that was there throughout
 
     std::vector<EvidenceRecord> segment;
@@ -94,6 +123,7 @@ CollectSummary collect(const CollectTarget& t, EvidenceStore* store, size_t reco
         {"fs-diff.json", diff.dump(2) + "\n"},
         {"records.jsonl", records_jsonl(segment)},
     };
+    for (auto& c : copies) members.push_back(std::move(c));
     write_bundle(out_path, manifest, members);
     return sum;
 }

@@ -8,7 +8,10 @@
 // processes holding it), mounts.json (init's mountinfo), namespaces.json,
 // cgroup.json (raw counter files and the engine's stats), fs-diff.json (the
 // overlay upper dir with SHA-256 of added and changed files), records.jsonl
-// (the container's recent evidence records as a verifiable chain segment).
+// (the container's recent evidence records as a verifiable chain segment),
+// and file-<hex>: a copy of each added or changed regular file of at most
+// CollectTarget::copy_max_file bytes (named by its SHA-256, listed in its
+// fs-diff entry as "copied_as"; copy_max_total bytes in all).
 #pragma once
 
 #include <sys/types.h>
@@ -32,10 +35,12 @@ struct CollectTarget {
     std::vector<std::string> layers;  // lower layers, base first (for the diff's A/C)
     nlohmann::json container;       // what to say about the container (inspect-like)
     nlohmann::json stats;           // the engine's cgroup stats (optional)
+    size_t copy_max_file = 1 << 20;   // copy changed files up to this size (0: none)
+    size_t copy_max_total = 64 << 20; // ... and this much in all
 };
 
 struct CollectSummary {
-    size_t processes = 0, sockets = 0, changes = 0, records = 0;
+    size_t processes = 0, sockets = 0, changes = 0, records = 0, files_copied = 0;
 };
 
 // Collects and writes the bundle to `out_path` (temp name + rename). Throws

@@ -77,6 +77,24 @@ nlohmann::json describe_upper_entry(int upper_fd, const std::string& rel_path) {
     return j;
 }
 
+std::optional<std::string> read_upper_file(int upper_fd, const std::string& rel_path, size_t max_bytes) {
+    UniqueFd f(open_beneath(upper_fd, rel_path, O_RDONLY | O_NONBLOCK | O_NOCTTY));
+    struct stat st {};
+    if (!f || ::fstat(f.get(), &st) < 0 || !S_ISREG(st.st_mode) || static_cast<size_t>(st.st_size) > max_bytes)
+        return std::nullopt;
+    std::string out;
+    char buf[65536];
+    for (;;) {
+        ssize_t n = ::read(f.get(), buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return std::nullopt;
+        if (n == 0) break;
+        out.append(buf, static_cast<size_t>(n));
+        if (out.size() > max_bytes) return std::nullopt;  // grew while read
+    }
+    return out;
+}
+
 nlohmann::json upper_diff(const std::string& upper_dir, const std::vector<std::string>& layers) {
     UniqueFd upper(::open(upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
     if (!upper) throw_errno("open upper dir", upper_dir);

@@ -7,6 +7,7 @@
 // nothing outside the upper dir is read.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,5 +21,9 @@ nlohmann::json upper_diff(const std::string& upper_dir, const std::vector<std::s
 // One entry of the upper dir (path relative to it, no leading '/'), described
 // as above; used by upper_diff and by the continuous capture.
 nlohmann::json describe_upper_entry(int upper_fd, const std::string& rel_path);
+
+// The content of a regular file below the upper dir (same safe open), when it
+// is at most `max_bytes` long; nullopt otherwise (or when unreadable).
+std::optional<std::string> read_upper_file(int upper_fd, const std::string& rel_path, size_t max_bytes);
 
 }  // namespace vitro::introspect

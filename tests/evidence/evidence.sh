@@ -81,6 +81,8 @@ check "sockets.json has nc's listener on 7777, owned by nc" \
 check "fs-diff.json has the file exec wrote, with its SHA-256" \
   eq "$(jq -r '.[] | select(.path=="/tmp/written.txt") | .kind + " " + .sha256' "$T/c/fs-diff.json")" \
      "A sha256:$(printf 'evidence\n' | sha256sum | cut -d' ' -f1)"
+copy=$(jq -r '.[] | select(.path=="/tmp/written.txt") | .copied_as' "$T/c/fs-diff.json")
+check "... and a copy of it in the bundle" bash -c "[ -n '$copy' ] && [ \"\$(cat '$T/c/$copy')\" = evidence ]"
 check "container.json has the image digest" \
   eq "$(jq -r .ImageDigest "$T/c/container.json")" "$("$V" inspect -f '{{.ImageDigest}}' ev)"
 check "mounts.json has the overlay root" eq "$(jq -r '.[] | select(.mount_point=="/") | .fs_type' "$T/c/mounts.json")" overlay

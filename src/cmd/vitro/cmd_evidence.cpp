@@ -214,11 +214,14 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
     struct CollectFlags {
         std::string store, out, container;
         size_t records = 1000;
+        size_t copy_max = 1 << 20;
     };
     auto cf = std::make_shared<CollectFlags>();
     auto* col = ev->add_subcommand("collect", "capture a running container's state now into one verifiable bundle");
     col->add_option("--store", cf->store, "the evidence store for the recent records (default <root>/evidence/evidence.db)");
     col->add_option("--records", cf->records, "how many of the container's latest records to include (default 1000; 0: all)");
+    col->add_option("--copy-max", cf->copy_max,
+                    "copy each added/changed file up to this many bytes into the bundle (default 1048576; 0: none)");
     col->add_option("-o,--output", cf->out, "bundle file to write (default evidence-<id>-<time>.tar here)");
     col->add_option("container", cf->container, "container name or ID")->required();
     col->callback([&g, cf] {
@@ -235,6 +238,7 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         t.upper_dir = c.bundle + "/upper";
         t.layers = c.config.value("layers", std::vector<std::string>{});
         t.container = container_json(c);
+        t.copy_max_file = cf->copy_max;
         try {
             t.stats = eng.stats(c.id);
         } catch (const Error& e) {
@@ -245,8 +249,8 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         if (path_exists(sp)) store = std::make_unique<EvidenceStore>(sp, false);
         std::string out = cf->out.empty() ? "evidence-" + c.id.substr(0, 12) + "-" + stamp() + ".tar" : cf->out;
         auto sum = collect(t, store.get(), cf->records, out);
-        std::printf("%s: %zu processes, %zu sockets, %zu file changes, %zu records\n", out.c_str(), sum.processes,
-                    sum.sockets, sum.changes, sum.records);
+        std::printf("%s: %zu processes, %zu sockets, %zu file changes (%zu copied), %zu records\n", out.c_str(),
+                    sum.processes, sum.sockets, sum.changes, sum.files_copied, sum.records);
     });
 
     // --- bench-append (hidden): the cost of one append, for docs/benchmarks.md.
