@@ -295,7 +295,8 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
     };
     auto wf = std::make_shared<WatchFlags>();
     auto* watch = ev->add_subcommand(
-        "watch", "record process, network, file and resource events of running containers (foreground; Ctrl-C stops)");
+        "watch", "record process, network, file and resource events of running containers (foreground; ends on Ctrl-C, "
+        "after --duration, or when every watched container has exited)");
     watch->add_option("--store", wf->store, "the evidence store to append to (default <root>/evidence/evidence.db)");
     watch->add_flag("--no-store", wf->no_store, "print the events only, record nothing");
     watch->add_flag("--no-forks", wf->no_forks, "do not record forks (exec and exit still are)");
