@@ -56,6 +56,12 @@ exec_pid=$(marker_exec | head -1 | jq -r .data.pid)
 check "... and its exit with code 0" \
   wait_for bash -c "jq -c 'select(.kind==\"process.exit\" and .data.pid==${exec_pid:-0})' '$T/watch.out' | grep -q '\"exit_code\":0'"
 check "... with the exe's SHA-256" eq "$(marker_exec | head -1 | jq -r .data.exe_sha256)" "sha256:$(sha256sum /bin/busybox | cut -d' ' -f1)"
+# A sleep of the container's loop: its exec and its exit, both recorded.
+sleep_seen() {
+  jq -s -e '[.[] | select(.kind == "process.exec" and .data.cmdline == ["sleep", "0.2"]) | .data.pid] as $e
+    | any(.[]; .kind == "process.exit" and (.data.pid as $p | $e | index([$p]) != null))' "$T/watch.out" >/dev/null
+}
+check "watch records the container's own short-lived processes (its sleeps) with their exits" wait_for sleep_seen
 check "watch records the file written by exec, with its hash" \
   wait_for bash -c "grep '\"path\":\"/tmp/written.txt\"' '$T/watch.out' | grep -q '$(printf 'evidence\n' | sha256sum | cut -d' ' -f1)'"
 check "watch records nc's listener" wait_for bash -c "jq -c 'select(.kind==\"net.listen\")' '$T/watch.out' | grep -q '\"local_port\":7777'"
