@@ -10,7 +10,7 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config git
   libcpp-httplib-dev libbpf-dev bpftool clang libyaml-cpp-dev"
 TEST_PKGS="libclang-rt-14-dev prometheus iperf3 iputils-ping crun runc podman containerd umoci skopeo
   jq util-linux iproute2 containernetworking-plugins iptables procps psmisc uidmap golang-go perl curl xz-utils
-  docker-registry apache2-utils openssl python3 python3-jwt python3-cryptography"
+  docker-registry apache2-utils openssl python3 python3-jwt python3-cryptography sqlite3"
 
 pkgs=$BUILD_PKGS
 [ "$what" = build ] || pkgs="$pkgs $TEST_PKGS"
