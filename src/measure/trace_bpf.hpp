@@ -1,0 +1,51 @@
+// The BPF tracer: loads netlat.bpf.c (embedded in the binary), attaches it to
+// the net tracepoints, and drains its ring buffer on request. Links are
+// fd-based and never pinned: they go when this object goes, or when the
+// process dies, however it dies.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "measure/trace_event.hpp"
+
+struct bpf_object;
+struct bpf_link;
+struct ring_buffer;
+
+namespace vitro::measure {
+
+class BpfTracer {
+public:
+    // Loads the programs for ICMP identifier `icmp_id` (and `alt_id`, 0 =
+    // none). Throws with a clear reason when BPF is unavailable.
+    explicit BpfTracer(uint16_t icmp_id, uint16_t alt_id = 0);
+    ~BpfTracer();
+    BpfTracer(const BpfTracer&) = delete;
+    BpfTracer& operator=(const BpfTracer&) = delete;
+
+    void attach();
+    void detach();
+    bool attached() const { return !links_.empty(); }
+    // Appends every event in the ring buffer to `out` (one batch, no wait).
+    void drain(std::vector<TraceEvent>& out);
+    // Events lost because the ring buffer was full.
+    uint64_t dropped() const;
+
+private:
+    struct ObjectCloser { void operator()(bpf_object* o) const; };
+    struct LinkDestroyer { void operator()(bpf_link* l) const; };
+    struct RingFree { void operator()(ring_buffer* r) const; };
+    std::unique_ptr<bpf_object, ObjectCloser> obj_;
+    std::vector<std::unique_ptr<bpf_link, LinkDestroyer>> links_;
+    std::unique_ptr<ring_buffer, RingFree> ring_;
+    std::vector<TraceEvent>* sink_ = nullptr;
+};
+
+// Why BPF tracing cannot work here ("" when it can, as far as we can tell
+// without loading): no BTF, not root.
+std::string bpf_unavailable_reason();
+
+}  // namespace vitro::measure
