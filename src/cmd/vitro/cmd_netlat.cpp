@@ -12,7 +12,7 @@
 
 #include "cmd/vitro/cli.hpp"
 #include "cmd/vitro/common.hpp"
-//CAL #include "measure/calibrate.hpp"
+#include "measure/calibrate.hpp"
 #include "measure/netlat.hpp"
 #include "measure/stop_signals.hpp"
 #include "measure/target.hpp"
@@ -149,7 +149,41 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
     ping->add_option("--tracer", pf->tracer, "bpf (default), or none for raw RTTs only");
     ping->callback([&g, pf] { run_ping(g, *pf); });
 
-    //CAL add_calibrate_command(netlat);
+    auto co = std::make_shared<measure::CalibrateOptions>();
+    auto cf = std::make_shared<PingFlags>();  // format and plot only
+    auto* cal = netlat->add_subcommand("calibrate",
+                                       "build a remote/host/container topology in namespaces of its own and measure netlat's "
+                                       "error against bare metal and its perturbation");
+    cal->add_option("--trials", co->trials, "trials per condition (default 4)");
+    cal->add_option("-c,--count", co->count, "echoes per kind (bare, untraced, traced) per trial (default 1000)");
+    cal->add_option("--delays", co->delays_ms, "added path delays in ms, by vitro's delaying echo responder (default 0 1)")->delimiter(',');
+    cal->add_option("-i,--interval", co->interval_ms, "milliseconds between echo requests (default 2)");
+    cal->add_option("--block", co->block, "echoes per kind before switching to the next kind (default 50)");
+    cal->add_option("-s,--size", co->payload, "data bytes per echo request (default 56)");
+    cal->add_option("--load-rate", co->load_rate, "iperf3 -b rate of the background load (default 200M)");
+    auto no_load = std::make_shared<bool>(false), no_idle = std::make_shared<bool>(false);
+    cal->add_flag("--no-load", *no_load, "skip the conditions under iperf3 load");
+    cal->add_flag("--no-idle", *no_idle, "skip the conditions without load");
+    cal->add_flag("--nat", co->nat, "masquerade the container's traffic at the host instead of routing it");
+    cal->add_option("--format", cf->format, "text or json");
+    cal->add_option("--plot", cf->plot, "write an SVG plot (CDFs per condition, error and perturbation per trial) to this file");
+    cal->callback([co, cf, no_load, no_idle] {
+        if (cf->format != "text" && cf->format != "json") throw Error(EINVAL, "--format " + cf->format + ": expected text or json");
+        measure::CalibrateOptions o = *co;
+        o.load = !*no_load;
+        o.idle = !*no_idle;
+        measure::StopOnSignals stop;
+        bool text = cf->format == "text";
+        auto rep = measure::run_calibration(o, stop.flag(), [&](const measure::TrialResult& t) {
+            if (!text) return;
+            std::fputs(measure::trial_line(t).c_str(), stdout);
+            std::fflush(stdout);
+        });
+        rep.stopped_by = signal_name(stop.signal());
+        if (text) std::fputs(("\n" + measure::calibrate_text(rep)).c_str(), stdout);
+        else std::printf("%s\n", measure::calibrate_json(rep).dump(2).c_str());
+        if (!cf->plot.empty()) write_text_file(cf->plot, measure::calibrate_svg(rep));
+    });
 }
 
 }  // namespace vitro::cli

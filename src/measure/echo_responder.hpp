@@ -1,0 +1,37 @@
+// A delaying ICMP echo responder: this kernel has no netem, so path delay
+// comes from answering each echo request `delay` after the kernel received it
+// (its SO_TIMESTAMPNS stamp), from a raw socket in the remote's namespace
+// whose own kernel echo replies are switched off meanwhile.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+
+#include "util/fd.hpp"
+
+namespace vitro::measure {
+
+class EchoResponder {
+public:
+    EchoResponder(int netns_fd, std::chrono::microseconds delay);
+    ~EchoResponder();  // stops the thread, switches kernel echo replies back on
+    EchoResponder(const EchoResponder&) = delete;
+    EchoResponder& operator=(const EchoResponder&) = delete;
+
+    uint64_t answered() const { return answered_.load(); }
+
+private:
+    void loop();
+    int netns_fd_;
+    std::chrono::microseconds delay_;
+    UniqueFd sock_;
+    std::atomic<bool> stop_{false};
+    std::atomic<uint64_t> answered_{0};
+    std::thread thread_;
+};
+
+// Writes net.ipv4.icmp_echo_ignore_all in the namespace `netns_fd`.
+void set_icmp_echo_ignore_all(int netns_fd, bool ignore);
+
+}  // namespace vitro::measure
