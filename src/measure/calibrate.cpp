@@ -192,8 +192,9 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
     IcmpProber bare(host.fd.get(), target, bare_id, o.payload);
     IcmpProber untraced(ctr.fd.get(), target, untraced_id, o.payload);
     IcmpProber traced(ctr.fd.get(), target, traced_id, o.payload);
-    BpfTracer tracer(traced_id);
     const NamespacePair ns{ctr.inode, host.inode};
+    // As `netlat ping` runs by default: the four edge events, our two namespaces.
+    BpfTracer tracer({traced_id, 0, ctr.inode, host.inode, false});
     RealtimeScope realtime;
 
     ProbeSchedule sched;

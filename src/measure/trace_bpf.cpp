@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <cstdarg>
@@ -65,7 +66,7 @@ std::string bpf_unavailable_reason() {
     return "";
 }
 
-BpfTracer::BpfTracer(uint16_t icmp_id, uint16_t alt_id) {
+BpfTracer::BpfTracer(const Config& cfg) {
     libbpf_set_print(libbpf_print);
     libbpf_log.clear();
     if (std::string why = bpf_unavailable_reason(); !why.empty()) throw Error(EPERM, "BPF tracer: " + why);
@@ -75,7 +76,8 @@ BpfTracer::BpfTracer(uint16_t icmp_id, uint16_t alt_id) {
     if (!o) throw bpf_error(errno, "open the netlat BPF object");
     obj_.reset(o);
 
-    // The identifiers go into .rodata before load: the verifier folds them.
+    // The settings go into .rodata before load (the verifier folds them),
+    // each variable found by name in the section's BTF.
     bpf_map* rodata = nullptr;
     bpf_map* m = nullptr;
     bpf_object__for_each_map(m, o) {
@@ -85,13 +87,32 @@ BpfTracer::BpfTracer(uint16_t icmp_id, uint16_t alt_id) {
     if (!rodata) throw Error(EINVAL, "netlat BPF object: no .rodata section (built wrong?)");
     size_t rsize = 0;
     auto* cur = static_cast<const uint8_t*>(bpf_map__initial_value(rodata, &rsize));
-    if (!cur || rsize < 2 * sizeof(uint16_t)) throw Error(EINVAL, "netlat BPF object: unexpected .rodata layout");
+    const btf* b = bpf_object__btf(o);
+    if (!cur || !b) throw Error(EINVAL, "netlat BPF object: no .rodata or BTF (built wrong?)");
     std::vector<uint8_t> ro(cur, cur + rsize);
-    // target_id then target_id_alt, in declaration order; network byte order.
-    uint16_t ids[2] = {htons(icmp_id), htons(alt_id)};
-    std::memcpy(ro.data(), ids, sizeof(ids));
+    int sec_id = btf__find_by_name_kind(b, ".rodata", BTF_KIND_DATASEC);
+    if (sec_id < 0) throw Error(EINVAL, "netlat BPF object: no .rodata in its BTF");
+    const btf_type* sec = btf__type_by_id(b, static_cast<__u32>(sec_id));
+    auto set = [&](const char* var, const void* value, size_t size) {
+        const btf_var_secinfo* vs = btf_var_secinfos(sec);
+        for (unsigned i = 0; i < btf_vlen(sec); ++i, ++vs) {
+            const btf_type* t = btf__type_by_id(b, vs->type);
+            if (std::strcmp(btf__name_by_offset(b, t->name_off), var) != 0) continue;
+            if (vs->size != size || vs->offset + size > ro.size()) break;
+            std::memcpy(ro.data() + vs->offset, value, size);
+            return;
+        }
+        throw Error(EINVAL, std::string("netlat BPF object: no setting ") + var);
+    };
+    uint16_t id = htons(cfg.icmp_id), alt = htons(cfg.alt_id);
+    uint8_t edges = cfg.all_hops ? 0 : 1;
+    set("target_id", &id, sizeof(id));
+    set("target_id_alt", &alt, sizeof(alt));
+    set("ns_container", &cfg.ns_container, sizeof(cfg.ns_container));
+    set("ns_host", &cfg.ns_host, sizeof(cfg.ns_host));
+    set("edges_only", &edges, sizeof(edges));
     if (int rc = bpf_map__set_initial_value(rodata, ro.data(), ro.size()); rc)
-        throw bpf_error(-rc, "set the netlat BPF program's ICMP identifier");
+        throw bpf_error(-rc, "configure the netlat BPF programs");
 
     if (int rc = bpf_object__load(o); rc) throw bpf_error(-rc, "load the netlat BPF programs");
 

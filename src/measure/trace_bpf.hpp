@@ -19,9 +19,16 @@ namespace vitro::measure {
 
 class BpfTracer {
 public:
-    // Loads the programs for ICMP identifier `icmp_id` (and `alt_id`, 0 =
-    // none). Throws with a clear reason when BPF is unavailable.
-    explicit BpfTracer(uint16_t icmp_id, uint16_t alt_id = 0);
+    struct Config {
+        uint16_t icmp_id = 0;
+        uint16_t alt_id = 0;         // a second identifier, 0 = none
+        uint32_t ns_container = 0;   // record only these two namespaces (0: all)
+        uint32_t ns_host = 0;
+        bool all_hops = false;       // every device on the path, not just the 4 edges
+    };
+    // Loads the programs for `cfg`. Throws with a clear reason when BPF is
+    // unavailable.
+    explicit BpfTracer(const Config& cfg);
     ~BpfTracer();
     BpfTracer(const BpfTracer&) = delete;
     BpfTracer& operator=(const BpfTracer&) = delete;

@@ -45,7 +45,7 @@ ip -n $P-remote route add 10.77.1.0/24 via 10.77.0.1
 set +e
 
 CTR=/run/netns/$P-ctr HOST=/run/netns/$P-host
-ping_json() { "$VITRO" netlat ping --netns $CTR --host-netns $HOST "$@" --format json; }
+ping_json() { "$VITRO" netlat ping --netns $CTR --host-netns $HOST --hops "$@" --format json; }
 
 check_run() {  # $1: label, $2: json file
     local j=$2
@@ -56,8 +56,8 @@ check_run() {  # $1: label, $2: json file
     [ "$(jq '[.packets[] | select(.matched) | select(.overhead_us > 0 and .corrected_us < .raw_us and .egress_us > 0 and .ingress_us > 0)] | length' "$j")" = "$matched" ] \
         && pass "$1: overhead > 0 and corrected < raw for every matched packet" || bad "$1: overhead/corrected out of range"
     # The path: the request leaves eth0 in the container, crosses vh0/br0, leaves the host by up-h.
-    [ "$(jq -r '[.packets[0].events[] | select(.dir=="request") | .ifname] | join(" ")' "$j")" = "eth0 vh0 br0 up-h up-r" ] \
-        && pass "$1: request path eth0 vh0 br0 up-h up-r" || bad "$1: request path $(jq -c '[.packets[0].events[] | .ifname]' "$j")"
+    [ "$(jq -r '[.packets[0].events[] | select(.dir=="request") | .ifname] | join(" ")' "$j")" = "eth0 vh0 br0 up-h" ] \
+        && pass "$1: request path eth0 vh0 br0 up-h (container and host namespaces only)" || bad "$1: request path $(jq -c '[.packets[0].events[] | .ifname]' "$j")"
 }
 
 # Bridged and routed.
@@ -66,6 +66,12 @@ rc=$?
 [ $rc = 0 ] && pass "bridged: exit 0" || { bad "bridged: exit $rc: $(cat $T/bridged.err)"; }
 check_run bridged $T/bridged.json
 [ "$(our_progs)" = 0 ] && pass "no BPF program left after a normal exit" || bad "BPF programs left after exit"
+
+# By default the tracer records only the four edges the overhead needs.
+"$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --format json 10.77.0.2 > $T/edges.json 2>&1
+[ "$(jq -r '[.packets[] | select(.matched) | [.events[] | .dir + ":" + .hook + ":" + .ifname] | join(" ")] | unique | join("|")' $T/edges.json)" \
+    = "request:xmit:eth0 request:xmit:up-h reply:recv:up-h reply:recv:eth0" ] && pass "default: four edge events per echo" \
+    || bad "default edges: $(jq -c '.packets[0].events' $T/edges.json)"
 
 # Text output and a plot.
 "$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --plot $T/p.svg 10.77.0.2 > $T/text.out 2>&1

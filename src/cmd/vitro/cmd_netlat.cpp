@@ -30,6 +30,7 @@ struct PingFlags {
     int count = -1;
     double interval_s = 1.0, timeout_s = 1.0;
     size_t size = 56;
+    bool all_hops = false;
 };
 
 std::string signal_name(int sig) {
@@ -94,7 +95,8 @@ void run_ping(Globals& g, const PingFlags& f) {
     measure::StopOnSignals stop;
     std::unique_ptr<measure::BpfTracer> tracer;
     if (f.tracer == "bpf") {
-        tracer = std::make_unique<measure::BpfTracer>(rep.icmp_id);
+        tracer = std::make_unique<measure::BpfTracer>(
+            measure::BpfTracer::Config{rep.icmp_id, 0, src.inode, host.inode, f.all_hops});
         tracer->attach();
     }
     measure::ProbeSchedule sched;
@@ -147,6 +149,8 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
     ping->add_option("--format", pf->format, "text (per packet, then a summary), json or csv");
     ping->add_option("--plot", pf->plot, "also write an SVG plot of raw and corrected RTTs to this file");
     ping->add_option("--tracer", pf->tracer, "bpf (default), or none for raw RTTs only");
+    ping->add_flag("--hops", pf->all_hops,
+                   "record every device on the path (json: events), not only the four the overhead needs (more perturbation)");
     ping->callback([&g, pf] { run_ping(g, *pf); });
 
     auto co = std::make_shared<measure::CalibrateOptions>();
