@@ -50,7 +50,7 @@ std::string summary_line(const char* what, const Summary& s) {
 
 }  // namespace
 
-std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, BpfTracer* tracer, NamespacePair ns,
+std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, Tracer* tracer, NamespacePair ns,
                                const std::atomic<bool>* stop, const std::function<void(const Sample&)>& on_sample) {
     std::vector<Sample> samples;
     std::vector<TraceEvent> events;
@@ -69,8 +69,9 @@ std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, B
         if (tracer) {
             // One batch per probe: every event of this probe is in the ring
             // before its reply reaches the socket.
-            tracer->drain(events);
+            tracer->collect(p, prober.id(), events);
             s = match_probe(p, prober.id(), events, ns, window);
+            if (!s.matched && s.replied && !tracer->why_unmatched().empty()) s.unmatched = tracer->why_unmatched();
             // Keep only what a later probe could still need.
             int64_t keep_from = p.tx_mono_ns - 1'000'000;
             std::erase_if(events, [&](const TraceEvent& e) { return static_cast<int64_t>(e.ts_ns) < keep_from; });

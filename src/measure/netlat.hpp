@@ -29,7 +29,7 @@ struct ProbeSchedule {
 
 // Runs the schedule; with a tracer (attached by the caller) each reply is
 // matched to its events. on_sample sees each sample as it completes.
-std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, BpfTracer* tracer, NamespacePair ns,
+std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, Tracer* tracer, NamespacePair ns,
                                const std::atomic<bool>* stop, const std::function<void(const Sample&)>& on_sample = {});
 
 struct PingReport {
@@ -37,7 +37,7 @@ struct PingReport {
     std::string target;       // as given
     std::string target_addr;  // dotted
     size_t payload = 0;
-    std::string tracer;       // "bpf" or "none"
+    std::string tracer;       // "bpf", "tracefs" or "none"
     uint16_t icmp_id = 0;
     std::vector<Sample> samples;
     uint64_t dropped_events = 0;

@@ -17,7 +17,7 @@ struct ring_buffer;
 
 namespace vitro::measure {
 
-class BpfTracer {
+class BpfTracer : public Tracer {
 public:
     struct Config {
         uint16_t icmp_id = 0;
@@ -29,7 +29,7 @@ public:
     // Loads the programs for `cfg`. Throws with a clear reason when BPF is
     // unavailable.
     explicit BpfTracer(const Config& cfg);
-    ~BpfTracer();
+    ~BpfTracer() override;
     BpfTracer(const BpfTracer&) = delete;
     BpfTracer& operator=(const BpfTracer&) = delete;
 
@@ -39,7 +39,9 @@ public:
     // Appends every event in the ring buffer to `out` (one batch, no wait).
     void drain(std::vector<TraceEvent>& out);
     // Events lost because the ring buffer was full.
-    uint64_t dropped() const;
+    uint64_t dropped() const override;
+    void collect(const ProbeResult&, uint16_t, std::vector<TraceEvent>& out) override { drain(out); }
+    const char* kind() const override { return "bpf"; }
 
 private:
     struct ObjectCloser { void operator()(bpf_object* o) const; };

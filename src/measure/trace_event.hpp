@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vitro::measure {
 
@@ -20,6 +21,21 @@ struct TraceEvent {
     uint8_t icmp_type = 0;  // 8 request, 0 reply
     Hook hook = Hook::Xmit;
     std::string ifname;
+};
+
+struct ProbeResult;
+
+// A tracer as the probe loop sees it: after each probe, the events that may
+// belong to it (BPF: everything in the ring buffer; tracefs: the events it
+// could attribute to this probe).
+class Tracer {
+public:
+    virtual ~Tracer() = default;
+    virtual void collect(const ProbeResult& probe, uint16_t icmp_id, std::vector<TraceEvent>& out) = 0;
+    virtual uint64_t dropped() const = 0;
+    virtual const char* kind() const = 0;
+    // Why the last probe's events could not be found ("" if they were, or no reason known).
+    virtual std::string why_unmatched() const { return ""; }
 };
 
 }  // namespace vitro::measure

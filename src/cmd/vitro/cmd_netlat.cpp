@@ -16,6 +16,7 @@
 #include "measure/netlat.hpp"
 #include "measure/stop_signals.hpp"
 #include "measure/target.hpp"
+#include "measure/trace_tracefs.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 
@@ -25,7 +26,7 @@ namespace {
 
 struct PingFlags {
     std::vector<std::string> args;  // [CONTAINER] TARGET
-    std::string netns, host_netns, format = "text", plot, tracer = "bpf";
+    std::string netns, host_netns, format = "text", plot, tracer = "auto";
     pid_t pid = 0;
     int count = -1;
     double interval_s = 1.0, timeout_s = 1.0;
@@ -58,7 +59,8 @@ void write_text_file(const std::string& path, const std::string& data) {
 void run_ping(Globals& g, const PingFlags& f) {
     if (f.format != "text" && f.format != "json" && f.format != "csv")
         throw Error(EINVAL, "--format " + f.format + ": expected text, json or csv");
-    if (f.tracer != "bpf" && f.tracer != "none") throw Error(EINVAL, "--tracer " + f.tracer + ": expected bpf or none");
+    if (f.tracer != "auto" && f.tracer != "bpf" && f.tracer != "tracefs" && f.tracer != "none")
+        throw Error(EINVAL, "--tracer " + f.tracer + ": expected auto, bpf, tracefs or none");
     int sources = (f.netns.empty() ? 0 : 1) + (f.pid ? 1 : 0);
     if (sources > 1) throw Error(EINVAL, "give one of CONTAINER, --netns and --pid");
     size_t want = sources ? 1 : 2;
@@ -76,7 +78,7 @@ void run_ping(Globals& g, const PingFlags& f) {
         src = measure::open_netns_of_container(eng, f.args[0]);
     }
     measure::NetnsHandle host = f.host_netns.empty() ? measure::own_netns() : measure::open_netns_path(f.host_netns);
-    if (f.tracer == "bpf") measure::require_separate_netns(src, host);
+    if (f.tracer != "none") measure::require_separate_netns(src, host);
 
     const std::string& target = f.args.back();
     in_addr addr = measure::resolve_ipv4(target);
@@ -86,19 +88,37 @@ void run_ping(Globals& g, const PingFlags& f) {
     rep.target = target;
     rep.target_addr = ::inet_ntop(AF_INET, &addr, abuf, sizeof(abuf));
     rep.payload = f.size;
-    rep.tracer = f.tracer;
     rep.icmp_id = random_icmp_id();
 
     measure::IcmpProber prober(src.fd.get(), addr, rep.icmp_id, f.size);
     // Signals first, then the tracer: a signal from here on ends the loop
     // and the tracer's owner detaches it on the way out.
     measure::StopOnSignals stop;
-    std::unique_ptr<measure::BpfTracer> tracer;
-    if (f.tracer == "bpf") {
-        tracer = std::make_unique<measure::BpfTracer>(
-            measure::BpfTracer::Config{rep.icmp_id, 0, src.inode, host.inode, f.all_hops});
-        tracer->attach();
+    std::unique_ptr<measure::Tracer> tracer;
+    if (f.tracer == "bpf" || f.tracer == "auto") {
+        try {
+            auto bpf = std::make_unique<measure::BpfTracer>(
+                measure::BpfTracer::Config{rep.icmp_id, 0, src.inode, host.inode, f.all_hops});
+            bpf->attach();
+            tracer = std::move(bpf);
+        } catch (const Error& e) {
+            if (f.tracer == "bpf") throw;
+            std::fprintf(stderr, "netlat: BPF tracer unavailable (%s); falling back to tracefs\n", e.what());
+        }
     }
+    if (!tracer && f.tracer != "none") {
+        // Trace events name devices, not namespaces: find the two devices on
+        // the path by route lookups.
+        measure::TracefsTracer::Config tc;
+        tc.container_dev = measure::route_device(src.fd.get(), rep.target_addr);
+        tc.host_dev = measure::route_device(host.fd.get(), rep.target_addr);
+        tc.ns_container = src.inode;
+        tc.ns_host = host.inode;
+        tc.ip_len = 20 + 8 + f.size;
+        tracer = std::make_unique<measure::TracefsTracer>(tc);
+    }
+    rep.tracer = tracer ? tracer->kind() : "none";
+
     measure::ProbeSchedule sched;
     if (f.count > 0) sched.count = f.count;
     sched.interval = std::chrono::microseconds(static_cast<int64_t>(std::llround(f.interval_s * 1e6)));
@@ -148,7 +168,9 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
     ping->add_option("-W,--timeout", pf->timeout_s, "seconds to wait for each reply (default 1)");
     ping->add_option("--format", pf->format, "text (per packet, then a summary), json or csv");
     ping->add_option("--plot", pf->plot, "also write an SVG plot of raw and corrected RTTs to this file");
-    ping->add_option("--tracer", pf->tracer, "bpf (default), or none for raw RTTs only");
+    ping->add_option("--tracer", pf->tracer,
+                     "auto (default: bpf, else the tracefs fallback), bpf, tracefs (microsecond stamps, matched by device, "
+                     "length and skb address), or none for raw RTTs only");
     ping->add_flag("--hops", pf->all_hops,
                    "record every device on the path (json: events), not only the four the overhead needs (more perturbation)");
     ping->callback([&g, pf] { run_ping(g, *pf); });
