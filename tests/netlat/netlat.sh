@@ -81,6 +81,25 @@ grep -q '<svg' $T/p.svg && pass "--plot writes an SVG" || bad "--plot"
 "$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --format csv 10.77.0.2 > $T/csv.out 2>&1
 [ "$(grep -c '^[0-9]*,1,[0-9.]*,1,' $T/csv.out)" = 3 ] && pass "csv rows" || bad "csv: $(cat $T/csv.out)"
 
+# The tracefs fallback: same path, found by device, length and skb address.
+if [ -d /sys/kernel/tracing/events/net ] || mount | grep -q tracefs || [ -d /sys/kernel/tracing ]; then
+    "$VITRO" netlat ping --netns $CTR --host-netns $HOST --tracer tracefs -c 20 -i 0.02 --format json 10.77.0.2 > $T/tracefs.json 2> $T/tracefs.err
+    rc=$?
+    if [ $rc = 0 ] && [ "$(jq -r .tracer $T/tracefs.json)" = tracefs ]; then
+        m=$(jq .matched $T/tracefs.json)
+        # Unmatched only with a reason (ambiguity is reported, never guessed).
+        [ "$m" -ge 1 ] && [ "$(jq '[.packets[] | select(.replied and (.matched|not) and (.unmatched_reason|length) == 0)] | length' $T/tracefs.json)" = 0 ] \
+            && pass "tracefs fallback: $m of 20 matched, the rest with a reason" || bad "tracefs: $(jq -c '[.packets[].unmatched_reason]' $T/tracefs.json)"
+        [ "$(jq '[.packets[] | select(.matched) | select(.overhead_us > 0 and .corrected_us < .raw_us)] | length' $T/tracefs.json)" = "$m" ] \
+            && pass "tracefs fallback: overhead > 0, corrected < raw" || bad "tracefs: overhead/corrected out of range"
+    else
+        bad "tracefs fallback: exit $rc: $(cat $T/tracefs.err)"
+    fi
+    [ -z "$(ls /sys/kernel/tracing/instances 2>/dev/null | grep vitro-netlat)" ] && pass "tracefs: no instance left" || bad "tracefs instance left"
+else
+    echo "skip - tracefs fallback: no tracefs"
+fi
+
 # NATed: the host masquerades; the remote has no route back to 10.77.1.0/24.
 ip -n $P-remote route del 10.77.1.0/24 via 10.77.0.1
 ip netns exec $P-host iptables -t nat -A POSTROUTING -s 10.77.1.0/24 -o up-h -j MASQUERADE

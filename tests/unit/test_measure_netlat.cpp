@@ -166,3 +166,58 @@ TEST(MeasureReport, JsonCsvAndTextCarryTheSamples) {
 
 }  // namespace
 }  // namespace vitro::measure
+
+#include "measure/trace_tracefs.hpp"
+
+namespace vitro::measure {
+namespace {
+
+TEST(MeasureTracefs, ParsesTracePipeLines) {
+    TracefsTracer::Record r;
+    ASSERT_TRUE(TracefsTracer::parse_line(
+        "            ping-1234    [001] b..1.  4711.000123: net_dev_queue: dev=eth0 skbaddr=00000000deadbeef len=98", r));
+    EXPECT_TRUE(r.xmit);
+    EXPECT_EQ(r.ts_ns, 4711'000'123'000u);
+    EXPECT_EQ(r.dev, "eth0");
+    EXPECT_EQ(r.skb, "00000000deadbeef");
+    EXPECT_EQ(r.len, 98u);
+    ASSERT_TRUE(TracefsTracer::parse_line("  <idle>-0 [000] ..s2. 12.5: netif_rx: dev=up-h skbaddr=ff len=84", r));
+    EXPECT_FALSE(r.xmit);
+    EXPECT_EQ(r.ts_ns, 12'500'000'000u);
+    EXPECT_FALSE(TracefsTracer::parse_line("# tracer: nop", r));
+    EXPECT_FALSE(TracefsTracer::parse_line("  x-1 [000] ..... 1.000001: net_dev_xmit: dev=eth0 skbaddr=1 len=98 rc=0", r));
+}
+
+TracefsTracer::Record rec(uint64_t us, bool xmit, const char* dev, const char* skb, size_t len) {
+    TracefsTracer::Record r;
+    r.ts_ns = us * 1000;
+    r.xmit = xmit;
+    r.dev = dev;
+    r.skb = skb;
+    r.len = len;
+    return r;
+}
+
+TEST(MeasureTracefs, FollowsOneSkbAndRefusesAmbiguity) {
+    TracefsTracer::Config cfg{"eth0", "up-h", kCtr, kHost, 84};
+    std::deque<TracefsTracer::Record> recs = {rec(100, true, "eth0", "a", 98), rec(130, true, "up-h", "a", 98),
+                                              rec(146, false, "up-h", "b", 84), rec(154, false, "eth0", "b", 84)};
+    std::string why;
+    auto evs = TracefsTracer::attribute(recs, cfg, 90'000, 200'000, kId, 7, why);
+    ASSERT_EQ(evs.size(), 4u) << why;
+    ProbeResult p = probe(7, 100);
+    p.tx_mono_ns = 95'000;
+    Sample s = match_probe(p, kId, evs, {kCtr, kHost}, 1'000'000'000);
+    ASSERT_TRUE(s.matched) << s.unmatched;
+    EXPECT_DOUBLE_EQ(s.overhead_us, 38);
+
+    // Another packet of the same length on the same devices: no guess.
+    recs.push_back(rec(140, true, "eth0", "c", 98));
+    recs.push_back(rec(150, true, "up-h", "c", 98));
+    evs = TracefsTracer::attribute(recs, cfg, 90'000, 200'000, kId, 7, why);
+    EXPECT_TRUE(evs.empty());
+    EXPECT_NE(why.find("not guessing"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace vitro::measure
