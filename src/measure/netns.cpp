@@ -1,7 +1,9 @@
 #include "measure/netns.hpp"
 
 #include <fcntl.h>
+#include <linux/nsfs.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 
 #include <exception>
@@ -25,6 +27,9 @@ NetnsHandle open_ns(const std::string& path, std::string description) {
     struct stat self {};
     if (::stat("/proc/self/ns/net", &self) == 0 && st.st_dev != self.st_dev)
         throw Error(EINVAL, description + ": " + path + " is not a network namespace (nsfs) file");
+    // Another kind of namespace (mnt, pid, ...) lives on nsfs too.
+    int type = ::ioctl(h.fd.get(), NS_GET_NSTYPE);
+    if (type >= 0 && type != CLONE_NEWNET) throw Error(EINVAL, description + ": " + path + " is a namespace, but not a network namespace");
     h.inode = static_cast<uint32_t>(st.st_ino);
     h.description = std::move(description);
     return h;
