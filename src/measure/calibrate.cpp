@@ -287,7 +287,7 @@ std::string trial_line(const TrialResult& t) {
 std::string calibrate_text(const CalibrateReport& r) {
     std::string o = "means in microseconds; error = mean corrected - mean bare metal; perturbation = mean traced - mean untraced (container)\n";
     for (const auto& t : r.trials) o += trial_line(t);
-    double worst_err = 0, worst_pert = 0;
+    double worst_err = 0, worst_pert = r.trials.empty() ? 0 : -1e300;
     for (const auto& t : r.trials) {
         worst_err = std::max(worst_err, std::fabs(t.error_us()));
         worst_pert = std::max(worst_pert, t.perturbation_us());
@@ -295,7 +295,9 @@ std::string calibrate_text(const CalibrateReport& r) {
     char b[200];
     std::snprintf(b, sizeof(b), "worst |error| %.1f us, worst perturbation %.1f us over %zu trials\n", worst_err, worst_pert,
                   r.trials.size());
-    return o + b;
+    o += b;
+    if (!r.stopped_by.empty()) o += "stopped by " + r.stopped_by + ": the trials above are all that finished\n";
+    return o;
 }
 
 nlohmann::json calibrate_json(const CalibrateReport& r) {
