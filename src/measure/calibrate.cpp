@@ -219,9 +219,12 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
             if (delay > 0) responder.emplace(remote.fd.get(), std::chrono::microseconds(std::llround(delay * 1000)));
             for (int t = 0; t < o.trials; ++t) {
                 if (stop && stop->load()) break;
+                uint64_t answered0 = responder ? responder->answered() : 0, late0 = responder ? responder->late() : 0;
+                if (responder) responder->clear_late();
                 // Warm-up: neighbour entries, caches; not counted.
                 ProbeSchedule warm = sched;
                 warm.count = 20;
+                warm.first_seq = 60000;  // apart from the measured sequence numbers
                 run_probes(bare, warm, nullptr, ns, stop);
                 run_probes(untraced, warm, nullptr, ns, stop);
 
@@ -230,6 +233,7 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
                 for (int round = 0; round < rounds && !(stop && stop->load()); ++round) {
                     ProbeSchedule blk = sched;
                     blk.count = std::min(o.block, o.count - round * o.block);
+                    blk.first_seq = static_cast<uint16_t>(round * o.block);  // unique within a trial
                     for (int k = 0; k < 3; ++k) {
                         int kind = (round + k) % 3;  // rotate which kind goes first
                         if (kind == 0) {
@@ -266,6 +270,26 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
                 tr.traced_sent = st.size();
                 tr.traced_matched = tr.corrected_us.size();
                 tr.dropped_events = tracer.dropped();
+                {
+                    auto keep = [&](const std::vector<Sample>& v, const IcmpProber& pr, size_t& excluded) {
+                        std::vector<Sample> out;
+                        for (const auto& x : v) {
+                            if (responder && responder->was_late(pr.id(), x.seq)) ++excluded;
+                            else out.push_back(x);
+                        }
+                        return out;
+                    };
+                    auto xb = keep(sb, bare, tr.excluded_bare), xu = keep(su, untraced, tr.excluded_untraced),
+                         xt = keep(st, traced, tr.excluded_traced);
+                    auto mean = [](const std::vector<double>& v) { return summarize(v).mean; };
+                    tr.error_excl_us = mean(rtts(xt, true)) - mean(rtts(xb, false));
+                    tr.perturbation_excl_us = mean(rtts(xt, false)) - mean(rtts(xu, false));
+                }
+                if (responder) {
+                    tr.responder_answered = responder->answered() - answered0;
+                    tr.responder_late = responder->late() - late0;
+                    tr.responder_worst_late_us = static_cast<double>(responder->worst_late_ns()) / 1000.0;
+                }
                 if (progress) progress(tr);
                 rep.trials.push_back(std::move(tr));
             }
@@ -278,10 +302,16 @@ std::string trial_line(const TrialResult& t) {
     char b[512];
     std::snprintf(b, sizeof(b),
                   "delay %4.1f ms %-5s trial %d: bare %7.1f  untraced %7.1f  traced %7.1f  overhead %6.1f  corrected %7.1f  "
-                  "| error %+6.1f  perturbation %+6.1f us  (matched %zu/%zu)\n",
+                  "| error %+6.1f  perturbation %+6.1f us  (matched %zu/%zu)",
                   t.delay_ms, t.load ? "load" : "idle", t.trial, t.bare.mean, t.untraced.mean, t.traced.mean, t.overhead.mean,
                   t.corrected.mean, t.error_us(), t.perturbation_us(), t.traced_matched, t.traced_sent);
-    return b;
+    std::string line = b;
+    if (t.responder_answered) {
+        std::snprintf(b, sizeof(b), "  | without %zu/%zu/%zu late-responder echoes: error %+6.1f  perturbation %+6.1f us",
+                      t.excluded_bare, t.excluded_untraced, t.excluded_traced, t.error_excl_us, t.perturbation_excl_us);
+        line += b;
+    }
+    return line + "\n";
 }
 
 std::string calibrate_text(const CalibrateReport& r) {
@@ -319,7 +349,13 @@ nlohmann::json calibrate_json(const CalibrateReport& r) {
                           {"perturbation_us", t.perturbation_us()},
                           {"traced_sent", t.traced_sent},
                           {"traced_matched", t.traced_matched},
-                          {"dropped_events", t.dropped_events}});
+                          {"dropped_events", t.dropped_events},
+                          {"responder_answered", t.responder_answered},
+                          {"responder_late_over_20us", t.responder_late},
+                          {"responder_worst_late_us_so_far", t.responder_worst_late_us},
+                          {"error_excl_late_us", t.error_excl_us},
+                          {"perturbation_excl_late_us", t.perturbation_excl_us},
+                          {"excluded_late", {t.excluded_bare, t.excluded_untraced, t.excluded_traced}}});
     nlohmann::json out = {{"trials", trials},
                           {"count", r.opts.count},
                           {"interval_ms", r.opts.interval_ms},

@@ -38,6 +38,13 @@ struct TrialResult {
     Summary bare, untraced, traced, overhead, corrected;
     size_t traced_sent = 0, traced_matched = 0;
     uint64_t dropped_events = 0;
+    uint64_t responder_answered = 0, responder_late = 0;  // delaying responder (delay > 0)
+    double responder_worst_late_us = 0;
+    // The same figures without the echoes the delaying responder answered
+    // more than 20 us late (all three kinds alike): the delay emulation's
+    // own noise taken out.
+    double error_excl_us = 0, perturbation_excl_us = 0;
+    size_t excluded_bare = 0, excluded_untraced = 0, excluded_traced = 0;
     double error_us() const { return corrected.mean - bare.mean; }        // corrected - bare metal
     double perturbation_us() const { return traced.mean - untraced.mean; }  // traced - untraced
     std::vector<double> bare_us, untraced_us, traced_us, corrected_us;      // for the plot

@@ -1,5 +1,6 @@
 #include "measure/echo_responder.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <netinet/ip_icmp.h>
@@ -74,6 +75,16 @@ EchoResponder::~EchoResponder() {
     }
 }
 
+bool EchoResponder::was_late(uint16_t id, uint16_t seq) const {
+    std::lock_guard lock(mu_);
+    return late_keys_.count(static_cast<uint32_t>(id) << 16 | seq) > 0;
+}
+
+void EchoResponder::clear_late() {
+    std::lock_guard lock(mu_);
+    late_keys_.clear();
+}
+
 void EchoResponder::loop() {
     // The default 50 us timer slack would be added to the delay at random;
     // and on a machine whose cores are busy with other work, a normal
@@ -117,7 +128,18 @@ void EchoResponder::loop() {
         icmp[2] = icmp[3] = 0;
         uint16_t sum = inet_checksum(icmp, len);
         std::memcpy(icmp + 2, &sum, 2);
-        wait_until(rx + std::chrono::nanoseconds(delay_).count());
+        int64_t due = rx + std::chrono::nanoseconds(delay_).count();
+        wait_until(due);
+        int64_t late = real_ns() - due;
+        if (late > 20'000) {
+            ++late_;
+            uint16_t id = 0, seq = 0;
+            std::memcpy(&id, icmp + 4, 2);
+            std::memcpy(&seq, icmp + 6, 2);
+            std::lock_guard lock(mu_);
+            late_keys_.insert(static_cast<uint32_t>(ntohs(id)) << 16 | ntohs(seq));
+        }
+        if (late > worst_late_) worst_late_ = late;
         if (::sendto(sock_.get(), icmp, len, 0, reinterpret_cast<sockaddr*>(&from), sizeof(from)) >= 0) ++answered_;
     }
 }

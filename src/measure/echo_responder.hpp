@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <unordered_set>
 
 #include "util/fd.hpp"
 
@@ -20,6 +22,13 @@ public:
     EchoResponder& operator=(const EchoResponder&) = delete;
 
     uint64_t answered() const { return answered_.load(); }
+    // Replies sent more than 20 us after their due time (a late wake-up or
+    // a late request), and the worst lateness: delay noise, not netlat's.
+    uint64_t late() const { return late_.load(); }
+    int64_t worst_late_ns() const { return worst_late_.load(); }
+    // Whether the reply to echo (id, seq) went out late; forget them all.
+    bool was_late(uint16_t id, uint16_t seq) const;
+    void clear_late();
 
 private:
     void loop();
@@ -27,7 +36,10 @@ private:
     std::chrono::microseconds delay_;
     UniqueFd sock_;
     std::atomic<bool> stop_{false};
-    std::atomic<uint64_t> answered_{0};
+    std::atomic<uint64_t> answered_{0}, late_{0};
+    std::atomic<int64_t> worst_late_{0};
+    mutable std::mutex mu_;
+    std::unordered_set<uint32_t> late_keys_;  // id << 16 | seq
     std::thread thread_;
 };
 

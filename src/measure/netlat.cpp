@@ -63,7 +63,7 @@ std::vector<Sample> run_probes(IcmpProber& prober, const ProbeSchedule& sched, T
             sleep_until(next, stop);
             if (stop && stop->load()) break;
         }
-        ProbeResult p = prober.probe(static_cast<uint16_t>(i), sched.timeout, stop);
+        ProbeResult p = prober.probe(static_cast<uint16_t>(sched.first_seq + i), sched.timeout, stop);
         if (stop && stop->load() && !p.replied) break;  // interrupted while waiting: not a loss
         Sample s;
         if (tracer) {

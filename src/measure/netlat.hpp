@@ -25,6 +25,7 @@ struct ProbeSchedule {
     std::optional<int> count;                     // none: until stopped
     std::chrono::microseconds interval{1'000'000};  // between sends
     std::chrono::milliseconds timeout{1000};      // per reply
+    uint16_t first_seq = 0;                       // sequence number of the first echo
 };
 
 // Runs the schedule; with a tracer (attached by the caller) each reply is
