@@ -1,0 +1,68 @@
+// `vitro netlat calibrate`: builds the evaluation topology in namespaces of
+// its own (a remote host, a host routing for a bridge, a container on the
+// bridge), then, per condition (added delay, idle or under iperf3 load) and
+// trial, probes the remote from the host (bare metal) and from the container
+// with and without the tracer, in rotating blocks (A B C, B C A, ...), and
+// reports how far the corrected RTTs are from bare metal and how much the
+// tracer perturbs the RTTs it measures.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "measure/stats.hpp"
+
+namespace vitro::measure {
+
+struct CalibrateOptions {
+    int trials = 4;
+    int count = 1000;                 // echoes per kind per trial
+    std::vector<double> delays_ms{0, 1};
+    bool idle = true;                 // conditions without load
+    bool load = true;                 // conditions under iperf3 load
+    std::string load_rate = "200M";   // iperf3 -b
+    double interval_ms = 2;
+    int block = 50;                   // echoes per block before switching kind
+    size_t payload = 56;
+    bool nat = false;                 // masquerade the container's traffic at the host
+};
+
+struct TrialResult {
+    double delay_ms = 0;
+    bool load = false;
+    int trial = 0;
+    Summary bare, untraced, traced, overhead, corrected;
+    size_t traced_sent = 0, traced_matched = 0;
+    uint64_t dropped_events = 0;
+    uint64_t responder_answered = 0, responder_late = 0;  // delaying responder (delay > 0)
+    double responder_worst_late_us = 0;
+    // The same figures without the echoes the delaying responder answered
+    // more than 20 us late (all three kinds alike): the delay emulation's
+    // own noise taken out.
+    double error_excl_us = 0, perturbation_excl_us = 0;
+    size_t excluded_bare = 0, excluded_untraced = 0, excluded_traced = 0;
+    double error_us() const { return corrected.mean - bare.mean; }        // corrected - bare metal
+    double perturbation_us() const { return traced.mean - untraced.mean; }  // traced - untraced
+    std::vector<double> bare_us, untraced_us, traced_us, corrected_us;      // for the plot
+};
+
+struct CalibrateReport {
+    CalibrateOptions opts;
+    std::vector<TrialResult> trials;
+    std::string stopped_by;
+};
+
+// progress: one line per finished trial (may be empty).
+CalibrateReport run_calibration(const CalibrateOptions& opts, const std::atomic<bool>* stop,
+                                const std::function<void(const TrialResult&)>& progress);
+
+std::string trial_line(const TrialResult& t);
+std::string calibrate_text(const CalibrateReport& r);
+nlohmann::json calibrate_json(const CalibrateReport& r);
+std::string calibrate_svg(const CalibrateReport& r);
+
+}  // namespace vitro::measure

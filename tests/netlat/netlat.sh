@@ -1,0 +1,152 @@
+#!/bin/bash
+# vitro netlat ping against a real topology this test makes in namespaces of
+# its own: remote <-veth-> host (router; bridge br0) <-veth-> ctr. Checks the
+# JSON of a bridged and a NATed run (every reply matched, overhead > 0,
+# corrected < raw), the bad inputs (missing netns, unreachable target, a
+# namespace without a network, the host's own namespace), and that no BPF
+# program of ours stays loaded afterwards, after SIGINT and SIGKILL too.
+# No timing assertions. Exit 77 (skip) with the reason when the machine lacks
+# what it needs.
+set -u
+VITRO=${1:?usage: netlat.sh PATH_TO_VITRO}
+skip() { echo "SKIP: $*"; exit 77; }
+[ "$(id -u)" = 0 ] || skip "needs root (network namespaces, BPF)"
+[ -r /sys/kernel/btf/vmlinux ] || skip "no kernel BTF (/sys/kernel/btf/vmlinux): the BPF tracer cannot load"
+for t in ip jq bpftool iptables; do command -v $t >/dev/null || skip "$t not installed (scripts/setup.sh)"; done
+
+P=vnlt$$
+T=$(mktemp -d /tmp/vitro-netlat-test.XXXXXX)
+fail=0
+pass() { echo "ok - $*"; }
+bad() { echo "not ok - $*"; fail=1; }
+cleanup() {
+    [ -n "${BG:-}" ] && kill -9 "$BG" 2>/dev/null
+    for n in remote host ctr empty; do ip netns del $P-$n 2>/dev/null; done
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+# Programs of ours still loaded (netlat_xmit, netlat_rx, ...).
+our_progs() { bpftool prog list 2>/dev/null | grep -c ' name netlat_' ; }
+# The kernel frees a program shortly after its last fd and link go (deferred
+# work), so "none left" is polled for, up to 10 s: not a timing assertion.
+no_progs_left() { for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sleep 0.1; done; return 1; }
+[ "$(our_progs)" = 0 ] || skip "netlat BPF programs already loaded by another vitro: cannot tell ours apart"
+
+set -e
+for n in remote host ctr empty; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
+ip link add up-r netns $P-remote type veth peer name up-h netns $P-host
+ip -n $P-remote addr add 10.77.0.2/24 dev up-r; ip -n $P-remote link set up-r up
+ip -n $P-host addr add 10.77.0.1/24 dev up-h; ip -n $P-host link set up-h up
+ip -n $P-host link add br0 type bridge; ip -n $P-host addr add 10.77.1.1/24 dev br0; ip -n $P-host link set br0 up
+ip link add eth0 netns $P-ctr type veth peer name vh0 netns $P-host
+ip -n $P-host link set vh0 master br0; ip -n $P-host link set vh0 up
+ip -n $P-ctr addr add 10.77.1.2/24 dev eth0; ip -n $P-ctr link set eth0 up
+ip -n $P-ctr route add default via 10.77.1.1
+ip netns exec $P-host sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+ip -n $P-remote route add 10.77.1.0/24 via 10.77.0.1
+set +e
+
+CTR=/run/netns/$P-ctr HOST=/run/netns/$P-host
+ping_json() { "$VITRO" netlat ping --netns $CTR --host-netns $HOST --hops "$@" --format json; }
+
+check_run() {  # $1: label, $2: json file
+    local j=$2
+    local sent matched
+    sent=$(jq .sent "$j"); matched=$(jq .matched "$j")
+    [ "$sent" = 20 ] && [ "$(jq .received "$j")" = 20 ] && pass "$1: 20 sent, 20 replies" || bad "$1: sent $sent received $(jq .received "$j")"
+    [ "$matched" = 20 ] && pass "$1: every reply matched to its trace events" || bad "$1: matched $matched of 20: $(jq -c '[.packets[].unmatched_reason]' "$j")"
+    [ "$(jq '[.packets[] | select(.matched) | select(.overhead_us > 0 and .corrected_us < .raw_us and .egress_us > 0 and .ingress_us > 0)] | length' "$j")" = "$matched" ] \
+        && pass "$1: overhead > 0 and corrected < raw for every matched packet" || bad "$1: overhead/corrected out of range"
+    # The path: the request leaves eth0 in the container, crosses vh0/br0, leaves the host by up-h.
+    [ "$(jq -r '[.packets[0].events[] | select(.dir=="request") | .ifname] | join(" ")' "$j")" = "eth0 vh0 br0 up-h" ] \
+        && pass "$1: request path eth0 vh0 br0 up-h (container and host namespaces only)" || bad "$1: request path $(jq -c '[.packets[0].events[] | .ifname]' "$j")"
+}
+
+# Bridged and routed.
+ping_json -c 20 -i 0.02 10.77.0.2 > $T/bridged.json 2> $T/bridged.err
+rc=$?
+[ $rc = 0 ] && pass "bridged: exit 0" || { bad "bridged: exit $rc: $(cat $T/bridged.err)"; }
+check_run bridged $T/bridged.json
+no_progs_left && pass "no BPF program left after a normal exit" || bad "BPF programs left after exit"
+
+# By default the tracer records only the four edges the overhead needs.
+"$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --format json 10.77.0.2 > $T/edges.json 2>&1
+[ "$(jq -r '[.packets[] | select(.matched) | [.events[] | .dir + ":" + .hook + ":" + .ifname] | join(" ")] | unique | join("|")' $T/edges.json)" \
+    = "request:xmit:eth0 request:xmit:up-h reply:recv:up-h reply:recv:eth0" ] && pass "default: four edge events per echo" \
+    || bad "default edges: $(jq -c '.packets[0].events' $T/edges.json)"
+
+# Text output and a plot.
+"$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --plot $T/p.svg 10.77.0.2 > $T/text.out 2>&1
+grep -q "3 packets transmitted, 3 received, 0% packet loss, 3 matched" $T/text.out && grep -q '^corrected ' $T/text.out \
+    && pass "text summary" || bad "text summary: $(cat $T/text.out)"
+grep -q '<svg' $T/p.svg && pass "--plot writes an SVG" || bad "--plot"
+"$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --format csv 10.77.0.2 > $T/csv.out 2>&1
+[ "$(grep -c '^[0-9]*,1,[0-9.]*,1,' $T/csv.out)" = 3 ] && pass "csv rows" || bad "csv: $(cat $T/csv.out)"
+
+# The tracefs fallback: same path, found by device, length and skb address.
+if [ -d /sys/kernel/tracing/events/net ] || mount | grep -q tracefs || [ -d /sys/kernel/tracing ]; then
+    "$VITRO" netlat ping --netns $CTR --host-netns $HOST --tracer tracefs -c 20 -i 0.02 --format json 10.77.0.2 > $T/tracefs.json 2> $T/tracefs.err
+    rc=$?
+    if [ $rc = 0 ] && [ "$(jq -r .tracer $T/tracefs.json)" = tracefs ]; then
+        m=$(jq .matched $T/tracefs.json)
+        # Unmatched only with a reason (ambiguity is reported, never guessed).
+        [ "$m" -ge 1 ] && [ "$(jq '[.packets[] | select(.replied and (.matched|not) and (.unmatched_reason|length) == 0)] | length' $T/tracefs.json)" = 0 ] \
+            && pass "tracefs fallback: $m of 20 matched, the rest with a reason" || bad "tracefs: $(jq -c '[.packets[].unmatched_reason]' $T/tracefs.json)"
+        [ "$(jq '[.packets[] | select(.matched) | select(.overhead_us > 0 and .corrected_us < .raw_us)] | length' $T/tracefs.json)" = "$m" ] \
+            && pass "tracefs fallback: overhead > 0, corrected < raw" || bad "tracefs: overhead/corrected out of range"
+    else
+        bad "tracefs fallback: exit $rc: $(cat $T/tracefs.err)"
+    fi
+    [ -z "$(ls /sys/kernel/tracing/instances 2>/dev/null | grep vitro-netlat)" ] && pass "tracefs: no instance left" || bad "tracefs instance left"
+else
+    echo "skip - tracefs fallback: no tracefs"
+fi
+
+# NATed: the host masquerades; the remote has no route back to 10.77.1.0/24.
+ip -n $P-remote route del 10.77.1.0/24 via 10.77.0.1
+ip netns exec $P-host iptables -t nat -A POSTROUTING -s 10.77.1.0/24 -o up-h -j MASQUERADE
+ping_json -c 20 -i 0.02 10.77.0.2 > $T/nat.json 2> $T/nat.err
+rc=$?
+[ $rc = 0 ] && pass "nat: exit 0" || bad "nat: exit $rc: $(cat $T/nat.err)"
+check_run nat $T/nat.json
+
+# Bad input: each a clear message and a non-zero exit.
+expect_error() {  # $1 label, $2 pattern, rest: command
+    local label=$1 pat=$2; shift 2
+    "$@" > $T/bad.out 2> $T/bad.err
+    local rc=$?
+    if [ $rc != 0 ] && grep -q "$pat" $T/bad.err; then pass "$label: exit $rc, \"$(head -1 $T/bad.err)\""
+    else bad "$label: exit $rc, stderr: $(cat $T/bad.err)"; fi
+}
+expect_error "missing netns" "no such network namespace" "$VITRO" netlat ping --netns /run/netns/$P-nope -c 1 10.77.0.2
+expect_error "not a netns file" "not a network namespace" "$VITRO" netlat ping --netns /etc/hostname -c 1 10.77.0.2
+expect_error "unreachable target" "no reply from 10.77.0.99" "$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 2 -i 0.1 -W 0.3 10.77.0.99
+expect_error "namespace without a network" "Network is unreachable" "$VITRO" netlat ping --netns /run/netns/$P-empty --host-netns $HOST -c 1 10.77.0.2
+expect_error "the host's own namespace" "shares the host's network namespace" "$VITRO" netlat ping --netns $HOST --host-netns $HOST -c 1 10.77.0.2
+expect_error "no such pid" "no such process" "$VITRO" netlat ping --pid 999999999 -c 1 10.77.0.2
+expect_error "bad format" "expected text, json or csv" "$VITRO" netlat ping --netns $CTR --format yaml -c 1 10.77.0.2
+no_progs_left && pass "no BPF program left after the failures" || bad "BPF programs left after failures"
+
+# Interrupted: SIGINT ends the run with a summary and detaches; SIGKILL too
+# leaves nothing (links are fd-based, never pinned).
+wait_for_progs() {
+    for _ in $(seq 100); do [ "$(our_progs)" -gt 0 ] && return 0; sleep 0.1; done; return 1
+}
+for sig in INT TERM KILL; do
+    "$VITRO" netlat ping --netns $CTR --host-netns $HOST -i 0.05 10.77.0.2 > $T/sig.out 2>&1 &
+    BG=$!
+    if wait_for_progs; then
+        for _ in $(seq 50); do grep -q '^seq=' $T/sig.out && break; sleep 0.1; done
+        kill -$sig $BG; wait $BG; rc=$?; BG=
+        no_progs_left && pass "SIG$sig: no BPF program left" || bad "SIG$sig: BPF programs left: $(bpftool prog list | grep netlat_)"
+        if [ $sig != KILL ]; then
+            [ $rc = 0 ] && grep -q "packets transmitted" $T/sig.out && pass "SIG$sig: exit 0 with a summary" || bad "SIG$sig: exit $rc: $(tail -3 $T/sig.out)"
+        fi
+    else
+        bad "SIG$sig: the tracer never showed up in bpftool prog list: $(cat $T/sig.out)"; kill -9 $BG; BG=
+    fi
+done
+
+[ $fail = 0 ] && echo "netlat: all passed" || echo "netlat: FAILED"
+exit $fail
