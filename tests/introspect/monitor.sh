@@ -18,6 +18,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
+  "$V" pod rm -f pod1 >/dev/null 2>&1
   "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
   runc --root "$T/runc" delete -f fr >/dev/null 2>&1
   umount -R "$T" 2>/dev/null
@@ -42,6 +43,8 @@ IMG=localhost/busybox
 # The workloads: CPU held to half a core, a tmpfs to fill, a TCP sink on the bridge.
 "$V" run -d --name cpu --cpus 0.5 --network none $IMG sh -c 'while :; do :; done' >/dev/null
 "$V" run -d --name mem --network none --tmpfs /big:size=200m $IMG sleep 1000 >/dev/null
+"$V" pod create --name pod1 >/dev/null
+"$V" run -d --pod pod1 --name inpod $IMG sleep 1000 >/dev/null
 "$V" run -d --name net $IMG sh -c 'while :; do nc -l -p 9000 >/dev/null; done' >/dev/null
 # A container another runtime started, found through its state directory
 # (runc: crun refuses cgroup hybrid hosts such as this CI machine).
@@ -61,6 +64,8 @@ check "host metrics: node_cpu_seconds_total, machine_memory_bytes" \
   bash -c "grep -q '^node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}' '$T/once.prom' && grep -q '^machine_memory_bytes [1-9]' '$T/once.prom'"
 check "top processes carry pid, comm and the exe's SHA-256" \
   grep -qE "^vitro_process_cpu_seconds_total\{[^}]*name=\"cpu\",comm=\"sh\",exe_sha256=\"$(sha256sum /bin/busybox | cut -c1-64)\",pid=\"[0-9]+\"\}" "$T/once.prom"
+check "a pod member carries the pod label" grep -q 'container_processes{[^}]*name="inpod",namespace="",pod="pod1"} 1' "$T/once.prom"
+check "pod-level series: vitro_pod_containers counts the infra and the member" grep -q '^vitro_pod_containers{namespace="",pod="pod1"} 2' "$T/once.prom"
 check "spec: the CPU quota of --cpus 0.5" grep -q 'container_spec_cpu_quota{[^}]*name="cpu"} 50000' "$T/once.prom"
 
 # The service, and a real Prometheus scraping it every second.
@@ -102,7 +107,9 @@ after=$(ws)
 check "100 MiB allocated reads in working_set_bytes within 5% ($before -> $after)" within "$((after - before))" 104857600 5
 
 # Network: bytes sent to the container equal what its veth's host end transmitted.
-veth=$(ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | head -1)
+# The host end of the container's eth0: the interface whose index is eth0's iflink.
+peer=$("$V" exec net cat /sys/class/net/eth0/iflink)
+veth=$(ip -j link show | jq -r ".[] | select(.ifindex == $peer) | .ifname")
 txb() { ip -j -s link show dev "$veth" | jq '.[0].stats64.tx.bytes'; }  # this netns's, not sysfs's
 rx() { q 'container_network_receive_bytes_total{name="net",interface="eth0"}'; }
 poll 20 bash -c "[ -n \"\$($(declare -f q); PROM=$PROM; q 'container_network_receive_bytes_total{name=\"net\"}')\" ]"
