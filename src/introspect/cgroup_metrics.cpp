@@ -133,8 +133,42 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
     procs_ = StatFile(in(w, w.v1.count("memory") ? "memory" : "cpu", "cgroup.procs"));
 }
 
-bool CgroupCounters::read(CgroupSample& s) {
-    s = CgroupSample{};
+void CgroupCounters::read_spec(CgroupSample& s) {
+    auto& b = buf_;
+    if (v2_) {
+        if (cpu_max_.read(b)) {  // "max 100000" or "50000 100000"
+            s.cpu_quota_us = limit_of(b);
+            auto sp = b.find(' ');
+            if (sp != std::string::npos) s.cpu_period_us = first_number(std::string_view(b).substr(sp + 1)).value_or(0);
+        }
+        if (cpu_weight_.read(b)) s.cpu_shares = weight_to_shares(first_number(b).value_or(0));
+    } else {
+        if (cpu_quota_.read(b)) s.cpu_quota_us = limit_of(b);
+        if (cpu_period_.read(b)) s.cpu_period_us = first_number(b).value_or(0);
+        if (cpu_weight_.read(b)) s.cpu_shares = first_number(b).value_or(0);
+    }
+    if (mem_limit_.read(b)) s.memory_limit = limit_of(b);
+    if (mem_swap_limit_.read(b)) s.memory_swap_limit = limit_of(b);
+    if (mem_low_.read(b)) {
+        s.memory_reservation = limit_of(b);
+        if (s.memory_reservation == 0u) s.memory_reservation.reset();
+    }
+    if (pids_max_.read(b)) s.tasks_max = limit_of(b);
+}
+
+bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
+    // The limits change only on `update`: kept from the last read unless asked.
+    CgroupSample next;
+    if (!with_spec) {
+        next.cpu_quota_us = s.cpu_quota_us;
+        next.cpu_period_us = s.cpu_period_us;
+        next.cpu_shares = s.cpu_shares;
+        next.memory_limit = s.memory_limit;
+        next.memory_swap_limit = s.memory_swap_limit;
+        next.memory_reservation = s.memory_reservation;
+        next.tasks_max = s.tasks_max;
+    }
+    s = std::move(next);
     // cgroup.procs first: a cgroup that is gone ends the sample here.
     if (!procs_.read(buf_)) return false;
     parse_procs(buf_, s.procs);
@@ -148,12 +182,6 @@ bool CgroupCounters::read(CgroupSample& s) {
             s.cfs_throttled_periods = key_or0(b, "nr_throttled");
             s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_usec")) / 1e6;
         }
-        if (cpu_max_.read(b)) {  // "max 100000" or "50000 100000"
-            s.cpu_quota_us = limit_of(b);
-            auto sp = b.find(' ');
-            if (sp != std::string::npos) s.cpu_period_us = first_number(std::string_view(b).substr(sp + 1)).value_or(0);
-        }
-        if (cpu_weight_.read(b)) s.cpu_shares = weight_to_shares(first_number(b).value_or(0));
         if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
         if (mem_stat_.read(b)) {
             s.memory_rss = key_or0(b, "anon");
@@ -180,9 +208,6 @@ bool CgroupCounters::read(CgroupSample& s) {
             s.cfs_throttled_periods = key_or0(b, "nr_throttled");
             s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
         }
-        if (cpu_quota_.read(b)) s.cpu_quota_us = limit_of(b);
-        if (cpu_period_.read(b)) s.cpu_period_us = first_number(b).value_or(0);
-        if (cpu_weight_.read(b)) s.cpu_shares = first_number(b).value_or(0);
         if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
         if (mem_stat_.read(b)) {
             // total_*: this cgroup and its descendants, as usage_in_bytes counts them.
@@ -202,14 +227,8 @@ bool CgroupCounters::read(CgroupSample& s) {
         if (mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
         if (io_.read(b)) parse_io_v1(b, s.io, true);
     }
-    if (mem_limit_.read(b)) s.memory_limit = limit_of(b);
-    if (mem_swap_limit_.read(b)) s.memory_swap_limit = limit_of(b);
-    if (mem_low_.read(b)) {
-        s.memory_reservation = limit_of(b);
-        if (s.memory_reservation == 0u) s.memory_reservation.reset();
-    }
     if (pids_current_.read(b)) s.tasks = first_number(b);
-    if (pids_max_.read(b)) s.tasks_max = limit_of(b);
+    if (with_spec) read_spec(s);
     return true;
 }
 

@@ -40,10 +40,13 @@ struct CgroupSample {
 class CgroupCounters {
 public:
     explicit CgroupCounters(const cgroups::ProcessCgroups& where);
-    bool read(CgroupSample& out);
+    // with_spec: also the limits (the "spec" fields); otherwise they are kept
+    // from the previous read of `out`: seven reads fewer on most scrapes.
+    bool read(CgroupSample& out, bool with_spec = true);
     bool v2() const { return v2_; }
 
 private:
+    void read_spec(CgroupSample& s);
     bool v2_ = false;
     StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
     StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;

@@ -81,6 +81,7 @@ struct Collector::Tracked {
         double files_at = -1e9;
     };
     std::map<pid_t, Proc> procs;
+    double spec_at = -1e9;  // limits last read
     uint64_t fs_usage = 0;
     double fs_usage_at = -1e9;
     CgroupSample sample;
@@ -134,7 +135,7 @@ void Collector::refresh(bool force) {
     containers_ = std::move(next);
 }
 
-std::string Collector::scrape() {
+const std::string& Collector::scrape() {
     const double t0 = mono_now();
     const double now = wall_now();
     Exposition& e = expo_;
@@ -148,7 +149,9 @@ std::string Collector::scrape() {
     collect_host(e);
     for (auto& c : containers_) {
         // Read first: a container that exits mid-scrape is dropped whole, never half-written.
-        if (!c->counters.read(c->sample)) {
+        const bool spec = now - c->spec_at >= o_.process_interval_s;
+        if (spec) c->spec_at = now;
+        if (!c->counters.read(c->sample, spec)) {
             ++vanished_;
             stale_ = true;
             continue;
@@ -200,8 +203,9 @@ std::string Collector::scrape() {
     }
     ++scrapes_;
     collect_self(e, last_scrape_s_);
+    e.text(text_);
     last_scrape_s_ = mono_now() - t0;
-    return e.text();
+    return text_;
 }
 
 void Collector::collect_host(Exposition& e) {
@@ -458,8 +462,13 @@ void Collector::collect_self(Exposition& e, double scrape_s) {
         e.add(e.family("process_start_time_seconds", MT::gauge, "Start time of the process since unix epoch in seconds."),
               {}, boot_time() + d(self->start_ticks) / clock_ticks_per_second());
     }
-    e.add(e.family("process_open_fds", MT::gauge, "Number of open file descriptors."), {},
-          d(count_open_files(::getpid()).fds));
+    // Our own fd table is ~20 entries per container: walked every process_interval_s.
+    const double now = mono_now();
+    if (now - self_fds_at_ >= o_.process_interval_s) {
+        self_fds_ = count_open_files(::getpid(), false).fds;
+        self_fds_at_ = now;
+    }
+    e.add(e.family("process_open_fds", MT::gauge, "Number of open file descriptors."), {}, d(self_fds_));
 }
 
 }  // namespace vitro::introspect

@@ -26,7 +26,7 @@ struct CollectorOptions {
     std::string cgroup_root = "/sys/fs/cgroup";
     int top_processes = 5;           // vitro_process_* series per container (0: none)
     bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
-    double process_interval_s = 10;  // ... at most this often per process
+    double process_interval_s = 10;  // ... at most this often per process; the limits (spec) too
     double rediscover_after_s = 30;  // rediscover at least this often, even when nothing changed
     double fs_usage_interval_s = 15; // container_fs_usage_bytes: a walk of the upper dir
 };
@@ -38,7 +38,8 @@ public:
 
     // One scrape's text. Never throws for a container that goes away or a
     // file that cannot be read: those are skipped and counted.
-    std::string scrape();
+    // The text stays valid (and must not be used) until the next scrape().
+    const std::string& scrape();
 
     // Extra families from other parts of the exporter (alerts, evidence):
     // called at each scrape after the built-in ones.
@@ -62,9 +63,12 @@ private:
     bool stale_ = true;
     uint64_t scrapes_ = 0, discoveries_ = 0, errors_ = 0, vanished_ = 0;
     double last_scrape_s_ = 0;
+    uint64_t self_fds_ = 0;
+    double self_fds_at_ = -1e9;
     StatFile host_stat_, host_meminfo_, host_loadavg_;
     std::string buf_;
-    Exposition expo_;  // kept between scrapes: its buffers are already the right size
+    Exposition expo_;
+    std::string text_;  // kept between scrapes: its buffers are already the right size
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
 };

@@ -68,9 +68,15 @@ std::string format_labels(const Labels& labels) {
 }
 
 std::string Exposition::text() const {
+    std::string out;
+    text(out);
+    return out;
+}
+
+void Exposition::text(std::string& out) const {
     std::size_t size = 0;
     for (const auto& e : families_) size += e.lines.size() + e.help.size() + 2 * e.name.size() + 32;
-    std::string out;
+    out.clear();
     out.reserve(size);
     for (const auto& e : families_) {
         if (e.lines.empty()) continue;
@@ -87,7 +93,6 @@ std::string Exposition::text() const {
         out += e.type == MetricType::counter ? " counter\n" : " gauge\n";
         out += e.lines;
     }
-    return out;
 }
 
 void append_label_value(std::string& out, std::string_view value) {

@@ -38,6 +38,8 @@ public:
 
     // The whole text; families without samples are left out.
     std::string text() const;
+    // The same into `out` (cleared first; its capacity is reused).
+    void text(std::string& out) const;
     std::size_t samples() const { return samples_; }
 
 private:

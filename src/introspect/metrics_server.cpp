@@ -55,12 +55,18 @@ MetricsServer::MetricsServer(Collector& collector, ListenAddress address, bool g
             return httplib::Server::HandlerResponse::Unhandled;
         });
     s.Get("/metrics", [this, &collector](const httplib::Request&, httplib::Response& res) {
-        std::string text;
-        {
-            std::lock_guard lock(impl_->scrape_lock);
-            text = collector.scrape();
-        }
-        res.set_content(std::move(text), "text/plain; version=0.0.4; charset=utf-8");
+        // Sent from the collector's own buffer (no copy of a large text to
+        // fault in at each scrape): the lock is held until it has been written.
+        auto lock = std::make_shared<std::unique_lock<std::mutex>>(impl_->scrape_lock);
+        const std::string& text = collector.scrape();
+        res.set_content_provider(
+            text.size(), "text/plain; version=0.0.4; charset=utf-8",
+            [&text, lock](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                return sink.write(text.data() + offset, length);
+            },
+            [lock](bool) {
+                if (lock->owns_lock()) lock->unlock();
+            });
     });
     s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     s.Get("/", [](const httplib::Request&, httplib::Response& res) {

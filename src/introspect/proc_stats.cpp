@@ -72,7 +72,7 @@ std::optional<ProcessSample> read_process(pid_t pid) {
     return parse_proc_stat(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
-OpenFiles count_open_files(pid_t pid) {
+OpenFiles count_open_files(pid_t pid, bool sockets) {
     OpenFiles out;
     char path[48];
     std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
@@ -87,6 +87,7 @@ OpenFiles count_open_files(pid_t pid) {
     while (auto* e = ::readdir(dir)) {
         if (e->d_name[0] == '.') continue;
         ++out.fds;
+        if (!sockets) continue;
         // "socket:[1234]": the link text says what the fd is without a stat.
         ssize_t n = ::readlinkat(dfd, e->d_name, target, sizeof target);
         if (n > 7 && std::string_view(target, 7) == "socket:") ++out.sockets;

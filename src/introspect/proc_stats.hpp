@@ -30,8 +30,8 @@ std::optional<ProcessSample> read_process(pid_t pid);
 struct OpenFiles {
     uint64_t fds = 0, sockets = 0;
 };
-// Counts /proc/<pid>/fd entries, and those that are sockets. Zero when gone.
-OpenFiles count_open_files(pid_t pid);
+// Counts /proc/<pid>/fd entries, and (a readlink each) those that are sockets. Zero when gone.
+OpenFiles count_open_files(pid_t pid, bool sockets = true);
 
 struct InterfaceCounters {
     std::string name;
