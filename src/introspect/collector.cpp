@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <set>
 
-#include "image/digest.hpp"
 #include "introspect/proc_stats.hpp"
+#include "introspect/process_snapshot.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
 
@@ -432,12 +432,14 @@ std::string Collector::exe_sha256(pid_t pid) {
                       ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
     auto it = exe_hashes_.find(key);
     if (it != exe_hashes_.end()) return it->second;
-    image::Sha256 h;
-    char buf[65536];
-    ssize_t r;
-    while ((r = ::read(fd.get(), buf, sizeof buf)) > 0) h.update(buf, static_cast<std::size_t>(r));
+    std::string digest;
+    try {
+        digest = sha256_fd(fd.get()).substr(7);  // without "sha256:"
+    } catch (const Error&) {
+        return "unknown";
+    }
     if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded under a churn of binaries
-    return exe_hashes_.emplace(key, h.digest().substr(7)).first->second;
+    return exe_hashes_.emplace(key, digest).first->second;
 }
 
 void Collector::collect_self(Exposition& e, double scrape_s) {

@@ -27,27 +27,24 @@ void append_labels(std::string& out, const Labels& labels, bool& first) {
 void Exposition::add(Family f, const Labels& labels, double value) { add(f, labels, {}, value); }
 
 void Exposition::add(Family f, const Labels& common, const Labels& extra, double value) {
-    std::string& out = families_.at(f).lines;
-    out += families_[f].name;
-    bool first = true;
-    append_labels(out, common, first);
-    append_labels(out, extra, first);
-    if (!first) out += '}';
-    out += ' ';
-    append_value(out, value);
-    out += '\n';
-    ++samples_;
+    write(f, {}, common, extra, value);
 }
 
 void Exposition::add_formatted(Family f, std::string_view labels, const Labels& extra, double value) {
+    write(f, labels, {}, extra, value);
+}
+
+// One sample line: name{preformatted,a...,b...} value
+void Exposition::write(Family f, std::string_view formatted, const Labels& a, const Labels& b, double value) {
     std::string& out = families_.at(f).lines;
     out += families_[f].name;
-    bool first = labels.empty();
+    bool first = formatted.empty();
     if (!first) {
         out += '{';
-        out += labels;
+        out += formatted;
     }
-    append_labels(out, extra, first);
+    append_labels(out, a, first);
+    append_labels(out, b, first);
     if (!first) out += '}';
     out += ' ';
     append_value(out, value);

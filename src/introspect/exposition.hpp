@@ -43,6 +43,7 @@ public:
     std::size_t samples() const { return samples_; }
 
 private:
+    void write(Family f, std::string_view formatted, const Labels& a, const Labels& b, double value);
     struct Entry {
         std::string name, help;
         MetricType type;
