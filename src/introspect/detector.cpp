@@ -63,9 +63,15 @@ std::string cmdline_text(const json& cmdline) {
     return s;
 }
 
+// Not an outbound endpoint: the accepted side of a connection to a port the
+// container listens on, or a loopback connection to one of its baseline
+// listening ports (its own service, e.g. a health check).
 bool is_inbound(const std::set<int>& listening, const std::set<int>& baseline, const json& d) {
     int lp = d.value("local_port", 0);
-    return listening.count(lp) || baseline.count(lp);
+    if (listening.count(lp) || baseline.count(lp)) return true;
+    std::string peer = d.value("peer_addr", "");
+    bool loopback = peer.rfind("127.", 0) == 0 || peer == "::1" || peer.rfind("::ffff:127.", 0) == 0;
+    return loopback && baseline.count(d.value("peer_port", 0));
 }
 
 std::string endpoint(const json& d) {
@@ -219,7 +225,7 @@ void BaselineLearner::on_event(const Event& e) {
     } else if (e.kind == "net.listen") {
         b_.listen.insert(d.value("local_port", 0));
     } else if (e.kind == "net.connect") {
-        if (!is_inbound(b_.listen, {}, d)) b_.outbound.insert(endpoint(d));
+        if (!is_inbound({}, b_.listen, d)) b_.outbound.insert(endpoint(d));
     } else if (e.kind == "file.create" || e.kind == "file.write" || e.kind == "file.rename") {
         if (d.value("type", "file") != "dir") b_.written.insert(d.value("path", ""));
     } else if (e.kind == "resource.sample") {

@@ -20,8 +20,9 @@
 //                         spawned by a parent (comm) that never spawned one  high
 //   reverse-shell         a shell whose fd 0 or 1 is a socket at exec time  critical
 //   unseen-outbound       net.connect to an addr:port not in the baseline   medium
-//                         (connections to a port the container listens on
-//                         are inbound and ignored)
+//                         (the accepted side of a connection to a port it
+//                         listens on, and loopback connections to its
+//                         baseline listening ports, are not outbound)
 //   unseen-listen         a listening port not in the baseline              medium
 //   cpu-above-envelope    CPU rate over the last 1 s above
 //                         max(2 x baseline max, baseline max + 0.5 core)    high
