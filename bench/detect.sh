@@ -4,7 +4,7 @@
 # wget requests (`vitro exec web wget ...` every 0.5 s), then `vitro detect`:
 #  1. PRISTINE_SECONDS (default 180) of the same wget load: every alert is false;
 #  2. RUNS (default 3) of each infection, in the same container:
-#     miner        sh -c 'while :; do :; done' stratum+tcp://...  (mining-command-line, cpu-above-envelope)
+#     miner        sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' stratum+tcp://...  (mining-command-line, cpu-above-envelope)
 #     reverse      busybox nc 127.0.0.1 4444 -e /bin/sh to an nc -l in the container (reverse-shell)
 #     dropped      cp /bin/busybox /tmp/xN && /tmp/xN sleep 2      (drop-and-execute)
 # Time to detect = the alert record's time minus the time just before the
@@ -64,7 +64,7 @@ ttd() {
 : >"$T/res"
 for r in $(seq "$runs"); do
   t0=$(date +%s%N)
-  "$V" exec -d web sh -c 'while :; do :; done' "stratum+tcp://pool.example.org:3333/run$r"
+  "$V" exec -d web sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' "stratum+tcp://pool.example.org:3333/run$r"
   echo "mining-command-line $(ttd mining-command-line $t0)" >>"$T/res"
   echo "cpu-above-envelope $(ttd cpu-above-envelope $t0)" >>"$T/res"
   "$V" exec web pkill -f stratum; sleep 3

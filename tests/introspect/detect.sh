@@ -2,7 +2,7 @@
 # Pristine versus infected, end to end through the real vitro binary: a
 # busybox httpd container, `vitro baseline learn` while wget requests come in,
 # then `vitro detect` against that baseline: the same wget load raises no
-# alert; a miner (busy loop with a stratum+tcp:// argument), a reverse shell
+# alert; a miner (4 busy loops with a stratum+tcp:// argument), a reverse shell
 # (busybox nc -e /bin/sh to a listener in the container's netns) and a dropped
 # binary (/bin/busybox copied to /tmp/x and run) are each detected with their
 # rule; `vitro alerts` reads them back from the evidence store; a baseline of
@@ -88,7 +88,7 @@ check "the pristine wget load raises no alert" eq "$(wc -l <"$T/detect.out")" 0
 
 has_rule() { grep -q "\"rule\":\"$1\"" "$T/detect.out"; }
 # --- miner
-"$V" exec -d web sh -c 'while :; do :; done' stratum+tcp://pool.example.org:3333
+"$V" exec -d web sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' stratum+tcp://pool.example.org:3333
 check "miner: mining-command-line" wait_for has_rule mining-command-line
 check "miner: cpu-above-envelope" wait_for has_rule cpu-above-envelope
 "$V" exec web pkill -f stratum
