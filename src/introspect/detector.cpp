@@ -109,8 +109,10 @@ Baseline Baseline::from_json(const json& j) {
         b.image_digest = j.at("image_digest").get<std::string>();
         b.learned_at_ns = j.value("learned_at_ns", int64_t{0});
         b.duration_s = j.value("duration_s", 0.0);
-        for (const auto& e : j.at("executables")) b.executables.insert({e.at("path"), e.at("sha256")});
-        for (const auto& e : j.at("lineage")) b.lineage.insert({e.at("parent"), e.at("child")});
+        for (const auto& e : j.at("executables"))
+            b.executables.emplace(e.at("path").get<std::string>(), e.at("sha256").get<std::string>());
+        for (const auto& e : j.at("lineage"))
+            b.lineage.emplace(e.at("parent").get<std::string>(), e.at("child").get<std::string>());
         for (const auto& e : j.at("shell_parents")) b.shell_parents.insert(e.get<std::string>());
         for (const auto& e : j.at("listen")) b.listen.insert(e.get<int>());
         for (const auto& e : j.at("outbound")) b.outbound.insert(e.get<std::string>());

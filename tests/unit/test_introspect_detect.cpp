@@ -186,11 +186,11 @@ TEST(DetectRules, NetworkRules) {
 
 TEST(DetectRules, CpuAboveEnvelopeSustainedOneSecond) {
     Fixture f;  // baseline max 0.1 core: the limit is 0.6
-    // 0.5 core: under the limit.
-    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", int64_t{i} * 250000000, uint64_t(i) * 125000000);
+    // 0.3 core: under the limit.
+    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", int64_t{i} * 250000000, uint64_t(i) * 75000000);
     EXPECT_TRUE(f.seen.empty());
     // Then 1 core: alerted once the last 1 s window is above 0.6 (not before a full window).
-    uint64_t cpu = 8 * 125000000;
+    uint64_t cpu = 8 * 75000000;
     int64_t t = 8 * 250000000;
     int raised_at = -1;
     for (int i = 1; i <= 12; ++i) {
