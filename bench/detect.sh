@@ -6,7 +6,7 @@
 #  2. RUNS (default 3) of each infection, in the same container:
 #     miner        sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' stratum+tcp://...  (mining-command-line, cpu-above-envelope)
 #     reverse      busybox nc 127.0.0.1 4444 -e /bin/sh to an nc -l in the container (reverse-shell)
-#     dropped      cp /bin/busybox /tmp/xN && /tmp/xN sleep 2      (drop-and-execute)
+#     dropped      cp /bin/busybox /tmp/xN, run as /tmp/sleepN -> xN  (drop-and-execute)
 # Time to detect = the alert record's time minus the time just before the
 # `vitro exec` that starts the infection (so it includes exec's own start-up).
 # In a private network namespace; every path in a temp dir. Root only.
@@ -41,7 +41,7 @@ lp=$!
 sleep 1; load_for 18
 wait $lp
 
-host "$V" detect web --format json >"$T/alerts" 2>"$T/detect.err" &
+nsenter --net=/proc/self/fd/9 "$V" detect web --format json >"$T/alerts" 2>"$T/detect.err" &
 dpid=$!
 sleep 2
 
@@ -67,16 +67,16 @@ for r in $(seq "$runs"); do
   "$V" exec -d web sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' "stratum+tcp://pool.example.org:3333/run$r"
   echo "mining-command-line $(ttd mining-command-line $t0)" >>"$T/res"
   echo "cpu-above-envelope $(ttd cpu-above-envelope $t0)" >>"$T/res"
-  "$V" exec web pkill -f stratum; sleep 3
+  "$V" exec web killall sh; sleep 3
 
   "$V" exec -d web sh -c 'sleep 30 | nc -l -p 4444'; sleep 1
   t0=$(date +%s%N)
   "$V" exec -d web nc 127.0.0.1 4444 -e /bin/sh
   echo "reverse-shell $(ttd reverse-shell $t0)" >>"$T/res"
-  "$V" exec web pkill nc; sleep 1
+  "$V" exec web killall nc sh sleep; sleep 1
 
   t0=$(date +%s%N)
-  "$V" exec web sh -c "cp /bin/busybox /tmp/x$r && /tmp/x$r sleep 2"
+  "$V" exec web sh -c "cp /bin/busybox /tmp/x$r && ln -s x$r /tmp/sleep$r && /tmp/sleep$r 2"
   echo "drop-and-execute $(ttd drop-and-execute $t0)" >>"$T/res"
 done
 kill -INT $dpid; wait $dpid; dpid=

@@ -4,7 +4,7 @@
 # then `vitro detect` against that baseline: the same wget load raises no
 # alert; a miner (4 busy loops with a stratum+tcp:// argument), a reverse shell
 # (busybox nc -e /bin/sh to a listener in the container's netns) and a dropped
-# binary (/bin/busybox copied to /tmp/x and run) are each detected with their
+# binary (/bin/busybox copied to /tmp/x and run through a symlink) are each detected with their
 # rule; `vitro alerts` reads them back from the evidence store; a baseline of
 # another image digest is refused. Own network namespace, every vitro path in
 # a temp dir. TAP. Root only. No timed assertions (bounded polls).
@@ -77,7 +77,7 @@ check "detect refuses a baseline of another image digest (exit 125, naming both)
 # --- detect: pristine load first
 starts() { sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='capture.start'"; }
 s0=$(starts)
-host "$V" detect web --format json >"$T/detect.out" 2>"$T/detect.err" &
+nsenter --net=/proc/self/fd/9 "$V" detect web --format json >"$T/detect.out" 2>"$T/detect.err" &
 det_pid=$!
 check "detect starts watching" wait_for bash -c "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kind='capture.start'\") -gt $s0 ]"
 sleep 1
@@ -91,7 +91,7 @@ has_rule() { grep -q "\"rule\":\"$1\"" "$T/detect.out"; }
 "$V" exec -d web sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' stratum+tcp://pool.example.org:3333
 check "miner: mining-command-line" wait_for has_rule mining-command-line
 check "miner: cpu-above-envelope" wait_for has_rule cpu-above-envelope
-"$V" exec web pkill -f stratum
+"$V" exec web killall sh   # the miner's shells (the only ones there)
 
 # --- reverse shell to a listener in the container's netns
 "$V" exec -d web sh -c 'sleep 60 | nc -l -p 4444'
@@ -103,7 +103,8 @@ check "... unseen-listen" wait_for bash -c "grep '\"rule\":\"unseen-listen\"' '$
 check "... unseen-outbound" wait_for bash -c "grep '\"rule\":\"unseen-outbound\"' '$T/detect.out' | grep -q 127.0.0.1:4444"
 
 # --- dropped and executed binary
-"$V" exec web sh -c 'cp /bin/busybox /tmp/x && /tmp/x sleep 2'
+# (run through a symlink named after an applet: busybox picks the applet from argv[0])
+"$V" exec web sh -c 'cp /bin/busybox /tmp/x && ln -s x /tmp/sleep && /tmp/sleep 2'
 check "dropped binary: drop-and-execute" wait_for has_rule drop-and-execute
 
 kill -INT $det_pid; wait $det_pid; rc=$?; det_pid=
