@@ -6,7 +6,7 @@
 #  2. RUNS (default 3) of each infection, in the same container:
 #     miner        sh -c 'for i in 1 2 3; do while :; do :; done & done; while :; do :; done' stratum+tcp://...  (mining-command-line, cpu-above-envelope)
 #     reverse      busybox nc 127.0.0.1 4444 -e /bin/sh to an nc -l in the container (reverse-shell)
-#     dropped      cp /bin/busybox /tmp/xN, run as /tmp/sleepN -> xN  (drop-and-execute)
+#     dropped      cp /bin/busybox /tmp/xN, run as /tmp/dN/sleep -> /tmp/xN  (drop-and-execute)
 # Time to detect = the alert record's time minus the time just before the
 # `vitro exec` that starts the infection (so it includes exec's own start-up).
 # In a private network namespace; every path in a temp dir. Root only.
@@ -76,7 +76,7 @@ for r in $(seq "$runs"); do
   "$V" exec web killall nc sh sleep; sleep 1
 
   t0=$(date +%s%N)
-  "$V" exec web sh -c "cp /bin/busybox /tmp/x$r && ln -s x$r /tmp/sleep$r && /tmp/sleep$r 2"
+  "$V" exec web sh -c "cp /bin/busybox /tmp/x$r && mkdir /tmp/d$r && ln -s /tmp/x$r /tmp/d$r/sleep && /tmp/d$r/sleep 2"
   echo "drop-and-execute $(ttd drop-and-execute $t0)" >>"$T/res"
 done
 kill -INT $dpid; wait $dpid; dpid=
