@@ -382,18 +382,28 @@ void Detector::on_cpu(const std::string& container_id, int64_t t_ns, uint64_t cp
     auto it = watched_.find(container_id);
     if (it == watched_.end()) return;
     Watched& w = it->second;
-    double rate = w.cpu.add(t_ns, cpu_ns, opts_.cpu_window_ns);
-    if (rate < 0) return;
     double limit = std::max(2 * w.b.cpu_max_cores, w.b.cpu_max_cores + 0.5);
-    if (rate > limit && !w.cpu_high) {
+    double window = w.cpu.add(t_ns, cpu_ns, opts_.cpu_window_ns);
+    // Sustained: every sample interval since above_since over the limit, for
+    // at least a window, and the window's average too.
+    bool above = false;
+    if (w.last_t && t_ns > w.last_t && cpu_ns >= w.last_cpu)
+        above = static_cast<double>(cpu_ns - w.last_cpu) / static_cast<double>(t_ns - w.last_t) > limit;
+    if (above && !w.above_since) w.above_since = w.last_t;
+    if (!above) {
+        w.above_since = 0;
+        w.cpu_high = false;
+    }
+    w.last_t = t_ns;
+    w.last_cpu = cpu_ns;
+    if (above && !w.cpu_high && t_ns - w.above_since >= opts_.cpu_window_ns && window > limit) {
         w.cpu_high = true;
-        char buf[160];
-        std::snprintf(buf, sizeof buf, "CPU %.2f cores over the last 1 s, above the envelope %.2f (baseline max %.2f)", rate,
-                      limit, w.b.cpu_max_cores);
+        char buf[200];
+        std::snprintf(buf, sizeof buf,
+                      "CPU %.2f cores over the last 1 s (above %.2f for %.1f s), envelope %.2f (baseline max %.2f)",
+                      window, limit, static_cast<double>(t_ns - w.above_since) / 1e9, limit, w.b.cpu_max_cores);
         // A new episode may alert again: the key counts episodes.
         raise(w, "cpu-above-envelope", std::to_string(t_ns), "high", buf, 0);
-    } else if (rate <= limit) {
-        w.cpu_high = false;
     }
 }
 

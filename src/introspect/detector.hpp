@@ -24,9 +24,10 @@
 //                         listens on, and loopback connections to its
 //                         baseline listening ports, are not outbound)
 //   unseen-listen         a listening port not in the baseline              medium
-//   cpu-above-envelope    CPU rate over the last 1 s above
-//                         max(2 x baseline max, baseline max + 0.5 core)    high
-//                         (sampled by the Detector itself, cpu_sample_ms)
+//   cpu-above-envelope    CPU rate above max(2 x baseline max, baseline max
+//                         + 0.5 core) in every sample interval for >= 1 s   high
+//                         (and over the last 1 s as a whole); sampled by the
+//                         Detector itself every cpu_sample_ms (250 ms)
 //   mining-command-line   stratum+tcp://, xmrig, --donate-level, cryptonight,
 //                         ... in the command line                          critical
 // Each alert is appended to the evidence store as a record of kind "alert"
@@ -168,6 +169,8 @@ private:
         std::set<std::string> raised;  // rule + key
         std::map<pid_t, std::string> comm;
         CpuWindow cpu;
+        int64_t last_t = 0, above_since = 0;
+        uint64_t last_cpu = 0;
         bool cpu_high = false;
     };
     void raise(Watched& w, const std::string& rule, const std::string& key, const std::string& severity,
