@@ -193,6 +193,14 @@ std::vector<EvidenceRecord> EvidenceStore::range(uint64_t first, uint64_t last) 
     return out;
 }
 
+std::vector<EvidenceRecord> EvidenceStore::of_kind(const std::string& kind, int64_t since_ns) {
+    std::vector<EvidenceRecord> out;
+    auto s = db_.prepare(std::string(kSelect) + "WHERE kind = ? AND time_ns >= ? ORDER BY seq");
+    s.bind(1, kind).bind(2, since_ns);
+    while (s.step()) out.push_back(row_to_record(s));
+    return out;
+}
+
 std::vector<EvidenceRecord> EvidenceStore::segment_for(const std::string& container_id, int64_t since_ns,
                                                        int64_t until_ns, size_t limit) {
     auto s = db_.prepare(

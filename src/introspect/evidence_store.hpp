@@ -62,6 +62,8 @@ public:
 
     // Records first..last (inclusive), in seq order, with payloads.
     std::vector<EvidenceRecord> range(uint64_t first, uint64_t last);
+    // Every record of `kind` with time_ns >= since_ns, in seq order (alerts).
+    std::vector<EvidenceRecord> of_kind(const std::string& kind, int64_t since_ns = 0);
     // The chain segment that covers `container_id`'s records with time_ns in
     // [since_ns, until_ns] (only the last `limit` of them when limit > 0):
     // every record from the first match to the last, the other containers'

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     cli::add_pod_commands(app, g);
     cli::add_monitor_commands(app, g);
     cli::add_evidence_commands(app, g);
+    cli::add_detect_commands(app, g);
     cli::add_netlat_commands(app, g);
 
     try {
