@@ -133,9 +133,25 @@ void Collector::refresh(bool force) {
         else next.push_back(std::make_unique<Tracked>(std::move(t)));
     }
     containers_ = std::move(next);
+    if (on_discovery_) {
+        std::vector<const Target*> now_watched;
+        for (auto& c : containers_) now_watched.push_back(&c->target);
+        on_discovery_(now_watched);
+    }
+}
+
+void Collector::rediscover() {
+    std::lock_guard lock(mu_);
+    try {
+        refresh(false);
+    } catch (const std::exception& ex) {
+        ++errors_;
+        log::warn(std::string("discovery: ") + ex.what());
+    }
 }
 
 const std::string& Collector::scrape() {
+    std::lock_guard lock(mu_);
     const double t0 = mono_now();
     const double now = wall_now();
     Exposition& e = expo_;

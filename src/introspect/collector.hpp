@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,12 @@ public:
     // called at each scrape after the built-in ones.
     void add_source(std::function<void(Exposition&)> fn) { sources_.push_back(std::move(fn)); }
 
+    // Called (under the collector's lock) after each discovery with what is
+    // watched now: continuous capture and detection follow the same set.
+    void on_discovery(std::function<void(const std::vector<const Target*>&)> fn) { on_discovery_ = std::move(fn); }
+    // Runs discovery if anything changed (as a scrape does), from any thread.
+    void rediscover();
+
     std::size_t containers() const { return containers_.size(); }
 
 private:
@@ -71,6 +78,8 @@ private:
     std::string text_;  // kept between scrapes: its buffers are already the right size
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
+    std::function<void(const std::vector<const Target*>&)> on_discovery_;
+    std::mutex mu_;  // scrape() and rediscover() from different threads
 };
 
 }  // namespace vitro::introspect

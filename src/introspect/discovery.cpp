@@ -81,6 +81,7 @@ void vitro_targets(const DiscoveryOptions& o, const cgroups::CgroupMounts& mount
             t.container = c.id;
             t.name = c.name;
             t.image = c.image;
+            t.image_digest = c.image_digest;
             t.runtime = "vitro";
             t.pid = engine::init_pid(c);
             t.upper_dir = o.vitro_root + "/containers/" + c.id + "/upper";

@@ -16,6 +16,7 @@ struct Target {
     std::string id;         // the cgroup path ("/vitro/<id>"), as cAdvisor's `id` label
     std::string container;  // the runtime's container id
     std::string name, image, pod, ns;  // ns: the Kubernetes namespace of a pod member
+    std::string image_digest;          // vitro's containers: what a baseline was learned on
     std::string runtime;    // vitro, or the runtime whose state named it
     pid_t pid = 0;          // the container's init, as seen from the host
     uint64_t pid_start_ticks = 0;

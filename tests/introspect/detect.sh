@@ -119,5 +119,18 @@ check "vitro alerts (text): one line per alert" eq "$("$V" alerts web | grep -c 
 check "vitro alerts --since in the future: none" eq "$("$V" alerts --since "$(( $(date +%s) + 3600 ))" | wc -l)" 0
 check "the store still verifies" "$V" evidence verify
 
+# --- the same detection inside the exporter service: vitro monitor --evidence
+c0=$(sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='capture.start'")
+nsenter --net=/proc/self/fd/9 "$V" monitor --evidence --listen 127.0.0.1:0 >"$T/mon.out" 2>"$T/mon.err" &
+mon_pid=$!
+wait_for grep -q serving "$T/mon.out"
+URL=$(sed -n 's/.*serving //p' "$T/mon.out")
+wait_for bash -c "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kind='capture.start'\") -gt $c0 ]"
+"$V" exec web sh -c 'mkdir /tmp/d && cp /bin/busybox /tmp/d/y && ln -s y /tmp/d/sleep && /tmp/d/sleep 2'
+check "monitor --evidence: vitro_alerts_total counts a drop-and-execute" \
+  wait_for bash -c "nsenter --net=/proc/$$/fd/9 curl -sf '$URL' | grep -q '^vitro_alerts_total{container=\"web\",rule=\"drop-and-execute\"} [1-9]'"
+kill -TERM $mon_pid; wait $mon_pid; rc=$?
+check "... and SIGTERM ends it with exit 0" eq $rc 0
+
 echo "1..$n"
 [ "$failed" = 0 ]

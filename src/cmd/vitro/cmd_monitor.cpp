@@ -7,14 +7,20 @@
 
 #include <cstdio>
 #include <set>
+#include <chrono>
+#include <memory>
 #include <thread>
 
 #include <yaml-cpp/yaml.h>
 
 #include "cmd/vitro/cli.hpp"
+#include "introspect/capture.hpp"
 #include "introspect/collector.hpp"
+#include "introspect/detector.hpp"
+#include "introspect/evidence_store.hpp"
 #include "introspect/metrics_server.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "util/log.hpp"
 
 namespace vitro::cli {
@@ -30,6 +36,77 @@ struct MonitorFlags {
     bool no_process_metrics = false;
     bool once = false;
     bool gzip = false;
+    bool evidence = false;
+    std::string evidence_store;
+};
+
+// --evidence: continuous capture of every watched container into the
+// evidence store, and detection for those with a baseline
+// (<root>/baselines/<id>.json). It follows the collector's discovery.
+class EvidenceService {
+public:
+    EvidenceService(const Globals& g, const std::string& store)
+        : root_(g.root), cap_({.store_path = store}), det_({.store_path = store}) {
+        det_.on_alert([](const introspect::Alert& a) {
+            log::warn("alert: " + a.to_json().dump());
+        });
+        det_.attach(cap_);
+    }
+    void follow(introspect::Collector& c) {
+        c.on_discovery([this](const std::vector<const introspect::Target*>& now) { update(now); });
+        c.add_source([this](introspect::Exposition& e) { det_.add_metrics(e); });
+    }
+    void start() {
+        capture_ = cap_.start();
+        sampler_ = det_.start_sampler();
+    }
+    void stop() {
+        capture_.request_stop();
+        sampler_.request_stop();
+        if (capture_.joinable()) capture_.join();
+        if (sampler_.joinable()) sampler_.join();
+        if (auto f = cap_.failure()) {
+            try {
+                std::rethrow_exception(f);
+            } catch (const std::exception& e) {
+                log::warn(std::string("evidence capture stopped: ") + e.what());
+            }
+        }
+    }
+
+private:
+    void update(const std::vector<const introspect::Target*>& now) {
+        std::set<std::string> seen;
+        for (const auto* t : now) {
+            if (t->container.empty()) continue;
+            seen.insert(t->container);
+            if (watched_.count(t->container)) continue;
+            watched_.insert(t->container);
+            introspect::WatchTarget w{t->container, t->name, t->pid, "", t->upper_dir};
+            cap_.watch(w);
+            std::string baseline = introspect::default_baseline_path(root_, t->container);
+            if (t->runtime != "vitro" || !path_exists(baseline)) continue;
+            try {
+                det_.watch(w, introspect::Baseline::load(baseline), t->image, t->image_digest);
+            } catch (const std::exception& e) {
+                log::warn("detection for " + t->name + ": " + e.what());  // e.g. another image's baseline
+            }
+        }
+        for (auto it = watched_.begin(); it != watched_.end();) {
+            if (seen.count(*it)) {
+                ++it;
+                continue;
+            }
+            cap_.unwatch(*it);
+            it = watched_.erase(it);
+        }
+    }
+
+    std::string root_;
+    introspect::Capture cap_;
+    introspect::Detector det_;
+    std::set<std::string> watched_;
+    std::jthread capture_, sampler_;
 };
 
 // The config file: YAML with the flags' names (listen, runtime_roots,
@@ -93,13 +170,30 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     }
     introspect::MetricsServer server(collector, address, f.gzip);
     server.bind();
-    // SIGINT/SIGTERM end the service: blocked here (the server's threads
-    // inherit the mask) and taken by one thread that stops the server.
+    // SIGINT/SIGTERM end the service: blocked before any thread starts (each
+    // inherits the mask) and taken by one thread that stops the server.
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    std::unique_ptr<EvidenceService> evidence;
+    std::jthread rediscovery;
+    if (f.evidence) {
+        std::string store = f.evidence_store.empty() ? introspect::default_evidence_path(g.root) : f.evidence_store;
+        { introspect::EvidenceStore create(store); }  // a store that cannot be opened fails here, before serving
+        evidence = std::make_unique<EvidenceService>(g, store);
+        evidence->follow(collector);
+        collector.rediscover();
+        evidence->start();
+        // New containers are watched within a second, scraped or not.
+        rediscovery = std::jthread([&collector](std::stop_token st) {
+            while (!st.stop_requested()) {
+                std::this_thread::sleep_for(std::chrono::seconds(1));
+                collector.rediscover();
+            }
+        });
+    }
     std::thread waiter([&] {
         int sig = 0;
         sigwait(&stop_signals, &sig);
@@ -111,6 +205,11 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     server.run();
     pthread_kill(waiter.native_handle(), SIGTERM);  // when run() ended on its own
     waiter.join();
+    if (rediscovery.joinable()) {
+        rediscovery.request_stop();
+        rediscovery.join();
+    }
+    if (evidence) evidence->stop();
 }
 
 }  // namespace
@@ -135,6 +234,11 @@ void add_monitor_commands(CLI::App& app, Globals& g) {
     cmd->add_flag("--no-process-metrics", f->no_process_metrics,
                   "skip container_file_descriptors and container_sockets (they walk every process's fd table)");
     cmd->add_flag("--once", f->once, "print one scrape to stdout and exit");
+    cmd->add_flag("--evidence", f->evidence,
+                  "also record every watched container's process, connection and file events in the evidence store, "
+                  "and flag deviations from a container's baseline (vitro baseline learn) as alerts "
+                  "(vitro_alerts_total, vitro alerts); needs the host's network namespace (the proc connector)");
+    cmd->add_option("--evidence-store", f->evidence_store, "evidence store for --evidence (default <root>/evidence/evidence.db)");
     cmd->add_flag("--gzip", f->gzip, "gzip /metrics for scrapers that accept it (off: it costs more CPU than the "
                                      "scrape; use it when Prometheus scrapes across a slow network)");
     cmd->callback([&g, f, cmd] { run_monitor(g, *f, *cmd); });
