@@ -36,7 +36,7 @@ NetworkConfigList parse_conflist(std::string_view text, const std::string& sourc
     json doc;
     try {
         doc = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw Error(EINVAL, source + ": not valid JSON: " + e.what());
     }
     if (!doc.is_object()) bad(source, "(top level)", "expected a JSON object");

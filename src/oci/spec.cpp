@@ -404,7 +404,7 @@ Spec parse_spec(const std::string& text) {
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error& e) {
+    } catch (const json::exception& e) {
         throw Error(std::string("malformed JSON: ") + e.what());
     }
     Node n{j, ""};

@@ -111,7 +111,7 @@ oci::Process exec_process_from_flags(const runtime::Context& ctx, const std::str
         json j;
         try {
             j = json::parse(read_file(process_file));
-        } catch (const json::parse_error& e) {
+        } catch (const json::exception& e) {
             throw Error(process_file + ": malformed JSON: " + e.what());
         }
         try {
@@ -354,7 +354,7 @@ int main(int argc, char** argv) {
                 json j;
                 try {
                     j = json::parse(text);
-                } catch (const json::parse_error& e) {
+                } catch (const json::exception& e) {
                     throw Error((resources_file == "-" ? std::string("stdin") : resources_file) +
                                 ": malformed JSON: " + e.what());
                 }
