@@ -13,6 +13,7 @@
 #include <memory>
 #include <thread>
 
+#include "cmd/vitro/capture_run.hpp"
 #include "cmd/vitro/common.hpp"
 #include "engine/engine.hpp"
 #include "introspect/capture.hpp"
@@ -76,8 +77,6 @@ int64_t parse_since_ns(const std::string& v) {
 
 std::string ns_text(int64_t ns) { return rfc3339(ns / 1000000000, static_cast<long>(ns % 1000000000)); }
 
-WatchTarget target_of(const ContainerRecord& c) { return {c.id, c.name, engine::init_pid(c), "", c.bundle + "/upper"}; }
-
 ContainerRecord running(engine::Engine& eng, const std::string& ref) {
     auto c = eng.get(ref);
     if (!engine::is_running(c) || engine::init_pid(c) <= 0) throw Error(ESRCH, "container " + ref + " is not running");
@@ -91,25 +90,6 @@ std::string alert_line(int64_t time_ns, const json& a, uint64_t seq) {
            a.value("details", "") + " (trigger seq " + std::to_string(a.value("trigger_seq", uint64_t{0})) +
            (seq ? ", alert seq " + std::to_string(seq) : "") + ")";
 }
-
-// Blocks SIGINT/SIGTERM and waits for one of them, for `done`, or for the
-// deadline (seconds; <= 0: none). Returns true when interrupted.
-struct SignalWait {
-    sigset_t sigs;
-    SignalWait() {
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGINT);
-        sigaddset(&sigs, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-    }
-    ~SignalWait() { pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr); }
-    // Waits up to `ms`; true when a signal came.
-    bool wait_ms(int ms) {
-        timespec ts{ms / 1000, (ms % 1000) * 1000000L};
-        int sig = ::sigtimedwait(&sigs, nullptr, &ts);
-        return sig == SIGINT || sig == SIGTERM;
-    }
-};
 
 }  // namespace
 
@@ -157,35 +137,16 @@ void add_detect_commands(CLI::App& app, Globals& g) {
         }
         opts.sample_interval_ms = 1000;
         Capture cap(opts);
-        cap.watch(target_of(c));
+        cap.watch(watch_target(c));
         cap.subscribe([&](const Event& e) { learner.on_event(e); });
-        SignalWait sw;
-        std::exception_ptr failure;
-        std::atomic<bool> done{false};
-        std::jthread th([&](std::stop_token st) {
-            try {
-                cap.run(st, true);
-            } catch (...) {
-                failure = std::current_exception();
-            }
-            done = true;
-        });
+        StopSignals sw;
         std::fprintf(stderr, "baseline learn: watching %s for %.0f s\n", c.name.c_str(), secs);
         auto t0 = std::chrono::steady_clock::now();
-        auto deadline = t0 + std::chrono::milliseconds(static_cast<int64_t>(secs * 1000));
         pid_t init = engine::init_pid(c);
-        bool interrupted = false;
-        while (!done && std::chrono::steady_clock::now() < deadline) {
+        bool interrupted = run_capture(cap, sw, secs, 250, [&] {
             auto s = sample_usage(init);
             if (s.cpu_ns) learner.on_sample(now_ns(), *s.cpu_ns, s.memory_bytes.value_or(0), s.pids.value_or(0));
-            if (sw.wait_ms(250)) {
-                interrupted = true;
-                break;
-            }
-        }
-        th.request_stop();
-        th.join();
-        if (failure) std::rethrow_exception(failure);
+        });
         Baseline b = learner.result();
         b.duration_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         b.save(out);
@@ -315,7 +276,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
         copts.sample_interval_ms = 10000;
         Capture cap(copts);
         Detector detector({.store_path = store});
-        WatchTarget t = target_of(c);
+        WatchTarget t = watch_target(c);
         detector.watch(t, std::move(b), c.image, c.image_digest);  // refuses another image's baseline
         const bool as_json = df->format == "json";
         detector.on_alert([as_json](const Alert& a) {
@@ -330,29 +291,12 @@ void add_detect_commands(CLI::App& app, Globals& g) {
         });
         detector.attach(cap);
         cap.watch(t);
-        SignalWait sw;
-        std::exception_ptr failure;
-        std::atomic<bool> done{false};
-        std::jthread th([&](std::stop_token st) {
-            try {
-                cap.run(st, true);
-            } catch (...) {
-                failure = std::current_exception();
-            }
-            done = true;
-        });
+        StopSignals sw;
         std::jthread sampler = detector.start_sampler();
         std::fprintf(stderr, "detect: watching %s against %s\n", c.name.c_str(), bpath.c_str());
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(df->duration);
-        while (!done) {
-            if (sw.wait_ms(200)) break;
-            if (df->duration > 0 && std::chrono::steady_clock::now() >= deadline) break;
-        }
-        th.request_stop();
-        th.join();
+        run_capture(cap, sw, df->duration);
         sampler.request_stop();
         sampler.join();
-        if (failure) std::rethrow_exception(failure);
         std::fprintf(stderr, "detect: %zu alerts\n", detector.alerts().size());
     });
 }

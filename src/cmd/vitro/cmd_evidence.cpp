@@ -15,6 +15,7 @@
 #include <exception>
 #include <memory>
 
+#include "cmd/vitro/capture_run.hpp"
 #include "cmd/vitro/common.hpp"
 #include "engine/engine.hpp"
 #include "introspect/capture.hpp"
@@ -107,10 +108,6 @@ json container_json(const ContainerRecord& c) {
             {"Args", c.config.value("args", json::array())},
             {"Network", c.config.value("network", "")},
             {"Bundle", c.bundle}};
-}
-
-WatchTarget target_of(const ContainerRecord& c) {
-    return {c.id, c.name, engine::init_pid(c), "", c.bundle + "/upper"};
 }
 
 void print_verdict(const std::string& what, const VerifyResult& r, const std::string& format, Globals& g) {
@@ -311,12 +308,12 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         std::vector<WatchTarget> targets;
         if (wf->containers.empty()) {
             for (const auto& c : eng.list())
-                if (engine::is_running(c)) targets.push_back(target_of(c));
+                if (engine::is_running(c)) targets.push_back(watch_target(c));
         } else {
             for (const auto& ref : wf->containers) {
                 auto c = eng.get(ref);
                 if (!engine::is_running(c)) throw Error(ESRCH, "container " + ref + " is not running");
-                targets.push_back(target_of(c));
+                targets.push_back(watch_target(c));
             }
         }
         if (targets.empty()) throw Error(ESRCH, "no running container to watch");
@@ -341,34 +338,9 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
             }
             std::fflush(stdout);
         });
-        // SIGINT/SIGTERM are waited for here; the capture runs on its own thread
-        // (which inherits the blocked mask, so the signal comes to sigtimedwait).
-        sigset_t sigs;
-        sigemptyset(&sigs);
-        sigaddset(&sigs, SIGINT);
-        sigaddset(&sigs, SIGTERM);
-        pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-        std::exception_ptr failure;
-        std::atomic<bool> done{false};
-        std::jthread th([&](std::stop_token st) {
-            try {
-                cap.run(st, true);
-            } catch (...) {
-                failure = std::current_exception();
-            }
-            done = true;
-        });
-        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(wf->duration);
-        while (!done) {
-            timespec ts{0, 200 * 1000000};
-            int sig = ::sigtimedwait(&sigs, nullptr, &ts);
-            if (sig == SIGINT || sig == SIGTERM) break;
-            if (wf->duration > 0 && std::chrono::steady_clock::now() >= deadline) break;
-        }
-        th.request_stop();
-        th.join();
-        pthread_sigmask(SIG_UNBLOCK, &sigs, nullptr);
-        if (failure) std::rethrow_exception(failure);
+        // SIGINT/SIGTERM are waited for here; the capture runs on its own thread.
+        StopSignals sw;
+        run_capture(cap, sw, wf->duration);
         auto st = cap.stats();
         std::fprintf(stderr, "evidence watch: %llu events recorded, %llu proc events seen, %llu overruns\n",
                      static_cast<unsigned long long>(st.events), static_cast<unsigned long long>(st.proc_events_seen),
