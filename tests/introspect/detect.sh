@@ -22,9 +22,10 @@ fi
 ip link set lo up
 T=$(mktemp -d /tmp/vitro-detect-test.XXXXXX)
 export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
-det_pid=
+det_pid= mon_pid=
 cleanup() {
   [ -n "$det_pid" ] && kill "$det_pid" 2>/dev/null && wait "$det_pid" 2>/dev/null
+  [ -n "$mon_pid" ] && kill "$mon_pid" 2>/dev/null && wait "$mon_pid" 2>/dev/null
   "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
   umount -R "$T" 2>/dev/null
   rm -rf "$T"
@@ -129,7 +130,7 @@ wait_for bash -c "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kin
 "$V" exec web sh -c 'mkdir /tmp/d && cp /bin/busybox /tmp/d/y && ln -s y /tmp/d/sleep && /tmp/d/sleep 2'
 check "monitor --evidence: vitro_alerts_total counts a drop-and-execute" \
   wait_for bash -c "nsenter --net=/proc/$$/fd/9 curl -sf '$URL' | grep -q '^vitro_alerts_total{container=\"web\",rule=\"drop-and-execute\"} [1-9]'"
-kill -TERM $mon_pid; wait $mon_pid; rc=$?
+kill -TERM $mon_pid; wait $mon_pid; rc=$?; mon_pid=
 check "... and SIGTERM ends it with exit 0" eq $rc 0
 
 echo "1..$n"
