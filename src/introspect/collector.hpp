@@ -52,8 +52,6 @@ public:
     // Runs discovery if anything changed (as a scrape does), from any thread.
     void rediscover();
 
-    std::size_t containers() const { return containers_.size(); }
-
 private:
     struct Tracked;
     void refresh(bool force);
