@@ -59,8 +59,12 @@ for name in cpu mem net; do
   check "container $name has cAdvisor's series with id, name and image" \
     grep -q "^container_cpu_usage_seconds_total{id=\"/[^\"]*\",image=\"$IMG\",name=\"$name\",cpu=\"total\"}" "$T/once.prom"
 done
-found_runc() { "$V" monitor "${MON[@]}" --once | grep -q 'container_processes{id="[^"]*fr",image="",name="fr"} 1'; }
-check "runc's container is found through its state dir" poll 10 found_runc
+found_runc() { "$V" monitor "${MON[@]}" --once >"$T/runc.prom" && grep -q 'container_processes{id="[^"]*fr",image="",name="fr"} 1' "$T/runc.prom"; }
+if poll 30 found_runc; then ok "runc's container is found through its state dir"; else
+  not_ok "runc's container is found through its state dir"
+  echo "#   runc state: $(runc --root "$T/runc" state fr 2>&1 | tr '\n' ' ')"
+  echo "#   series named fr: $(grep 'name="fr"' "$T/runc.prom" | head -3 | tr '\n' ' ')"
+fi
 check "host metrics: node_cpu_seconds_total, machine_memory_bytes" \
   bash -c "grep -q '^node_cpu_seconds_total{cpu=\"0\",mode=\"idle\"}' '$T/once.prom' && grep -q '^machine_memory_bytes [1-9]' '$T/once.prom'"
 check "top processes carry pid, comm and the exe's SHA-256" \
