@@ -23,13 +23,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
-eq() { [ "$1" = "$2" ] || { echo "#   expected [$2], got [$1]" >&2; return 1; }; }
-# Polls a command (0.1 s apart, at most 10 s): for things that become true, never a fixed sleep.
-wait_for() { local i; for i in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; "$@"; }
+. "$here/../lib/tap.sh"
 
 bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
 out=$("$V" load -i "$T/bb.tar"); check "load a docker-archive" eq "$out" "Loaded image: localhost/busybox:latest"
@@ -248,5 +242,4 @@ check "prune --grace 0 removes an unreferenced blob" test ! -e "$stray"
 out=$("$V" run --rm --network none $IMG echo still-here)
 check "... and keeps every blob and layer the image needs" eq "$out" still-here
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

@@ -28,13 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
-eq() { [ "$1" = "$2" ] || { echo "#   expected [$2], got [$1]" >&2; return 1; }; }
-# Polls a command up to ~20 s (bounded, no timed assertion).
-wait_for() { local i; for i in $(seq 200); do "$@" && return 0; sleep 0.1; done; return 1; }
+. "$here/../lib/tap.sh"
 
 bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
 "$V" load -i "$T/bb.tar" >/dev/null || { echo "Bail out! cannot load the test image"; exit 1; }
@@ -125,5 +119,4 @@ check "collect of an unknown container exits 125 naming it" bash -c "[ $rc = 125
 "$V" evidence collect -o "$T/stopped.tar" ev 2>"$T/err"; rc=$?
 check "collect of a stopped container exits 125 and writes nothing" bash -c "[ $rc = 125 ] && [ ! -e '$T/stopped.tar' ]"
 
-echo "1..$n"
-[ $failed = 0 ]
+tap_done

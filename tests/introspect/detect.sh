@@ -32,13 +32,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
-eq() { [ "$1" = "$2" ] || { echo "#   expected [$2], got [$1]" >&2; return 1; }; }
-# Polls a command up to ~30 s (bounded, no timed assertion).
-wait_for() { local i; for i in $(seq 300); do "$@" && return 0; sleep 0.1; done; return 1; }
+. "$here/../lib/tap.sh"
 host() { nsenter --net=/proc/self/fd/9 "$@"; }
 
 bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
@@ -133,5 +127,4 @@ check "monitor --evidence: vitro_alerts_total counts a drop-and-execute" \
 kill -TERM $mon_pid; wait $mon_pid; rc=$?; mon_pid=
 check "... and SIGTERM ends it with exit 0" eq $rc 0
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done

@@ -26,15 +26,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-n=0 failed=0
-ok() { n=$((n+1)); echo "ok $n - $1"; }
-not_ok() { n=$((n+1)); failed=$((failed+1)); echo "not ok $n - $1"; [ -n "${2:-}" ] && echo "#   $2"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "command: $*"; fi; }
-# within A B PCT: |A - B| <= PCT% of B
-within() { awk -v a="$1" -v b="$2" -v p="$3" 'BEGIN { d = a - b; if (d < 0) d = -d; ok = (d <= b * p / 100);
-  if (!ok) printf "#   %s is not within %s%% of %s\n", a, p, b > "/dev/stderr"; exit !ok }'; }
-# poll SECONDS CMD...: retries until CMD succeeds (bounded; no fixed sleeps)
-poll() { local end=$((SECONDS + $1)); shift; until "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done; }
+. "$here/../lib/tap.sh"
 
 bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
 "$V" load -i "$T/bb.tar" >/dev/null
@@ -189,5 +181,4 @@ check "no cgroup hierarchy under --cgroup-root: a clear message" bash -c "[ $rc 
 kill -TERM "${pids[0]}"; wait "${pids[0]}"; rc=$?
 check "SIGTERM ends the service cleanly (exit 0)" test "$rc" = 0
 
-echo "1..$n"
-[ "$failed" = 0 ]
+tap_done
