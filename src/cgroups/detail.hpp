@@ -43,6 +43,8 @@ std::string knob_path(const std::string& dir, std::string_view file);
 bool has_knob(const std::string& dir, std::string_view file);
 // Writes a knob; a missing file is reported as "<file> not supported".
 void write_knob(const std::string& dir, std::string_view file, std::string_view value);
+// "MAJOR:MINOR", as the blkio/io knobs name a device.
+std::string device_key(int64_t major, int64_t minor);
 // The knob's content without the trailing newline; nullopt when it does not exist.
 std::optional<std::string> read_knob(const std::string& dir, std::string_view file);
 // "key value" lines (memory.stat, cpu.stat, cgroup.events) as a map.

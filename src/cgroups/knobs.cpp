@@ -25,6 +25,8 @@ std::string knob_path(const std::string& dir, std::string_view file) {
 
 bool has_knob(const std::string& dir, std::string_view file) { return path_exists(knob_path(dir, file)); }
 
+std::string device_key(int64_t major, int64_t minor) { return std::to_string(major) + ":" + std::to_string(minor); }
+
 void write_knob(const std::string& dir, std::string_view file, std::string_view value) {
     std::string path = knob_path(dir, file);
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));

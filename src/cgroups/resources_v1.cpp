@@ -129,7 +129,6 @@ void set_pids(const V1Dirs& dirs, const oci::Resources::Pids& p) {
     write_knob(need_dir(dirs, "pids", "pids"), "pids.max", p.limit > 0 ? std::to_string(p.limit) : "max");
 }
 
-std::string dev(int64_t major, int64_t minor) { return std::to_string(major) + ":" + std::to_string(minor); }
 
 void set_blkio(const V1Dirs& dirs, const oci::Resources::BlockIO& b) {
     const auto& dir = need_dir(dirs, "blkio", "blockIO");
@@ -141,13 +140,13 @@ void set_blkio(const V1Dirs& dirs, const oci::Resources::BlockIO& b) {
     if (b.leaf_weight && *b.leaf_weight) write_knob(dir, "blkio.leaf_weight", std::to_string(*b.leaf_weight));
     for (auto& wd : b.weight_device) {
         if (wd.weight && *wd.weight)
-            write_knob(dir, weight_device, dev(wd.major, wd.minor) + " " + std::to_string(*wd.weight));
+            write_knob(dir, weight_device, device_key(wd.major, wd.minor) + " " + std::to_string(*wd.weight));
         if (wd.leaf_weight && *wd.leaf_weight)
             write_knob(dir, "blkio.leaf_weight_device",
-                       dev(wd.major, wd.minor) + " " + std::to_string(*wd.leaf_weight));
+                       device_key(wd.major, wd.minor) + " " + std::to_string(*wd.leaf_weight));
     }
     auto throttle = [&](const char* file, const std::vector<oci::ThrottleDevice>& devs) {
-        for (auto& t : devs) write_knob(dir, file, dev(t.major, t.minor) + " " + std::to_string(t.rate));
+        for (auto& t : devs) write_knob(dir, file, device_key(t.major, t.minor) + " " + std::to_string(t.rate));
     };
     throttle("blkio.throttle.read_bps_device", b.read_bps);
     throttle("blkio.throttle.write_bps_device", b.write_bps);

@@ -86,7 +86,6 @@ void set_cpu(const std::string& dir, const oci::Resources::Cpu& c) {
     if (!c.mems.empty()) write_knob(dir, "cpuset.mems", c.mems);
 }
 
-std::string dev(int64_t major, int64_t minor) { return std::to_string(major) + ":" + std::to_string(minor); }
 
 void set_io(const std::string& dir, const oci::Resources::BlockIO& b) {
     // With BFQ, io.bfq.weight takes blkio's own 1-1000 scale.
@@ -104,14 +103,14 @@ void set_io(const std::string& dir, const oci::Resources::BlockIO& b) {
             throw Error("linux.resources.blockIO.weightDevice[].leafWeight is not supported on cgroup v2");
         if (!wd.weight || !*wd.weight) continue;
         if (bfq)
-            write_knob(dir, "io.bfq.weight", dev(wd.major, wd.minor) + " " + std::to_string(*wd.weight));
+            write_knob(dir, "io.bfq.weight", device_key(wd.major, wd.minor) + " " + std::to_string(*wd.weight));
         else
             write_knob(dir, "io.weight",
-                       dev(wd.major, wd.minor) + " " + std::to_string(blkio_weight_to_io_weight(*wd.weight)));
+                       device_key(wd.major, wd.minor) + " " + std::to_string(blkio_weight_to_io_weight(*wd.weight)));
     }
     auto throttle = [&](const char* key, const std::vector<oci::ThrottleDevice>& devs) {
         for (auto& t : devs)
-            write_knob(dir, "io.max", dev(t.major, t.minor) + " " + key + "=" + std::to_string(t.rate));
+            write_knob(dir, "io.max", device_key(t.major, t.minor) + " " + key + "=" + std::to_string(t.rate));
     };
     throttle("rbps", b.read_bps);
     throttle("wbps", b.write_bps);

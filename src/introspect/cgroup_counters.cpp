@@ -95,7 +95,7 @@ std::optional<uint64_t> number(const std::optional<std::string>& s) {
     return std::strtoull(s->c_str(), nullptr, 10);
 }
 
-std::optional<uint64_t> keyed(const std::optional<std::string>& s, const std::string& key) {
+std::optional<uint64_t> keyed_value(const std::optional<std::string>& s, const std::string& key) {
     if (!s) return std::nullopt;
     for (const auto& l : split(*s, '\n'))
         if (l.rfind(key + " ", 0) == 0) return std::strtoull(l.c_str() + key.size() + 1, nullptr, 10);
@@ -131,7 +131,7 @@ UsageSample sample_usage(pid_t pid) {
     for (const auto& d : dirs_of(pid)) {
         if (d.v2) {
             if (!s.cpu_ns)
-                if (auto u = keyed(try_read(d.path + "/cpu.stat"), "usage_usec")) s.cpu_ns = *u * 1000;
+                if (auto u = keyed_value(try_read(d.path + "/cpu.stat"), "usage_usec")) s.cpu_ns = *u * 1000;
             if (!s.memory_bytes) s.memory_bytes = number(try_read(d.path + "/memory.current"));
             if (!s.pids) s.pids = number(try_read(d.path + "/pids.current"));
             continue;

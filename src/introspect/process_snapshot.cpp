@@ -1,5 +1,7 @@
 #include "introspect/process_snapshot.hpp"
 
+#include "introspect/proc_stats.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -26,18 +28,6 @@ std::optional<std::string> read_link(const std::string& path) {
     ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
     if (n < 0) return std::nullopt;
     return std::string(buf, static_cast<size_t>(n));
-}
-
-// Boot time (seconds since the epoch), from /proc/stat "btime".
-long long boot_time() {
-    std::string stat;
-    try {
-        stat = read_file("/proc/stat");
-    } catch (const Error&) {
-        return 0;
-    }
-    auto at = stat.find("\nbtime ");
-    return at == std::string::npos ? 0 : std::atoll(stat.c_str() + at + 7);
 }
 
 std::vector<std::string> split_nul(const std::string& s) {
@@ -93,7 +83,7 @@ std::optional<nlohmann::json> process_info(pid_t pid, bool hash_exe) {
     if (uid_at != std::string::npos) j["uid"] = std::atoi(status.c_str() + uid_at + 5);
     j["cmdline"] = split_nul(proc_text(pid, "cmdline"));
     j["start_ticks"] = st->start_time;
-    static const long long btime = boot_time();
+    static const long long btime = static_cast<long long>(boot_time());
     const long hz = ::sysconf(_SC_CLK_TCK);
     if (btime && hz > 0) {
         long long ticks = static_cast<long long>(st->start_time);

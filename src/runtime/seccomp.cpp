@@ -204,7 +204,7 @@ Filter resolve(const oci::Seccomp& p) {
 struct ContextRelease {
     void operator()(void* ctx) const noexcept { seccomp_release(ctx); }
 };
-using Context = std::unique_ptr<void, ContextRelease>;
+using FilterContext = std::unique_ptr<void, ContextRelease>;
 
 void add_rule(scmp_filter_ctx ctx, const Rule& r) {
     auto add = [&](unsigned count, const scmp_arg_cmp* conds) {
@@ -236,8 +236,8 @@ void validate_seccomp(const oci::Seccomp& profile) { (void)resolve(profile); }
 namespace {
 
 // libseccomp's context for a resolved filter, everything added.
-Context build_context(const oci::Seccomp& profile, const Filter& f) {
-    Context ctx(seccomp_init(f.default_action));
+FilterContext build_context(const oci::Seccomp& profile, const Filter& f) {
+    FilterContext ctx(seccomp_init(f.default_action));
     if (!ctx) throw Error(kField + ": seccomp_init failed for defaultAction '" + profile.default_action + "'");
     scmp_filter_ctx c = ctx.get();
 
@@ -342,7 +342,7 @@ std::optional<CompiledSeccomp> compile_seccomp(const oci::Seccomp& profile, cons
             out.program = std::move(*cached);
             return out;
         }
-    Context ctx = build_context(profile, f);
+    FilterContext ctx = build_context(profile, f);
     out.program = export_program(ctx.get());
     if (!path.empty()) {
         try {
@@ -371,7 +371,7 @@ UniqueFd load_seccomp(const oci::Seccomp& profile) {
     }
     // SCMP_ACT_NOTIFY: libseccomp loads it and keeps the listener fd.
     const Filter f = resolve(profile);
-    Context ctx = build_context(profile, f);
+    FilterContext ctx = build_context(profile, f);
     check_scmp(seccomp_load(ctx.get()), kField, "load filter");
     return take_listener(ctx.get());
 }

@@ -22,4 +22,6 @@ std::string rfc3339(long long seconds, long nanos) {
     return buf;
 }
 
+std::string rfc3339_ns(long long ns) { return rfc3339(ns / 1000000000, static_cast<long>(ns % 1000000000)); }
+
 }  // namespace vitro

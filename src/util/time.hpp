@@ -8,5 +8,7 @@ namespace vitro {
 std::string rfc3339_now();
 // The same format for a given instant (seconds since the epoch + nanoseconds).
 std::string rfc3339(long long seconds, long nanos);
+// The same for nanoseconds since the epoch (evidence records' time_ns).
+std::string rfc3339_ns(long long ns);
 
 }  // namespace vitro

@@ -1,5 +1,6 @@
-// Helpers for the image/ tests: a temp dir that removes itself, and tar
-// archives built in memory with libarchive's writer.
+// Helpers for the image/ tests: a temp dir that removes itself (with
+// image::remove_tree, as the store does), and tar archives built in memory
+// with libarchive's writer.
 #pragma once
 
 #include <archive.h>
@@ -16,18 +17,19 @@
 
 #include "image/fsutil.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 namespace image_test {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
+struct ImageTempDir {
     std::string path;
-    TempDir() {
+    ImageTempDir() {
         char tmpl[] = "/tmp/vitro-image-unit-XXXXXX";
         path = ::mkdtemp(tmpl);
     }
-    ~TempDir() {
+    ~ImageTempDir() {
         try {
             vitro::image::remove_tree(path);
         } catch (...) {
@@ -35,14 +37,7 @@ struct TempDir {
     }
 };
 
-inline std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const vitro::Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using vitro::test::error_of;
 
 struct Entry {
     std::string path;

@@ -26,12 +26,15 @@
 #include "oci/spec.hpp"
 #include "runtime/seccomp.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::engine;
 using nlohmann::json;
 
 namespace {
+
+using vitro::test::errno_of;
 
 // Rules (as JSON) that name `syscall`.
 std::vector<json> rules_for(const json& profile, const std::string& syscall) {
@@ -89,8 +92,6 @@ int in_child(const oci::Seccomp& p, const std::function<int()>& body) {
 }
 
 // errno of a raw syscall, 0 when it succeeded.
-int errno_of(long rc) { return rc < 0 ? errno : 0; }
-
 void expect_exit0(int status) {
     ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     EXPECT_EQ(WEXITSTATUS(status), 0) << "the check that failed is the child's exit code";
@@ -313,7 +314,7 @@ TEST(EngineSecurityOpts, UnknownOptionNamesTheValue) {
 }
 
 TEST(EngineSecurityOpts, DockerFormatFileConverts) {
-    image_test::TempDir dir;
+    image_test::ImageTempDir dir;
     const std::string file = dir.path + "/profile.json";
     image_test::put_file(file, R"({
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -381,7 +382,7 @@ TEST(EngineSecurityOpts, DockerFormatFileConverts) {
 }
 
 TEST(EngineSecurityOpts, BadFileNamesTheFile) {
-    image_test::TempDir dir;
+    image_test::ImageTempDir dir;
     json spec = spec_with_caps(default_capabilities());
 
     const std::string missing = dir.path + "/missing.json";

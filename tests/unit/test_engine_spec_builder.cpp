@@ -20,7 +20,7 @@ using nlohmann::json;
 namespace {
 
 struct Rootfs {
-    TempDir t;
+    ImageTempDir t;
     std::string path = t.path;
     Rootfs() {
         make_dirs(path + "/etc");
@@ -148,11 +148,11 @@ TEST(EngineSpecBuilder, UserLookupStaysInsideTheRootfs) {
     // /etc/passwd a symlink to a passwd file outside the rootfs (absolute, and
     // by ".."): resolved inside the rootfs, where it does not exist, so the
     // outside file's "evil" entry must never be found.
-    TempDir outside;
+    ImageTempDir outside;
     put_file(outside.path + "/passwd", "evil:x:0:0::/:/bin/sh\n");
     std::string base = outside.path.substr(outside.path.rfind('/') + 1);
     for (std::string target : {outside.path + "/passwd", "../../../../" + base + "/passwd"}) {
-        TempDir t;
+        ImageTempDir t;
         make_dirs(t.path + "/etc");
         ASSERT_EQ(::symlink(target.c_str(), (t.path + "/etc/passwd").c_str()), 0);
         std::string err = error_of([&] { resolve_user(t.path, "evil"); });
@@ -166,7 +166,7 @@ TEST(EngineSpecBuilder, UserLookupStaysInsideTheRootfs) {
     err = error_of([&] { resolve_user(r.path, "app"); });
     EXPECT_NE(err.find("not a regular file"), std::string::npos) << err;
     // No passwd at all: numeric users still work.
-    TempDir empty;
+    ImageTempDir empty;
     EXPECT_EQ(resolve_user(empty.path, "123:456").gid, 456u);
 }
 

@@ -16,6 +16,7 @@
 #include "engine/state_store.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::engine;
@@ -23,27 +24,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/vitro-engine-unit-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
+using vitro::test::error_of;
+
+// The state store lives in <tmp>/state/vitro.db.
+struct StateDir : vitro::test::TempDir {
+    StateDir() : TempDir("engine-unit") {}
     std::string db() const { return (path / "state" / "vitro.db").string(); }
 };
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
 
 // A 64-hex ID starting with `prefix`.
 std::string make_id(const std::string& prefix, int n = 0) {
@@ -93,7 +80,7 @@ int wait_exit(pid_t pid) {
 }  // namespace
 
 TEST(EngineState, OpenSetsWalSchemaAndMode) {
-    TempDir t;
+    StateDir t;
     {
         StateStore s(t.db());
         EXPECT_EQ(s.schema_version(), StateStore::latest_schema_version());
@@ -114,7 +101,7 @@ TEST(EngineState, OpenSetsWalSchemaAndMode) {
 }
 
 TEST(EngineState, ContainerCrud) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     auto c = make_container(make_id("c0ffee"), "web");
     s.add_container(c);
@@ -164,7 +151,7 @@ TEST(EngineState, ContainerCrud) {
 }
 
 TEST(EngineState, ContainerNameUniqueness) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     auto a = make_container(make_id("aaaa"), "web");
     s.add_container(a);
@@ -183,7 +170,7 @@ TEST(EngineState, ContainerNameUniqueness) {
 }
 
 TEST(EngineState, PrefixLookup) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     std::string a = make_id("abc1"), b = make_id("abd2"), c = make_id("9f");
     s.add_container(make_container(a, "one"));
@@ -214,7 +201,7 @@ TEST(EngineState, PrefixLookup) {
 // A database made by schema 1 (pods without config) opens migrated: its pods
 // read with an empty config, and a config written then is kept.
 TEST(EngineState, MigratesPodsOfSchema1) {
-    TempDir t;
+    StateDir t;
     fs::create_directories(fs::path(t.db()).parent_path());
     {
         auto db = vitro::engine::sql::Db::open(t.db());
@@ -239,7 +226,7 @@ TEST(EngineState, MigratesPodsOfSchema1) {
 }
 
 TEST(EngineState, PodsAndNetworks) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     PodRecord p{make_id("p0d"), "frontend", "/run/vitro/netns/frontend", "", {{"labels", {{"app", "web"}}}}};
     s.add_pod(p);
@@ -284,7 +271,7 @@ TEST(EngineState, PodsAndNetworks) {
 }
 
 TEST(EngineState, TransactionRollsBackOnThrow) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     EXPECT_THROW(s.with_transaction([&] {
         s.add_container(make_container(make_id("aa"), "a"));
@@ -301,7 +288,7 @@ TEST(EngineState, TransactionRollsBackOnThrow) {
 }
 
 TEST(EngineState, ErrorsNameOperationAndPath) {
-    TempDir t;
+    StateDir t;
     fs::create_directories(t.path / "dir.db");
     std::string err = error_of([&] { StateStore s((t.path / "dir.db").string()); });
     EXPECT_NE(err.find((t.path / "dir.db").string()), std::string::npos) << err;
@@ -311,7 +298,7 @@ TEST(EngineState, ErrorsNameOperationAndPath) {
 // Two processes, each adding 200 containers to the same (fresh) database at
 // once: all 400 land, none fails with SQLITE_BUSY.
 TEST(EngineState, ConcurrentProcesses) {
-    TempDir t;
+    StateDir t;
     const std::string db = t.db();
     constexpr int kPer = 200;
     pid_t kids[2];
@@ -347,7 +334,7 @@ TEST(EngineState, ConcurrentProcesses) {
 // A writer SIGKILLed inside a transaction: no partial row, and the next
 // process can write at once.
 TEST(EngineState, KillMidTransactionLeavesNoPartialRow) {
-    TempDir t;
+    StateDir t;
     const std::string db = t.db();
     { StateStore s(db); s.add_container(make_container(make_id("01"), "before")); }
     int p[2];
@@ -385,7 +372,7 @@ TEST(EngineState, KillMidTransactionLeavesNoPartialRow) {
 }
 
 TEST(EngineState, RepairDeadRunningContainer) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     // Injected liveness: pid 1001 is dead, 1002 alive.
     s.add_container(make_container(make_id("d1"), "dead"));
@@ -424,7 +411,7 @@ TEST(EngineState, RepairDeadRunningContainer) {
 }
 
 TEST(EngineState, RepairStuckRemoving) {
-    TempDir t;
+    StateDir t;
     StateStore s(t.db());
     auto [dpid, dstart] = dead_process();
     s.add_container(make_container(make_id("e1"), "stuck"));

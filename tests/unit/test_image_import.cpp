@@ -102,7 +102,7 @@ void expect_sample_unpacked(const std::vector<std::string>& roots) {
 }  // namespace
 
 TEST(ImageImport, OciLayout) {
-    TempDir t;
+    ImageTempDir t;
     auto layers = sample_layers();
     std::string mdigest = write_oci_layout(t.path + "/src", "v1", layers);
     Store s(t.path + "/store");
@@ -116,7 +116,7 @@ TEST(ImageImport, OciLayout) {
 }
 
 TEST(ImageImport, OciLayoutIndexPicksAmd64) {
-    TempDir t;
+    ImageTempDir t;
     std::string mdigest = write_oci_layout(t.path + "/src", "latest", sample_layers(), true);
     Store s(t.path + "/store");
     ImportedImage img = import_oci_layout(s, t.path + "/src", "", "multi:latest");
@@ -125,7 +125,7 @@ TEST(ImageImport, OciLayoutIndexPicksAmd64) {
 }
 
 TEST(ImageImport, OciLayoutCorruptBlobLeavesStoreUnchanged) {
-    TempDir t;
+    ImageTempDir t;
     auto layers = sample_layers();
     write_oci_layout(t.path + "/src", "v1", layers);
     // Flip a byte of the second layer's blob.
@@ -167,7 +167,7 @@ std::string make_docker_archive(const std::vector<Layer>& layers, const std::vec
 }  // namespace
 
 TEST(ImageImport, DockerArchive) {
-    TempDir t;
+    ImageTempDir t;
     auto layers = sample_layers();
     put_file(t.path + "/image.tar", make_docker_archive(layers, {"busybox:latest", "busybox:1.35"}));
     Store s(t.path + "/store");
@@ -184,7 +184,7 @@ TEST(ImageImport, DockerArchive) {
 }
 
 TEST(ImageImport, DockerArchiveDiffIdMismatchLeavesStoreUnchanged) {
-    TempDir t;
+    ImageTempDir t;
     auto layers = sample_layers();
     json cfg = config_for(layers);
     cfg["rootfs"]["diff_ids"][0] = sha256_digest("something else");
@@ -206,7 +206,7 @@ TEST(ImageImport, DockerArchiveDiffIdMismatchLeavesStoreUnchanged) {
 
 TEST(ImageImport, DockerArchiveFromSkopeo) {
     if (std::system("command -v skopeo >/dev/null 2>&1") != 0) GTEST_SKIP() << "skopeo not installed";
-    TempDir t;
+    ImageTempDir t;
     std::string mdigest = write_oci_layout(t.path + "/src", "v1", sample_layers());
     std::string cmd = "skopeo --insecure-policy copy -q oci:" + t.path + "/src:v1 docker-archive:" + t.path +
                       "/out.tar:example/img:v1 >/dev/null 2>&1";
@@ -219,7 +219,7 @@ TEST(ImageImport, DockerArchiveFromSkopeo) {
 }
 
 TEST(ImageImport, OciArchive) {
-    TempDir t;
+    ImageTempDir t;
     std::string mdigest = write_oci_layout(t.path + "/src", "v1", sample_layers());
     // Tar the layout up (gzip, as `podman save --format oci-archive | gzip` would).
     std::vector<Entry> entries;

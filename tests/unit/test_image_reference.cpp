@@ -115,7 +115,7 @@ TEST(ImageAuthFile, Credentials) {
 }
 
 TEST(ImageAuthFile, RoundTripKeepsOtherKeysMode0600) {
-    TempDir t;
+    ImageTempDir t;
     std::string path = t.path + "/sub/auth.json";
     {
         AuthFile f(path);
@@ -151,7 +151,7 @@ TEST(ImageAuthFile, RoundTripKeepsOtherKeysMode0600) {
 }
 
 TEST(ImageAuthFile, DefaultPathAndMalformed) {
-    TempDir t;
+    ImageTempDir t;
     ::setenv("REGISTRY_AUTH_FILE", (t.path + "/a.json").c_str(), 1);
     EXPECT_EQ(AuthFile::default_path(), t.path + "/a.json");
     ::unsetenv("REGISTRY_AUTH_FILE");

@@ -38,7 +38,7 @@ bool exists(const std::string& p) {
 
 // A store root with two unpacked layers, base first.
 struct Layers {
-    TempDir t;
+    ImageTempDir t;
     std::string root = t.path;
     std::vector<std::string> layers;
     Layers() {

@@ -25,7 +25,7 @@ TEST(ImageDigest, Validation) {
 }
 
 TEST(ImageStore, LayoutCreated) {
-    TempDir t;
+    ImageTempDir t;
     Store s(t.path + "/root");
     EXPECT_TRUE(path_exists(t.path + "/root/oci-layout"));
     EXPECT_TRUE(path_exists(t.path + "/root/blobs/sha256"));
@@ -35,7 +35,7 @@ TEST(ImageStore, LayoutCreated) {
 }
 
 TEST(ImageStore, PutBlobVerifiesDigest) {
-    TempDir t;
+    ImageTempDir t;
     Store s(t.path);
     std::string d = s.put_blob_bytes("hello");
     EXPECT_EQ(d, sha256_digest("hello"));
@@ -55,7 +55,7 @@ TEST(ImageStore, PutBlobVerifiesDigest) {
 }
 
 TEST(ImageStore, PutBlobFromFileChecksSize) {
-    TempDir t;
+    ImageTempDir t;
     Store s(t.path + "/root");
     put_file(t.path + "/src", "0123456789");
     std::string d = sha256_digest("0123456789");
@@ -69,7 +69,7 @@ TEST(ImageStore, PutBlobFromFileChecksSize) {
 }
 
 TEST(ImageStore, AbandonedWriterLeavesNothing) {
-    TempDir t;
+    ImageTempDir t;
     Store s(t.path);
     {
         BlobWriter w = s.begin_blob();
@@ -80,7 +80,7 @@ TEST(ImageStore, AbandonedWriterLeavesNothing) {
 }
 
 TEST(ImageStore, CorruptBlobOnDiskDetectedOnRead) {
-    TempDir t;
+    ImageTempDir t;
     Store s(t.path);
     std::string d = s.put_blob_bytes("{\"a\":1}");
     ::chmod(s.blob_path(d).c_str(), 0644);
@@ -89,7 +89,7 @@ TEST(ImageStore, CorruptBlobOnDiskDetectedOnRead) {
 }
 
 TEST(ImageStore, Tags) {
-    TempDir t;
+    ImageTempDir t;
     Descriptor m1{std::string(media::kOciManifest), sha256_digest("m1"), 2, {}, {}};
     Descriptor m2{std::string(media::kOciManifest), sha256_digest("m2"), 2, {}, {}};
     {

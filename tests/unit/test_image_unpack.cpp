@@ -34,7 +34,7 @@ std::string xattr_of(const std::string& p, const char* name) {
 // A sandbox: <t>/layer is the target, <t>/outside a directory with a file a
 // hostile layer would love to reach, <t>/secret a file next to it.
 struct Sandbox {
-    TempDir t;
+    ImageTempDir t;
     std::string layer = t.path + "/layer", outside = t.path + "/outside", secret = t.path + "/secret";
     Sandbox() {
         ::mkdir(outside.c_str(), 0755);
@@ -62,7 +62,7 @@ struct Sandbox {
 }  // namespace
 
 TEST(ImageUnpack, EntryKinds) {
-    TempDir t;
+    ImageTempDir t;
     std::string d = t.path + "/l";
     std::string tar = make_tar({
         {.path = "etc/", .type = AE_IFDIR, .mode = 0750},
@@ -100,7 +100,7 @@ TEST(ImageUnpack, CompressedLayersAndDiffId) {
     std::vector<Entry> entries = {{.path = "a", .data = "alpha"}, {.path = "b/c", .data = "gamma"}};
     std::string plain = make_tar(entries);
     for (auto c : {Compression::gzip, Compression::zstd}) {
-        TempDir t;
+        ImageTempDir t;
         std::string blob = make_tar(entries, c);
         ASSERT_NE(blob, plain);
         put_file(t.path + "/blob", blob);
@@ -112,7 +112,7 @@ TEST(ImageUnpack, CompressedLayersAndDiffId) {
 }
 
 TEST(ImageUnpack, Whiteouts) {
-    TempDir t;
+    ImageTempDir t;
     std::string d = t.path + "/l";
     unpack_layer_bytes(make_tar({
                            {.path = ".wh.gone", .data = ""},
@@ -137,7 +137,7 @@ TEST(ImageUnpack, Whiteouts) {
 }
 
 TEST(ImageUnpack, HugeSparseFile) {
-    TempDir t;
+    ImageTempDir t;
     const int64_t size = int64_t{8} << 30;  // 8 GiB apparent, a few KiB on disk
     std::string tar = make_tar({{.path = "big", .data = "tail", .sparse_size = size}});
     ASSERT_LT(tar.size(), 64u << 10);
@@ -152,7 +152,7 @@ TEST(ImageUnpack, HugeSparseFile) {
 }
 
 TEST(ImageUnpack, GarbageAndTruncatedRejectedAndRemoved) {
-    TempDir t;
+    ImageTempDir t;
     std::string d = t.path + "/l";
     EXPECT_NE(error_of([&] { unpack_layer_bytes("this is not a tar archive at all", d); }), "(no error)");
     EXPECT_FALSE(path_exists(d));
@@ -250,7 +250,7 @@ TEST(ImageUnpackHostile, DeviceNodesStayInside) {
 }
 
 TEST(ImageLayerCache, EnsureLayer) {
-    TempDir t;
+    ImageTempDir t;
     Store store(t.path);
     std::string tar = make_tar({{.path = "hello", .data = "world"}});
     std::string gz = make_tar({{.path = "hello", .data = "world"}}, Compression::gzip);
@@ -270,7 +270,7 @@ TEST(ImageLayerCache, EnsureLayer) {
 }
 
 TEST(ImageLayerCache, ConcurrentEnsureSeesOneCompleteLayer) {
-    TempDir t;
+    ImageTempDir t;
     Store store(t.path);
     std::vector<Entry> entries;
     for (int i = 0; i < 200; ++i) entries.push_back({.path = "d/f" + std::to_string(i), .data = std::string(1000, 'x')});

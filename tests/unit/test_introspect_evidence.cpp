@@ -13,6 +13,7 @@
 #include "introspect/evidence_archive.hpp"
 #include "introspect/evidence_store.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
@@ -20,17 +21,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/vitro-evidence-unit-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+using vitro::test::TempDir;
 
 constexpr int kRecords = 8;
 
@@ -64,7 +55,7 @@ std::string read_all(const std::string& p) {
 }  // namespace
 
 TEST(EvidenceChain, AppendsOneByOneAndInBatchesChainAlike) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     std::string path = (t.path / "e.db").string();
     EvidenceStore s(path);
     auto a = s.append("c", "k", {{"n", 1}});
@@ -80,7 +71,7 @@ TEST(EvidenceChain, AppendsOneByOneAndInBatchesChainAlike) {
 }
 
 TEST(EvidenceChain, CleanStoreVerifies) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     EvidenceStore s(path, false);
     auto r = s.verify();
@@ -91,7 +82,7 @@ TEST(EvidenceChain, CleanStoreVerifies) {
 }
 
 TEST(EvidenceChain, TriggersRefuseUpdateAndDelete) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     auto db = engine::sql::Db::open(path, false);
     EXPECT_THROW(db.exec("UPDATE records SET kind = 'x' WHERE seq = 1"), Error);
@@ -99,7 +90,7 @@ TEST(EvidenceChain, TriggersRefuseUpdateAndDelete) {
 }
 
 TEST(EvidenceChain, OpeningAMissingStoreNamesIt) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     std::string p = (t.path / "nope.db").string();
     try {
         EvidenceStore s(p, false);
@@ -116,7 +107,7 @@ TEST(EvidenceChain, ChangingAnyFieldOfAnyRecordIsFound) {
                              "prev_hash = hash", "hash = prev_hash"};
     for (int seq = 1; seq <= kRecords; ++seq) {
         for (const char* change : changes) {
-            TempDir t;
+            TempDir t{"evidence-unit"};
             auto path = make_store(t);
             tamper(path, "UPDATE records SET " + std::string(change) + " WHERE seq = " + std::to_string(seq));
             auto r = EvidenceStore(path, false).verify();
@@ -130,7 +121,7 @@ TEST(EvidenceChain, ChangingAnyFieldOfAnyRecordIsFound) {
 // A record changed and re-hashed consistently: the next record's link breaks.
 TEST(EvidenceChain, RehashedRecordBreaksTheNextLink) {
     for (int seq = 1; seq < kRecords; ++seq) {
-        TempDir t;
+        TempDir t{"evidence-unit"};
         auto path = make_store(t);
         EvidenceStore s(path, false);
         auto rec = s.range(seq, seq).at(0);
@@ -145,7 +136,7 @@ TEST(EvidenceChain, RehashedRecordBreaksTheNextLink) {
 
 TEST(EvidenceChain, DeletingAnyRecordIsFound) {
     for (int seq = 1; seq <= kRecords; ++seq) {
-        TempDir t;
+        TempDir t{"evidence-unit"};
         auto path = make_store(t);
         tamper(path, "DELETE FROM records WHERE seq = " + std::to_string(seq));
         auto r = EvidenceStore(path, false).verify();
@@ -156,7 +147,7 @@ TEST(EvidenceChain, DeletingAnyRecordIsFound) {
 }
 
 TEST(EvidenceChain, TruncatedTailIsFoundByTheHead) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     tamper(path, "DELETE FROM records WHERE seq > 5");
     auto r = EvidenceStore(path, false).verify();
@@ -165,7 +156,7 @@ TEST(EvidenceChain, TruncatedTailIsFoundByTheHead) {
 }
 
 TEST(EvidenceChain, RewrittenHeadIsFoundByItsHmac) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     EvidenceStore s(path, false);
     auto h5 = s.range(5, 5).at(0).hash;
@@ -177,7 +168,7 @@ TEST(EvidenceChain, RewrittenHeadIsFoundByItsHmac) {
 
 TEST(EvidenceChain, SwappingAnyTwoNeighboursIsFound) {
     for (int seq = 1; seq < kRecords; ++seq) {
-        TempDir t;
+        TempDir t{"evidence-unit"};
         auto path = make_store(t);
         // Swap the contents of rows seq and seq+1, keeping the seq column.
         std::string a = std::to_string(seq), b = std::to_string(seq + 1);
@@ -193,7 +184,7 @@ TEST(EvidenceChain, SwappingAnyTwoNeighboursIsFound) {
 
 TEST(EvidenceChain, InsertingARecordAnywhereIsFound) {
     for (int at = 1; at <= kRecords + 1; ++at) {
-        TempDir t;
+        TempDir t{"evidence-unit"};
         auto path = make_store(t);
         // Renumber the tail up by one and put a copy of record 1 at `at`.
         tamper(path, "CREATE TEMP TABLE x AS SELECT * FROM records;"
@@ -209,7 +200,7 @@ TEST(EvidenceChain, InsertingARecordAnywhereIsFound) {
 }
 
 TEST(EvidenceChain, SegmentRedactsOtherContainersAndStillVerifies) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     EvidenceStore s(path, false);
     auto seg = s.segment_for("ctr-b", 0, INT64_MAX);
@@ -225,7 +216,7 @@ TEST(EvidenceChain, SegmentRedactsOtherContainersAndStillVerifies) {
 
 // Every byte of an exported bundle flipped, one at a time: always found.
 TEST(EvidenceBundle, FlippingAnyByteIsFound) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     EvidenceStore s(path, false);
     auto seg = s.segment_for("ctr-a", 0, INT64_MAX);
@@ -248,7 +239,7 @@ TEST(EvidenceBundle, FlippingAnyByteIsFound) {
 }
 
 TEST(EvidenceBundle, RecordChangedInsideABundleIsNamed) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     auto path = make_store(t);
     auto seg = EvidenceStore(path, false).segment_for("ctr-a", 0, INT64_MAX);
     seg[2].kind = "forged";
@@ -261,7 +252,7 @@ TEST(EvidenceBundle, RecordChangedInsideABundleIsNamed) {
 }
 
 TEST(EvidenceBundle, WriteLeavesNoTempFile) {
-    TempDir t;
+    TempDir t{"evidence-unit"};
     std::string bundle = (t.path / "b.tar").string();
     write_bundle(bundle, {{"type", "collect"}}, {{"a.json", "{}"}});
     EXPECT_TRUE(verify_bundle(bundle).ok);

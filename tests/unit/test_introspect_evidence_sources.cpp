@@ -26,23 +26,15 @@
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
 namespace fs = std::filesystem;
 
 namespace {
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/vitro-evsrc-unit-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+
+using vitro::test::TempDir;
 }  // namespace
 
 TEST(SockDiag, FindsOurListenerByInode) {
@@ -113,7 +105,7 @@ TEST(ProcEvents, SeesAChildsForkExecAndExitCode) {
 }
 
 TEST(UpperDiff, NeverFollowsASymlinkOutOfTheUpperDir) {
-    TempDir t;
+    TempDir t{"evsrc-unit"};
     fs::create_directories(t.path / "outside");
     std::ofstream(t.path / "outside" / "secret") << "host data\n";
     fs::create_directories(t.path / "upper" / "dir");

@@ -14,6 +14,7 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/subprocess.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::net;
@@ -22,26 +23,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using vitro::test::TempDir;
+using vitro::test::error_of;
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/vitro-cni-unit-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
 
 const char* kList = R"({"cniVersion":"1.0.0","name":"net1","plugins":[
   {"type":"first","capabilities":{"portMappings":true}},
@@ -125,7 +109,7 @@ TEST(NetSubprocess, CaptureKeepsStdoutAndStderrApart) {
 // on ADD, adds its name to the result's "interfaces".
 class NetCniFake : public ::testing::Test {
 protected:
-    TempDir tmp;
+    TempDir tmp{"cni-unit"};
     fs::path log() const { return tmp.path / "log"; }
     void plugin(const std::string& name, const std::string& body) {
         fs::path p = tmp.path / "bin" / name;

@@ -9,31 +9,16 @@
 
 #include "net/networks.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::net;
 namespace fs = std::filesystem;
 
 namespace {
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        char tmpl[] = "/tmp/vitro-netd-unit-XXXXXX";
-        path = ::mkdtemp(tmpl);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-};
+
+using vitro::test::TempDir;
+using vitro::test::error_of;
 }  // namespace
 
 TEST(NetNetworks, Cidr) {
@@ -72,7 +57,7 @@ TEST(NetNetworks, Conflist) {
 }
 
 TEST(NetNetworks, Store) {
-    TempDir tmp;
+    TempDir tmp{"netd-unit"};
     NetworkStore store(tmp.path / "net.d");
     EXPECT_TRUE(store.list().empty());
     auto def = store.ensure_default("10.88.0.0/16");

@@ -24,9 +24,12 @@
 
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "testutil.hpp"
 
 namespace vitro::runtime {
 namespace {
+
+using vitro::test::errno_of;
 
 // Exit codes a child uses besides its own checks.
 constexpr int kThrew = 100;
@@ -94,8 +97,6 @@ const std::vector<std::string> kChildNeeds = {"exit_group", "exit",  "brk",     
                                               "gettid"};
 
 // The errno of a raw syscall that is expected to fail, or 0 if it succeeded.
-int errno_of(long rc) { return rc < 0 ? errno : 0; }
-
 void expect_exit(int status, int code) {
     ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
     EXPECT_EQ(WEXITSTATUS(status), code);

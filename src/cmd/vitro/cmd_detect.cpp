@@ -75,7 +75,6 @@ int64_t parse_since_ns(const std::string& v) {
     }
 }
 
-std::string ns_text(int64_t ns) { return rfc3339(ns / 1000000000, static_cast<long>(ns % 1000000000)); }
 
 ContainerRecord running(engine::Engine& eng, const std::string& ref) {
     auto c = eng.get(ref);
@@ -86,7 +85,7 @@ ContainerRecord running(engine::Engine& eng, const std::string& ref) {
 std::string alert_line(int64_t time_ns, const json& a, uint64_t seq) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%-8s", a.value("severity", "").c_str());
-    return ns_text(time_ns) + " " + a.value("container", "") + " " + buf + " " + a.value("rule", "") + ": " +
+    return rfc3339_ns(time_ns) + " " + a.value("container", "") + " " + buf + " " + a.value("rule", "") + ": " +
            a.value("details", "") + " (trigger seq " + std::to_string(a.value("trigger_seq", uint64_t{0})) +
            (seq ? ", alert seq " + std::to_string(seq) : "") + ")";
 }
@@ -187,7 +186,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
         }
         std::printf("Container:   %s (%s)\nImage:       %s %s\nLearned:     %s over %.1f s\n", b.container_name.c_str(),
                     b.container_id.substr(0, 12).c_str(), b.image.c_str(), b.image_digest.c_str(),
-                    ns_text(b.learned_at_ns).c_str(), b.duration_s);
+                    rfc3339_ns(b.learned_at_ns).c_str(), b.duration_s);
         std::printf("Executables:\n");
         for (const auto& [p, h] : b.executables) std::printf("  %s %s\n", p.c_str(), h.c_str());
         std::printf("Lineage:\n");
@@ -237,7 +236,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
             if (a.is_discarded()) continue;
             if (!id.empty() && r.container_id != id && a.value("container", "") != name) continue;
             if (af->format == "json") {
-                json j = {{"seq", r.seq}, {"time", ns_text(r.time_ns)}, {"time_ns", r.time_ns},
+                json j = {{"seq", r.seq}, {"time", rfc3339_ns(r.time_ns)}, {"time_ns", r.time_ns},
                           {"container_id", r.container_id}};
                 j.update(a);
                 std::printf("%s\n", j.dump().c_str());
@@ -281,7 +280,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
         const bool as_json = df->format == "json";
         detector.on_alert([as_json](const Alert& a) {
             if (as_json) {
-                json j = {{"seq", a.seq}, {"time", ns_text(a.time_ns)}, {"time_ns", a.time_ns}};
+                json j = {{"seq", a.seq}, {"time", rfc3339_ns(a.time_ns)}, {"time_ns", a.time_ns}};
                 j.update(a.to_json());
                 std::printf("%s\n", j.dump().c_str());
             } else {

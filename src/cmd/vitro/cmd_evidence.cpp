@@ -85,7 +85,6 @@ int64_t parse_time_ns(const std::string& v, const char* flag) {
     throw bad();
 }
 
-std::string ns_text(int64_t ns) { return rfc3339(ns / 1000000000, static_cast<long>(ns % 1000000000)); }
 
 std::string stamp() {
     std::time_t t = std::time(nullptr);
@@ -329,11 +328,11 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         const bool as_json = wf->format == "json";
         cap.subscribe([as_json](const Event& e) {
             if (as_json) {
-                json j = {{"seq", e.seq}, {"time", ns_text(e.time_ns)}, {"container_id", e.container_id},
+                json j = {{"seq", e.seq}, {"time", rfc3339_ns(e.time_ns)}, {"container_id", e.container_id},
                           {"kind", e.kind}, {"data", e.data}};
                 std::printf("%s\n", j.dump().c_str());
             } else {
-                std::printf("%s %-12s %-16s %s\n", ns_text(e.time_ns).c_str(), e.container_id.substr(0, 12).c_str(),
+                std::printf("%s %-12s %-16s %s\n", rfc3339_ns(e.time_ns).c_str(), e.container_id.substr(0, 12).c_str(),
                             e.kind.c_str(), e.data.dump().c_str());
             }
             std::fflush(stdout);
