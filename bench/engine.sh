@@ -9,7 +9,7 @@
 set -euo pipefail
 runs=${1:-20}
 cd "$(dirname "$0")/.."
-V=$PWD/build/release/vitro
+V=${VITRO:-$PWD/build/release/vitro}
 [ -x "$V" ] || scripts/build.sh release >/dev/null
 if [ "${VITRO_BENCH_INNER:-}" != 1 ]; then
   export VITRO_BENCH_INNER=1

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "net/cni.hpp"
+#include "net/host_rules.hpp"
 #include "net/netns.hpp"
 #include "net/networks.hpp"
 #include "util/error.hpp"
@@ -159,6 +160,7 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
         return att;
     }
     net::NetworkConfigList list = load_network(paths, network);
+    if (auto rules = net::host_rules_of(list)) net::ensure_host_rules(*rules, net::host_rules_dir(paths.runroot));
     net::Cni cni = make_cni(paths);
     json result;
     try {

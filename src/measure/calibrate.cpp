@@ -28,23 +28,6 @@ namespace {
 
 constexpr const char* kRemoteAddr = "10.77.0.2";
 
-std::string find_program(const std::string& name) {
-    for (const char* dir : {"/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/bin"}) {
-        std::string p = std::string(dir) + "/" + name;
-        if (::access(p.c_str(), X_OK) == 0) return p;
-    }
-    throw Error(ENOENT, name + ": not found (install it: scripts/setup.sh)");
-}
-
-void run_checked(const std::vector<std::string>& argv) {
-    RunResult r = run_program(find_program(argv[0]), argv, {}, "", 30);
-    if (r.timed_out || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
-        std::string cmd;
-        for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
-        throw Error(cmd + ": " + describe_status(r, 30) + (r.stderr_tail.empty() ? "" : ": " + r.stderr_tail));
-    }
-}
-
 // The three namespaces and their links, made with iproute2 under /run/netns
 // and deleted (with every device in them) on every path.
 //   remote  up-r 10.77.0.2/24

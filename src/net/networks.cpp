@@ -107,14 +107,17 @@ json make_conflist(const NetworkSpec& spec) {
                  {"ranges", json::array({json::array({{{"subnet", spec.subnet}, {"gateway", gateway}}})})},
                  {"routes", json::array({{{"dst", c.v6 ? "::/0" : "0.0.0.0/0"}}})}};
     if (!spec.ipam_data_dir.empty()) ipam["dataDir"] = spec.ipam_data_dir;
-    json bridge = {{"type", "bridge"},   {"bridge", spec.bridge},     {"isGateway", true},
-                   {"ipMasq", spec.ip_masq}, {"hairpinMode", true}, {"ipam", ipam}};
+    // Masquerading and forwarding are the network's host rules (host_rules.hpp),
+    // made once, not the bridge's ipMasq and the firewall plugin's per-container
+    // iptables runs.
+    json bridge = {{"type", "bridge"}, {"bridge", spec.bridge}, {"isGateway", true},
+                   {"ipMasq", false},  {"hairpinMode", true},   {"ipam", ipam}};
     if (spec.mtu > 0) bridge["mtu"] = spec.mtu;
     return {{"cniVersion", "1.0.0"},
             {"name", spec.name},
+            {"vitro", {{"hostRules", true}, {"ipMasq", spec.ip_masq}}},
             {"plugins", json::array({bridge,
                                      {{"type", "portmap"}, {"capabilities", {{"portMappings", true}}}},
-                                     {{"type", "firewall"}},
                                      {{"type", "tuning"}}})}};
 }
 

@@ -1,6 +1,7 @@
 // Networks as standard CNI conflist files under a config directory
-// (default /etc/vitro/net.d): bridge + host-local IPAM + portmap + firewall +
-// tuning, one file "<name>.conflist" per network.
+// (default /etc/vitro/net.d): bridge + host-local IPAM + portmap + tuning, one
+// file "<name>.conflist" per network, with masquerading and forwarding as
+// per-network host rules (host_rules.hpp).
 #pragma once
 
 #include <filesystem>

@@ -12,6 +12,7 @@
 #include <cstring>
 
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "util/fd.hpp"
 
 namespace vitro {
@@ -157,6 +158,18 @@ std::string describe_status(const RunResult& r, std::optional<int> timeout_s) {
     if (WIFEXITED(r.status)) return "exited with status " + std::to_string(WEXITSTATUS(r.status));
     if (WIFSIGNALED(r.status)) return std::string("killed by signal ") + strsignal(WTERMSIG(r.status));
     return "ended with wait status " + std::to_string(r.status);
+}
+
+void run_checked(const std::vector<std::string>& argv, int timeout_s) {
+    std::string path = find_program(argv.at(0));
+    if (path.empty()) throw Error(ENOENT, argv[0] + ": not found (install it: scripts/setup.sh)");
+    RunResult r = run_program(path, argv, {}, "", timeout_s);
+    if (r.timed_out || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+        std::string cmd;
+        for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+        while (!r.stderr_tail.empty() && r.stderr_tail.back() == '\n') r.stderr_tail.pop_back();
+        throw Error(cmd + ": " + describe_status(r, timeout_s) + (r.stderr_tail.empty() ? "" : ": " + r.stderr_tail));
+    }
 }
 
 }  // namespace vitro

@@ -31,6 +31,11 @@ RunResult run_program_capture(const std::string& path, const std::vector<std::st
                               const std::vector<std::string>& env, const std::string& input,
                               std::optional<int> timeout_s, size_t max_stdout = size_t{16} << 20);
 
+// Runs argv[0] (looked up on PATH) with argv, nothing on stdin; throws an
+// Error naming the command line, how it ended and its stderr unless it
+// exits 0. For the host tools vitro drives (iptables, ip).
+void run_checked(const std::vector<std::string>& argv, int timeout_s = 30);
+
 // "exited with status 3", "killed by signal 9", "timed out after 2s".
 std::string describe_status(const RunResult& r, std::optional<int> timeout_s);
 

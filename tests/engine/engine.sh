@@ -116,6 +116,24 @@ check "... saying so" grep -q 'port 8080/tcp is already in use' "$T/err"
 check "... and --rm removes the container that could not start" eq "$("$V" ps -aq | wc -l)" 2
 check "/etc/hosts names the container" bash -c "'$V' exec a cat /etc/hosts | grep -q '$ip_a'"
 out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network none has only lo" eq "$out" lo
+# Outbound traffic is masqueraded by the network's one host rule: a peer in
+# its own netns with no route back to the bridge's subnet answers only then.
+# FORWARD's policy is DROP meanwhile (as docker leaves a host): the network's
+# forward rules must let the traffic through.
+iptables -P FORWARD DROP
+unshare --net sleep 600 & outside=$!
+ip link add v-out type veth peer name v-in netns $outside
+ip addr add 192.0.2.1/24 dev v-out && ip link set v-out up
+nsenter -t $outside -n sh -c 'ip link set lo up; ip addr add 192.0.2.2/24 dev v-in; ip link set v-in up'
+check "outbound traffic is forwarded and masqueraded (a peer with no route back answers)" \
+  bash -c "'$V' run --rm $IMG ping -c1 -W2 192.0.2.2 >/dev/null"
+check "... by one rule for the whole network, tagged with its name" \
+  eq "$(iptables -t nat -S POSTROUTING | grep -c -- '-s 10.88.0.0/16 ! -d 10.88.0.0/16 .*vitro network vitro.* -j MASQUERADE')" 1
+"$V" network create --subnet 10.93.0.0/24 side >/dev/null
+check "a container on a created network is masqueraded too" bash -c "'$V' run --rm --network side $IMG ping -c1 -W2 192.0.2.2 >/dev/null"
+kill $outside; ip link del v-out 2>/dev/null; iptables -P FORWARD ACCEPT
+"$V" network rm side >/dev/null
+check "network rm takes its host rules with it" bash -c "! iptables-save | grep -q 'vitro network side'"
 "$V" rm -f a httpd >/dev/null
 check "nothing outlives rm: no veth" bash -c "! ip -o link | grep -q veth"
 check "... no netns pin" bash -c "[ -z \"\$(ls '$VITRO_RUNROOT/netns' 2>/dev/null)\" ]"

@@ -188,6 +188,7 @@ TEST_F(NetworkCmd, CreateFlags) {
     const json b = bridge_of(inspect_one("inner"));
     EXPECT_EQ(b["bridge"], "br-test");
     EXPECT_EQ(b["ipMasq"], false);
+    EXPECT_EQ(inspect_one("inner")["vitro"]["ipMasq"], false);  // --internal: no masquerade rule
     EXPECT_EQ(b["mtu"], 1400);
     EXPECT_EQ(b["ipam"]["ranges"][0][0]["subnet"], "10.90.0.0/24");
     EXPECT_EQ(b["ipam"]["ranges"][0][0]["gateway"], "10.90.0.254");

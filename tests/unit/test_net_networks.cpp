@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 
+#include "net/host_rules.hpp"
 #include "net/networks.hpp"
 #include "util/error.hpp"
 #include "testutil.hpp"
@@ -39,7 +40,7 @@ TEST(NetNetworks, Conflist) {
     EXPECT_EQ(doc["cniVersion"], "1.0.0");
     EXPECT_EQ(doc["name"], "n1");
     auto& p = doc["plugins"];
-    ASSERT_EQ(p.size(), 4u);
+    ASSERT_EQ(p.size(), 3u);
     EXPECT_EQ(p[0]["type"], "bridge");
     EXPECT_EQ(p[0]["bridge"], "br-n1");
     EXPECT_EQ(p[0]["isGateway"], true);
@@ -49,8 +50,11 @@ TEST(NetNetworks, Conflist) {
     EXPECT_EQ(p[0]["ipam"]["dataDir"], "/tmp/ipam");
     EXPECT_EQ(p[1]["type"], "portmap");
     EXPECT_EQ(p[1]["capabilities"]["portMappings"], true);
-    EXPECT_EQ(p[2]["type"], "firewall");
-    EXPECT_EQ(p[3]["type"], "tuning");
+    EXPECT_EQ(p[2]["type"], "tuning");
+    // Masquerading and forwarding: the network's host rules, not the plugins'.
+    EXPECT_EQ(p[0]["ipMasq"], false);
+    EXPECT_EQ(doc["vitro"]["hostRules"], true);
+    EXPECT_EQ(doc["vitro"]["ipMasq"], true);
     EXPECT_NE(error_of([] { make_conflist({.name = "-x", .subnet = "10.0.0.0/8"}); }).find("network name"), std::string::npos);
     EXPECT_NE(error_of([] { make_conflist({.name = "x", .bridge = "a-very-long-bridge-name", .subnet = "10.0.0.0/8"}); }).find("network bridge"), std::string::npos);
     EXPECT_NE(error_of([] { make_conflist({.name = "x", .subnet = "10.0.0.0/8", .gateway = "11.0.0.1"}); }).find("outside"), std::string::npos);
@@ -89,4 +93,32 @@ TEST(NetNetworks, Store) {
     EXPECT_NE(e.find("broken.conflist: cniVersion"), std::string::npos) << e;
     // Only the network's own file-name stem is accepted.
     EXPECT_NE(error_of([&] { store.inspect("../etc/passwd"); }).find("invalid"), std::string::npos);
+}
+
+TEST(NetHostRules, FromTheConflistOnePerSubnetTagged) {
+    auto list = parse_conflist(make_conflist({.name = "n1", .bridge = "br-n1", .subnet = "10.90.0.0/24"}).dump(), "n1");
+    auto r = host_rules_of(list);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->network, "n1");
+    EXPECT_EQ(r->subnets, std::vector<std::string>({"10.90.0.0/24"}));
+    auto rules = r->rules();
+    ASSERT_EQ(rules.size(), 3u);
+    EXPECT_EQ(rules[0].binary, "iptables");
+    EXPECT_EQ(rules[0].table, "nat");
+    EXPECT_EQ(rules[0].chain, "POSTROUTING");
+    EXPECT_EQ(rules[0].args, std::vector<std::string>({"-s", "10.90.0.0/24", "!", "-d", "10.90.0.0/24", "-j", "MASQUERADE",
+                                                       "-m", "comment", "--comment", "vitro network n1"}));
+    EXPECT_EQ(rules[1].chain, "FORWARD");
+    EXPECT_EQ(rules[2].args[3], "conntrack");
+
+    // --internal: forwarding only; IPv6: ip6tables.
+    r = host_rules_of(parse_conflist(make_conflist({.name = "v6", .bridge = "br-v6", .subnet = "fd00:1::/64", .ip_masq = false}).dump(), "v6"));
+    ASSERT_TRUE(r.has_value());
+    rules = r->rules();
+    ASSERT_EQ(rules.size(), 2u);
+    EXPECT_EQ(rules[0].binary, "ip6tables");
+    EXPECT_EQ(rules[0].chain, "FORWARD");
+
+    // A conflist of someone else's (the plugins masquerade): no host rules.
+    EXPECT_FALSE(host_rules_of(parse_conflist(R"({"cniVersion":"1.0.0","name":"x","plugins":[{"type":"bridge"}]})", "x")));
 }

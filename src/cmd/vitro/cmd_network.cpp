@@ -11,6 +11,7 @@
 
 #include "cmd/vitro/cli.hpp"
 #include "engine/state_store.hpp"
+#include "net/host_rules.hpp"
 #include "net/networks.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
@@ -48,11 +49,13 @@ json subnets_json(const net::NetworkConfigList& n) {
 // What `network ls --format json` prints for one network (podman's field names).
 json summary(const net::NetworkConfigList& n) {
     const json* b = bridge_plugin(n);
+    auto rules = net::host_rules_of(n);
+    const bool masquerades = rules ? rules->masquerade : b && b->value("ipMasq", false);
     return {{"name", n.name},
             {"driver", b ? "bridge" : "unknown"},
             {"network_interface", net::bridge_of(n)},
             {"subnets", subnets_json(n)},
-            {"internal", b ? !b->value("ipMasq", false) : false},
+            {"internal", b ? !masquerades : false},
             {"file", n.source}};
 }
 
@@ -206,6 +209,7 @@ void run_rm(Globals& g, const std::vector<std::string>& names, bool force) {
         }
     }
     for (const auto& name : names) {
+        if (auto rules = net::host_rules_of(store.inspect(name))) net::remove_host_rules(*rules, net::host_rules_dir(g.runroot));
         store.remove(name);
         std::printf("%s\n", name.c_str());
     }
