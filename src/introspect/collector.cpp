@@ -461,7 +461,7 @@ std::string Collector::exe_sha256(pid_t pid) {
 void Collector::collect_self(Exposition& e, double scrape_s) {
     using MT = MetricType;
     e.add(e.family("vitro_build_info", MT::gauge, "vitro's version"), {{"version", VITRO_VERSION}}, 1);
-    e.add(e.family("vitro_exporter_scrape_duration_seconds", MT::gauge, "How long the previous scrape took"), {}, scrape_s);
+    e.add(e.family("vitro_exporter_scrape_duration_seconds", MT::gauge, "How long the previous collection took (a scrape waits for it only when it was not made ahead)"), {}, scrape_s);
     e.add(e.family("vitro_exporter_scrapes_total", MT::counter, "Scrapes served"), {}, d(scrapes_));
     e.add(e.family("vitro_exporter_discoveries_total", MT::counter, "Container discoveries run"), {}, d(discoveries_));
     e.add(e.family("vitro_exporter_errors_total", MT::counter, "State or files that could not be read"), {}, d(errors_));

@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <charconv>
-#include <mutex>
 
 #include <httplib.h>
 
@@ -29,12 +28,13 @@ ListenAddress parse_listen_address(const std::string& text) {
 }
 
 struct MetricsServer::Impl {
+    explicit Impl(Collector& c) : ahead(c) {}
+    ScrapeAhead ahead;
     httplib::Server server;
-    std::mutex scrape_lock;
 };
 
 MetricsServer::MetricsServer(Collector& collector, ListenAddress address, bool gzip)
-    : impl_(std::make_unique<Impl>()), address_(std::move(address)) {
+    : impl_(std::make_unique<Impl>(collector)), address_(std::move(address)) {
     auto& s = impl_->server;
     // Two workers: a scrape waits for another anyway; more threads only cost memory.
     s.new_task_queue = [] { return new httplib::ThreadPool(2); };
@@ -54,19 +54,19 @@ MetricsServer::MetricsServer(Collector& collector, ListenAddress address, bool g
             const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
             return httplib::Server::HandlerResponse::Unhandled;
         });
-    s.Get("/metrics", [this, &collector](const httplib::Request&, httplib::Response& res) {
-        // Sent from the collector's own buffer (no copy of a large text to
-        // fault in at each scrape): the lock is held until it has been written.
-        auto lock = std::make_shared<std::unique_lock<std::mutex>>(impl_->scrape_lock);
-        const std::string& text = collector.scrape();
-        res.set_content_provider(
-            text.size(), "text/plain; version=0.0.4; charset=utf-8",
-            [&text, lock](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                return sink.write(text.data() + offset, length);
-            },
-            [lock](bool) {
-                if (lock->owns_lock()) lock->unlock();
-            });
+    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+        // Sent from the shared text itself: no copy of a large body per scrape.
+        auto text = impl_->ahead.scrape();
+        res.set_content_provider(text->size(), "text/plain; version=0.0.4; charset=utf-8",
+                                 [text](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                                     return sink.write(text->data() + offset, length);
+                                 });
+    });
+    collector.add_source([this](Exposition& e) {
+        auto f = e.family("vitro_exporter_scrapes_served_total", MetricType::counter,
+                          "Scrapes served, by whether their collection was made ahead of the scrape or in it");
+        e.add(f, {{"collected", "ahead"}}, static_cast<double>(impl_->ahead.served_ahead()));
+        e.add(f, {{"collected", "in_request"}}, static_cast<double>(impl_->ahead.collected_in_request()));
     });
     s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     s.Get("/", [](const httplib::Request&, httplib::Response& res) {
@@ -101,6 +101,9 @@ void MetricsServer::bind() {
 
 void MetricsServer::run() { impl_->server.listen_after_bind(); }
 
-void MetricsServer::stop() { impl_->server.stop(); }
+void MetricsServer::stop() {
+    impl_->server.stop();
+    impl_->ahead.stop();
+}
 
 }  // namespace vitro::introspect

@@ -1,12 +1,14 @@
 // The exporter's HTTP side: /metrics (Prometheus text), /healthz and a
-// landing page, served from a small fixed thread pool. Scrapes are
-// serialized: the collector's open files and history are one state.
+// landing page, served from a small fixed thread pool. /metrics sends what
+// ScrapeAhead collected for it (collections are serialized: the collector's
+// open files and history are one state).
 #pragma once
 
 #include <memory>
 #include <string>
 
 #include "introspect/collector.hpp"
+#include "introspect/scrape_ahead.hpp"
 
 namespace vitro::introspect {
 

@@ -4,14 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <thread>
 
 #include "cgroups/cgroup.hpp"
 #include "introspect/cgroup_metrics.hpp"
 #include "introspect/exposition.hpp"
 #include "introspect/metrics_server.hpp"
 #include "introspect/proc_stats.hpp"
+#include "introspect/scrape_ahead.hpp"
 #include "introspect/stat_file.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
@@ -162,4 +165,34 @@ TEST(ListenAddress, Parses) {
     EXPECT_THROW(parse_listen_address("localhost"), Error);
     EXPECT_THROW(parse_listen_address("127.0.0.1:99999"), Error);
     EXPECT_THROW(parse_listen_address("127.0.0.1:x"), Error);
+}
+
+namespace {
+// vitro_exporter_scrapes_total of one scrape's text: which collection it is.
+double collection_number(const std::string& text) {
+    auto at = text.find("\nvitro_exporter_scrapes_total ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + 30));
+}
+}  // namespace
+
+// Scrapes at a steady cadence are served from collections made ahead of them,
+// and no scrape gets a collection an earlier one got. Loose on time: the
+// cadence is what matters, so a loaded machine only makes it poll longer.
+TEST(ScrapeAhead, SteadyScrapesAreCollectedAheadNeverTwice) {
+    vitro::test::TempDir t{"scrape-ahead-unit"};
+    CollectorOptions o;
+    o.discovery.vitro_root = t.path.string();  // no state store: no containers, the host only
+    Collector c(o);
+    ScrapeAhead ahead(c);
+    double last = -1;
+    for (int i = 0; i < 100 && ahead.served_ahead() < 3; ++i) {
+        auto text = ahead.scrape();
+        double n = collection_number(*text);
+        EXPECT_GT(n, last) << "scrape " << i << " got collection " << n << " again";
+        last = n;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    EXPECT_GE(ahead.served_ahead(), 3u);
+    EXPECT_GE(ahead.collected_in_request(), 1u);  // the first one: no interval to plan by yet
+    ahead.stop();
 }
