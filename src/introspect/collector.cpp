@@ -13,29 +13,15 @@
 #include "introspect/process_snapshot.hpp"
 #include "util/error.hpp"
 #include "util/log.hpp"
+#include "util/time.hpp"
 
 namespace vitro::introspect {
 
 namespace {
 
-double wall_now() {
-    timespec ts;
-    ::clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double mono_now() {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
-double cpu_now() {
-    timespec ts;
-    ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
+double wall_now() { return clock_seconds(CLOCK_REALTIME); }
+double mono_now() { return clock_seconds(CLOCK_MONOTONIC); }
+double cpu_now() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 double d(uint64_t v) { return static_cast<double>(v); }
 
 // Bytes used under `dir`, not following symlinks nor leaving the file system.

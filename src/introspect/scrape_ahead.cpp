@@ -6,15 +6,11 @@
 
 #include <chrono>
 
+#include "util/time.hpp"
+
 namespace vitro::introspect {
 
 namespace {
-
-double mono_now() {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
 
 constexpr double kLead = 0.9;         // collect at 90% of the interval after a scrape
 constexpr double kMaxAge = 0.6;       // a collection older than 60% of the interval is collected again
@@ -45,7 +41,7 @@ std::shared_ptr<const std::string> ScrapeAhead::collect() {
 }
 
 std::shared_ptr<const std::string> ScrapeAhead::scrape() {
-    const double now = mono_now();
+    const double now = clock_seconds(CLOCK_MONOTONIC);
     std::shared_ptr<const std::string> ready;
     {
         std::lock_guard lk(mu_);
@@ -75,7 +71,7 @@ void ScrapeAhead::loop(std::stop_token st) {
         const uint64_t scrape = scrapes_;
         const double due = last_scrape_ + kLead * interval_;
         // Until it is due; a scrape meanwhile restarts the plan.
-        const auto wait = std::chrono::duration<double>(std::max(0.0, due - mono_now()));
+        const auto wait = std::chrono::duration<double>(std::max(0.0, due - clock_seconds(CLOCK_MONOTONIC)));
         if (cv_.wait_for(lk, st, wait, [&] { return scrapes_ != scrape; })) continue;
         if (st.stop_requested()) return;
         lk.unlock();
@@ -84,7 +80,7 @@ void ScrapeAhead::loop(std::stop_token st) {
         prepared_for_ = scrape;
         if (scrapes_ == scrape) {  // no scrape came while it was collected
             ready_ = std::move(text);
-            ready_at_ = mono_now();
+            ready_at_ = clock_seconds(CLOCK_MONOTONIC);
         }
     }
 }

@@ -22,6 +22,12 @@ std::string rfc3339(long long seconds, long nanos) {
     return buf;
 }
 
+double clock_seconds(clockid_t clock) {
+    timespec ts{};
+    ::clock_gettime(clock, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 std::string rfc3339_ns(long long ns) { return rfc3339(ns / 1000000000, static_cast<long>(ns % 1000000000)); }
 
 }  // namespace vitro
