@@ -64,7 +64,7 @@ public:
                 run_in_netns(hn.fd.get(), [] { write_file("/proc/sys/net/ipv4/ip_forward", "1\n"); });
             }
             if (nat)
-                run_checked({"ip", "netns", "exec", h, find_program("iptables"), "-t", "nat", "-A", "POSTROUTING", "-s", "10.77.1.0/24", "-o",
+                run_checked({"ip", "netns", "exec", h, require_program("iptables"), "-t", "nat", "-A", "POSTROUTING", "-s", "10.77.1.0/24", "-o",
                              "up-h", "-j", "MASQUERADE"});
             else
                 run_checked({"ip", "-n", r, "route", "add", "10.77.1.0/24", "via", "10.77.0.1"});
@@ -84,7 +84,7 @@ private:
     void remove() noexcept {
         for (const auto& n : made_) {
             try {
-                run_program(find_program("ip"), {"ip", "netns", "del", n}, {}, "", 30);
+                run_program(require_program("ip"), {"ip", "netns", "del", n}, {}, "", 30);
             } catch (...) {
             }
         }
@@ -98,7 +98,7 @@ private:
 class Background {
 public:
     explicit Background(const std::vector<std::string>& argv) {
-        std::string exe = find_program(argv[0]);
+        std::string exe = require_program(argv[0]);
         std::vector<char*> a;
         for (const auto& s : argv) a.push_back(const_cast<char*>(s.c_str()));
         a.push_back(nullptr);
@@ -190,9 +190,9 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
     for (bool load : loads) {
         std::optional<Background> server, client;
         if (load) {
-            server.emplace(std::vector<std::string>{"ip", "netns", "exec", topo.name(0), find_program("iperf3"), "-s", "-p", "5299"});
+            server.emplace(std::vector<std::string>{"ip", "netns", "exec", topo.name(0), require_program("iperf3"), "-s", "-p", "5299"});
             ::usleep(300'000);  // the server's listen
-            client.emplace(std::vector<std::string>{"ip", "netns", "exec", topo.name(2), find_program("iperf3"), "-c", kRemoteAddr, "-p", "5299",
+            client.emplace(std::vector<std::string>{"ip", "netns", "exec", topo.name(2), require_program("iperf3"), "-c", kRemoteAddr, "-p", "5299",
                                                     "-t", "86400", "-b", o.load_rate});
             ::usleep(500'000);
             if (!client->running()) throw Error("calibrate: the iperf3 load did not start (is iperf3 installed?)");

@@ -25,9 +25,7 @@ std::vector<std::string> command(const HostRules::Rule& r, const std::string& op
 
 // -C: whether the rule is there (iptables exits 1 when it is not).
 bool present(const HostRules::Rule& r) {
-    std::string path = find_program(r.binary);
-    if (path.empty()) throw Error(ENOENT, r.binary + ": not found (install it: scripts/setup.sh)");
-    RunResult res = run_program(path, command(r, "-C"), {}, "", kTimeoutS);
+    RunResult res = run_program(require_program(r.binary), command(r, "-C"), {}, "", kTimeoutS);
     return !res.timed_out && WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0;
 }
 

@@ -65,6 +65,12 @@ std::string find_program(const std::string& name) {
     return "";
 }
 
+std::string require_program(const std::string& name) {
+    std::string path = find_program(name);
+    if (path.empty()) throw Error(ENOENT, name + ": not found (install it: scripts/setup.sh)");
+    return path;
+}
+
 void write_all(int fd, std::string_view data, std::string_view what) {
     if (!try_write_all(fd, data)) throw_errno("write", what);
 }

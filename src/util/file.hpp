@@ -19,6 +19,8 @@ bool try_write_all(int fd, std::string_view data);
 // A program name as a shell finds it: a name with a '/' as it is, else the
 // first executable <dir>/name in $PATH (a default PATH when unset). "" when none.
 std::string find_program(const std::string& name);
+// The same, but a missing program is an Error naming it (and the setup script).
+std::string require_program(const std::string& name);
 // Writes via a temporary file + rename, so readers never see a partial file.
 void write_file_atomic(const std::string& path, std::string_view data, int mode = 0644);
 bool path_exists(const std::string& path);

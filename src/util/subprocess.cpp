@@ -161,9 +161,7 @@ std::string describe_status(const RunResult& r, std::optional<int> timeout_s) {
 }
 
 void run_checked(const std::vector<std::string>& argv, int timeout_s) {
-    std::string path = find_program(argv.at(0));
-    if (path.empty()) throw Error(ENOENT, argv[0] + ": not found (install it: scripts/setup.sh)");
-    RunResult r = run_program(path, argv, {}, "", timeout_s);
+    RunResult r = run_program(require_program(argv.at(0)), argv, {}, "", timeout_s);
     if (r.timed_out || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
         std::string cmd;
         for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
