@@ -122,6 +122,9 @@ out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network non
 # forward rules must let the traffic through.
 iptables -P FORWARD DROP
 unshare --net sleep 600 & outside=$!
+# Until the child has unshared, it is still in this namespace: a veth moved
+# to it then would stay here.
+poll 10 bash -c "[ \"\$(readlink /proc/$outside/ns/net)\" != \"\$(readlink /proc/self/ns/net)\" ]"
 ip link add v-out type veth peer name v-in netns $outside
 ip addr add 192.0.2.1/24 dev v-out && ip link set v-out up
 nsenter -t $outside -n sh -c 'ip link set lo up; ip addr add 192.0.2.2/24 dev v-in; ip link set v-in up'
