@@ -1,13 +1,10 @@
 #include "introspect/metrics_server.hpp"
 
-#include <sys/socket.h>
+#include <zlib.h>
 
 #include <charconv>
 
-#include <httplib.h>
-
-#include <cstring>
-
+#include "introspect/http_server.hpp"
 #include "util/error.hpp"
 
 namespace vitro::introspect {
@@ -27,79 +24,69 @@ ListenAddress parse_listen_address(const std::string& text) {
     return a;
 }
 
+namespace {
+
+// gzip (RFC 1952) of `text` at a fast level: only for --gzip, across slow links.
+std::shared_ptr<const std::string> gzipped(const std::string& text) {
+    z_stream z{};
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) throw Error("gzip: deflateInit2 failed");
+    auto out = std::make_shared<std::string>(deflateBound(&z, text.size()), '\0');
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    z.avail_in = static_cast<uInt>(text.size());
+    z.next_out = reinterpret_cast<Bytef*>(out->data());
+    z.avail_out = static_cast<uInt>(out->size());
+    int rc = deflate(&z, Z_FINISH);
+    out->resize(z.total_out);
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) throw Error("gzip: deflate failed");
+    return out;
+}
+
+std::shared_ptr<const std::string> shared_text(const char* s) { return std::make_shared<const std::string>(s); }
+
+}  // namespace
+
 struct MetricsServer::Impl {
-    explicit Impl(Collector& c) : ahead(c) {}
+    Impl(Collector& c, bool gzip) : ahead(c), gzip(gzip), server([this](const HttpRequest& r) { return handle(r); }) {}
+
+    HttpResponse handle(const HttpRequest& req) {
+        if (req.path == "/metrics") {
+            // Sent from the collection's own text: no copy of a large body per scrape.
+            HttpResponse r{.content_type = "text/plain; version=0.0.4; charset=utf-8", .body = ahead.scrape()};
+            if (gzip && req.accepts_gzip) {
+                r.body = gzipped(*r.body);
+                r.headers.emplace_back("Content-Encoding", "gzip");
+            }
+            return r;
+        }
+        if (req.path == "/healthz") return {.body = shared_text("ok\n")};
+        if (req.path == "/")
+            return {.content_type = "text/html; charset=utf-8",
+                    .body = shared_text("<html><head><title>vitro monitor</title></head><body><h1>vitro monitor</h1>"
+                                        "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n")};
+        return {.status = 404, .body = shared_text("not found; the metrics are at /metrics\n")};
+    }
+
     ScrapeAhead ahead;
-    httplib::Server server;
+    bool gzip;
+    HttpServer server;
 };
 
 MetricsServer::MetricsServer(Collector& collector, ListenAddress address, bool gzip)
-    : impl_(std::make_unique<Impl>(collector)), address_(std::move(address)) {
-    auto& s = impl_->server;
-    // Two workers: a scrape waits for another anyway; more threads only cost memory.
-    s.new_task_queue = [] { return new httplib::ThreadPool(2); };
-    s.set_keep_alive_max_count(100);
-    // httplib's default adds SO_REUSEPORT, which lets a second exporter share
-    // the port silently; a taken port must be an error.
-    s.set_socket_options([](socket_t sock) {
-        int yes = 1;
-        ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    });
-    // httplib gzips any text/* body the client accepts gzip for, and Prometheus
-    // always asks: on loopback that costs more CPU than the scrape itself.
-    // Unless --gzip, the request's Accept-Encoding is dropped before routing
-    // (the Request is httplib's own mutable object, passed here as const).
-    if (!gzip)
-        s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
-            const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
-            return httplib::Server::HandlerResponse::Unhandled;
-        });
-    s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-        // Sent from the shared text itself: no copy of a large body per scrape.
-        auto text = impl_->ahead.scrape();
-        res.set_content_provider(text->size(), "text/plain; version=0.0.4; charset=utf-8",
-                                 [text](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                                     return sink.write(text->data() + offset, length);
-                                 });
-    });
+    : impl_(std::make_unique<Impl>(collector, gzip)), address_(std::move(address)) {
     collector.add_source([this](Exposition& e) {
         auto f = e.family("vitro_exporter_scrapes_served_total", MetricType::counter,
                           "Scrapes served, by whether their collection was made ahead of the scrape or in it");
         e.add(f, {{"collected", "ahead"}}, static_cast<double>(impl_->ahead.served_ahead()));
         e.add(f, {{"collected", "in_request"}}, static_cast<double>(impl_->ahead.collected_in_request()));
     });
-    s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
-    s.Get("/", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(
-            "<html><head><title>vitro monitor</title></head><body><h1>vitro monitor</h1>"
-            "<p><a href=\"/metrics\">Metrics</a></p></body></html>\n",
-            "text/html");
-    });
 }
 
 MetricsServer::~MetricsServer() = default;
 
-namespace {
-std::string reason() {
-    return errno ? std::string(": ") + std::strerror(errno) : std::string(" (in use, or not an address of this host)");
-}
-}  // namespace
+void MetricsServer::bind() { port_ = impl_->server.bind(address_.host, address_.port); }
 
-void MetricsServer::bind() {
-    auto& s = impl_->server;
-    const std::string where = address_.host + ":" + std::to_string(address_.port);
-    errno = 0;
-    if (address_.port == 0) {
-        port_ = s.bind_to_any_port(address_.host);
-        if (port_ <= 0) throw Error(errno, "listen " + where + ": cannot bind" + reason());
-    } else {
-        if (!s.bind_to_port(address_.host, address_.port))
-            throw Error(errno, "listen " + where + ": cannot bind" + reason());
-        port_ = address_.port;
-    }
-}
-
-void MetricsServer::run() { impl_->server.listen_after_bind(); }
+void MetricsServer::run() { impl_->server.run(); }
 
 void MetricsServer::stop() {
     impl_->server.stop();

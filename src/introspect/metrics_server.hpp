@@ -1,5 +1,5 @@
 // The exporter's HTTP side: /metrics (Prometheus text), /healthz and a
-// landing page, served from a small fixed thread pool. /metrics sends what
+// landing page, served by HttpServer (one thread). /metrics sends what
 // ScrapeAhead collected for it (collections are serialized: the collector's
 // open files and history are one state).
 #pragma once

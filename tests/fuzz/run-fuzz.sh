@@ -3,7 +3,8 @@
 # with clang (libFuzzer + ASan + UBSan) and runs it for RUNS inputs, at most
 # SECONDS (default 45), from its seed corpus tests/fuzz/corpus/TARGET.
 # Targets: config (OCI config.json), unpack (image layer tars), manifest
-# (index/manifest/config JSON), evidence (evidence bundles to verify).
+# (index/manifest/config JSON), evidence (evidence bundles to verify), http
+# (the exporter's HTTP request parser).
 set -euo pipefail
 src=$1 out=$2/fuzz target=$3 runs=${4:-20000} secs=${5:-45}
 corpus=$out/corpus-$target
@@ -24,7 +25,10 @@ case $target in
     srcs=("$src"/src/introspect/{evidence_archive,hash_chain}.cpp "$src"/src/image/digest.cpp
           "$src"/src/util/{error,file,time}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
-  *) echo "run-fuzz.sh: unknown target '$target' (config, unpack, manifest or evidence)" >&2; exit 2 ;;
+  http)
+    srcs=("$src"/src/introspect/http_server.cpp "$src"/src/util/error.cpp)
+    libs=() max_len=4096 ;;
+  *) echo "run-fuzz.sh: unknown target '$target' (config, unpack, manifest, evidence or http)" >&2; exit 2 ;;
 esac
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$src/src" \
   "$src/tests/fuzz/fuzz_$target.cpp" "${srcs[@]}" "${libs[@]}" -o "$out/fuzz_$target"

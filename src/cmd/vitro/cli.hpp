@@ -2,6 +2,7 @@
 // registration function per command area (one file each).
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -24,7 +25,13 @@ struct Globals {
     std::string self_path;   // this binary's path (for the monitor's way back)
     int argc = 0;            // main's, for the sealed re-exec
     char** argv = nullptr;
+    bool exporter = false;   // this is vitro-exporter: `monitor` runs here, not exec'ed again
 };
+
+// Parses the global flags and the commands `add_commands` registers, runs the
+// chosen one, and returns the exit code (125 for an engine error). Shared by
+// vitro and vitro-exporter (`exporter`: true), which has `monitor` only.
+int run_cli(int argc, char** argv, bool exporter, const std::function<void(CLI::App&, Globals&)>& add_commands);
 
 // Each registers its subcommands on `app`; a callback throws vitro::Error on
 // failure (main prints "Error: ..." and exits 125) or sets g.exit_code.

@@ -4,8 +4,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <set>
 #include <chrono>
 #include <memory>
@@ -212,6 +215,20 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     if (evidence) evidence->stop();
 }
 
+// vitro execs the static vitro-exporter beside it, when there is one, to
+// serve: same arguments, same pid. Returns when there is none (a build tree
+// without it): the monitor then runs in this process.
+void exec_exporter(const Globals& g) {
+    if (g.exporter || g.self_path.empty() || !g.argv) return;
+    std::string exporter = g.self_path.substr(0, g.self_path.rfind('/') + 1) + "vitro-exporter";
+    if (::access(exporter.c_str(), X_OK) != 0) return;
+    std::vector<char*> argv(g.argv, g.argv + g.argc);
+    argv[0] = exporter.data();
+    argv.push_back(nullptr);
+    ::execv(exporter.c_str(), argv.data());
+    log::warn("cannot run " + exporter + " (" + std::strerror(errno) + "); serving from vitro itself");
+}
+
 }  // namespace
 
 void add_monitor_commands(CLI::App& app, Globals& g) {
@@ -241,7 +258,10 @@ void add_monitor_commands(CLI::App& app, Globals& g) {
     cmd->add_option("--evidence-store", f->evidence_store, "evidence store for --evidence (default <root>/evidence/evidence.db)");
     cmd->add_flag("--gzip", f->gzip, "gzip /metrics for scrapers that accept it (off: it costs more CPU than the "
                                      "scrape; use it when Prometheus scrapes across a slow network)");
-    cmd->callback([&g, f, cmd] { run_monitor(g, *f, *cmd); });
+    cmd->callback([&g, f, cmd] {
+        exec_exporter(g);
+        run_monitor(g, *f, *cmd);
+    });
 }
 
 }  // namespace vitro::cli

@@ -1,91 +1,21 @@
 // vitro: a daemonless container engine with podman's habits and docker's
 // flags and exit codes. Argument parsing and exit codes only; the work is in
 // engine/, image/ and net/.
-#include <unistd.h>
-
-#include <cstdio>
-#include <climits>
-#include <cstdlib>
-
 #include "cmd/vitro/cli.hpp"
-#include "util/error.hpp"
-#include "util/log.hpp"
-#include "util/file.hpp"
 
 using namespace vitro;
 
-namespace vitro::cli {
-bool stdout_is_tty() { return ::isatty(1) == 1; }
-
-std::string self_path(const char* argv0) {
-    // argv[0], not /proc/self/exe: that is the protected copy after the re-exec.
-    std::string name = find_program(argv0 ? argv0 : "");
-    char buf[PATH_MAX];
-    return ::realpath(name.c_str(), buf) ? std::string(buf) : std::string();
-}
-}  // namespace vitro::cli
-
-namespace {
-std::string env_or(const char* name, const char* fallback) {
-    const char* v = std::getenv(name);
-    return v && *v ? v : fallback;
-}
-}  // namespace
-
 int main(int argc, char** argv) {
-    CLI::App app{"vitro: run containers without a daemon (podman's habits, docker's flags and exit codes)",
-                 "vitro"};
-    app.require_subcommand(1);
-    app.set_version_flag("--version", std::string("vitro version ") + VITRO_VERSION);
-    cli::Globals g;
-    g.argc = argc;
-    g.argv = argv;
-    g.self_path = cli::self_path(argv[0]);
-    g.root = env_or("VITRO_ROOT", "/var/lib/vitro");
-    g.runroot = env_or("VITRO_RUNROOT", "/run/vitro");
-    g.net_dir = env_or("VITRO_NETWORK_CONFIG_DIR", "/etc/vitro/net.d");
-    g.cni_path = env_or("VITRO_CNI_PATH", "/usr/lib/cni");
-    g.runtime = env_or("VITRO_RUNTIME", "");
-    app.add_option("--root", g.root, "storage: images, layers, containers, state database ($VITRO_ROOT)")
-        ->default_str(g.root);
-    app.add_option("--runroot", g.runroot, "runtime state: container processes, network namespaces ($VITRO_RUNROOT)")
-        ->default_str(g.runroot);
-    app.add_option("--network-config-dir", g.net_dir, "CNI network conflists")->default_str(g.net_dir);
-    app.add_option("--cni-plugin-dir", g.cni_path, "directory of the CNI plugin binaries")->default_str(g.cni_path);
-    app.add_option("--runtime", g.runtime,
-                   "OCI runtime binary to use instead of the built-in one: crun, runc or a path");
-    app.add_option("--log-level", g.log_level, "debug, info, warn or error (debug: also debug messages)")
-        ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
-        ->each([](const std::string& level) { log::init("", false, level == "debug"); });
-
-    cli::add_container_commands(app, g);
-    cli::add_image_commands(app, g);
-    cli::add_registry_commands(app, g);
-    cli::add_system_commands(app, g);
-    cli::add_network_commands(app, g);
-    cli::add_pod_commands(app, g);
-    cli::add_monitor_commands(app, g);
-    cli::add_evidence_commands(app, g);
-    cli::add_detect_commands(app, g);
-    cli::add_netlat_commands(app, g);
-
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::CallForHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForAllHelp& e) {
-        return app.exit(e);
-    } catch (const CLI::CallForVersion& e) {
-        return app.exit(e);
-    } catch (const CLI::ParseError& e) {
-        app.exit(e);
-        return cli::kExitEngine;
-    } catch (const Error& e) {
-        std::fprintf(stderr, "Error: %s\n", e.what());
-        return cli::kExitEngine;
-    } catch (const std::exception& e) {
-        std::fprintf(stderr, "Error: %s\n", e.what());
-        return cli::kExitEngine;
-    }
-    return g.exit_code;
+    return cli::run_cli(argc, argv, false, [](CLI::App& app, cli::Globals& g) {
+        cli::add_container_commands(app, g);
+        cli::add_image_commands(app, g);
+        cli::add_registry_commands(app, g);
+        cli::add_system_commands(app, g);
+        cli::add_network_commands(app, g);
+        cli::add_pod_commands(app, g);
+        cli::add_monitor_commands(app, g);
+        cli::add_evidence_commands(app, g);
+        cli::add_detect_commands(app, g);
+        cli::add_netlat_commands(app, g);
+    });
 }

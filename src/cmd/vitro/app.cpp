@@ -1,0 +1,82 @@
+// What vitro and vitro-exporter share of a command line: the global flags
+// (and their environment variables), the parse, and docker's exit codes.
+#include <unistd.h>
+
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+
+#include "cmd/vitro/cli.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+
+namespace vitro::cli {
+
+bool stdout_is_tty() { return ::isatty(1) == 1; }
+
+std::string self_path(const char* argv0) {
+    // argv[0], not /proc/self/exe: that is the protected copy after the re-exec.
+    std::string name = find_program(argv0 ? argv0 : "");
+    char buf[PATH_MAX];
+    return ::realpath(name.c_str(), buf) ? std::string(buf) : std::string();
+}
+
+namespace {
+std::string env_or(const char* name, const char* fallback) {
+    const char* v = std::getenv(name);
+    return v && *v ? v : fallback;
+}
+}  // namespace
+
+int run_cli(int argc, char** argv, bool exporter, const std::function<void(CLI::App&, Globals&)>& add_commands) {
+    CLI::App app{"vitro: run containers without a daemon (podman's habits, docker's flags and exit codes)",
+                 "vitro"};
+    app.require_subcommand(1);
+    app.set_version_flag("--version", std::string("vitro version ") + VITRO_VERSION);
+    Globals g;
+    g.exporter = exporter;
+    g.argc = argc;
+    g.argv = argv;
+    g.self_path = self_path(argv[0]);
+    g.root = env_or("VITRO_ROOT", "/var/lib/vitro");
+    g.runroot = env_or("VITRO_RUNROOT", "/run/vitro");
+    g.net_dir = env_or("VITRO_NETWORK_CONFIG_DIR", "/etc/vitro/net.d");
+    g.cni_path = env_or("VITRO_CNI_PATH", "/usr/lib/cni");
+    g.runtime = env_or("VITRO_RUNTIME", "");
+    app.add_option("--root", g.root, "storage: images, layers, containers, state database ($VITRO_ROOT)")
+        ->default_str(g.root);
+    app.add_option("--runroot", g.runroot, "runtime state: container processes, network namespaces ($VITRO_RUNROOT)")
+        ->default_str(g.runroot);
+    app.add_option("--network-config-dir", g.net_dir, "CNI network conflists")->default_str(g.net_dir);
+    app.add_option("--cni-plugin-dir", g.cni_path, "directory of the CNI plugin binaries")->default_str(g.cni_path);
+    app.add_option("--runtime", g.runtime,
+                   "OCI runtime binary to use instead of the built-in one: crun, runc or a path");
+    app.add_option("--log-level", g.log_level, "debug, info, warn or error (debug: also debug messages)")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+        ->each([](const std::string& level) { log::init("", false, level == "debug"); });
+
+    add_commands(app, g);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return kExitEngine;
+    } catch (const Error& e) {
+        std::fprintf(stderr, "Error: %s\n", e.what());
+        return kExitEngine;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "Error: %s\n", e.what());
+        return kExitEngine;
+    }
+    return g.exit_code;
+}
+
+}  // namespace vitro::cli

@@ -1,0 +1,184 @@
+// introspect/http_server: the exporter's HTTP/1.1 server, its request parser
+// and, over real loopback sockets, keep-alive, pipelining, HEAD, errors, stop.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <thread>
+
+#include "introspect/http_server.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+
+using namespace vitro;
+using namespace vitro::introspect;
+
+namespace {
+HttpParse http_parse(std::string_view in, HttpRequest& r, std::size_t& used) {
+    std::string why;
+    return parse_http_request(in, r, used, why);
+}
+}  // namespace
+
+TEST(HttpParse, PrometheusRequest) {
+    std::string in =
+        "GET /metrics?x=1 HTTP/1.1\r\nHost: 127.0.0.1:9323\r\nUser-Agent: Prometheus/2.42.0\r\n"
+        "Accept: application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5\r\n"
+        "Accept-Encoding: gzip\r\nX-Prometheus-Scrape-Timeout-Seconds: 10\r\n\r\nGET / HTTP/1.1\r\n";
+    HttpRequest r;
+    std::size_t used = 0;
+    ASSERT_EQ(http_parse(in, r, used), HttpParse::ok);
+    EXPECT_EQ(r.method, "GET");
+    EXPECT_EQ(r.path, "/metrics");
+    EXPECT_TRUE(r.keep_alive);
+    EXPECT_TRUE(r.accepts_gzip);
+    EXPECT_EQ(in.substr(used), "GET / HTTP/1.1\r\n");  // the pipelined next one, incomplete
+    EXPECT_EQ(http_parse(in.substr(used), r, used), HttpParse::incomplete);
+}
+
+TEST(HttpParse, ConnectionAndEncoding) {
+    HttpRequest r;
+    std::size_t used = 0;
+    ASSERT_EQ(http_parse("GET / HTTP/1.0\n\n", r, used), HttpParse::ok);  // bare LFs, as typed by hand
+    EXPECT_FALSE(r.keep_alive);
+    EXPECT_EQ(used, 16u);
+    ASSERT_EQ(http_parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", r, used), HttpParse::ok);
+    EXPECT_TRUE(r.keep_alive);
+    ASSERT_EQ(http_parse("HEAD / HTTP/1.1\r\nconnection: TE, close\r\naccept-encoding: br, gzip;q=0\r\n\r\n", r, used),
+              HttpParse::ok);
+    EXPECT_EQ(r.method, "HEAD");
+    EXPECT_FALSE(r.keep_alive);
+    EXPECT_FALSE(r.accepts_gzip);
+    ASSERT_EQ(http_parse("GET / HTTP/1.1\r\nAccept-Encoding: deflate, gzip;q=0.8\r\nContent-Length: 0\r\n\r\n", r, used),
+              HttpParse::ok);
+    EXPECT_TRUE(r.accepts_gzip);
+}
+
+TEST(HttpParse, RefusesWhatItCannotServe) {
+    HttpRequest r;
+    std::size_t used = 0;
+    for (const char* bad : {"GET\r\n\r\n", "GET /metrics\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n", "GET / HTTP/2.0\r\n\r\n",
+                            "G(T / HTTP/1.1\r\n\r\n", "GET  / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nNo colon\r\n\r\n",
+                            "GET / HTTP/1.1\r\n: empty name\r\n\r\n", "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+                            "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"}) {
+        std::string why;
+        EXPECT_EQ(parse_http_request(bad, r, used, why), HttpParse::bad) << bad;
+        EXPECT_FALSE(why.empty()) << bad;
+    }
+    EXPECT_EQ(http_parse("GET / HTTP/1.1\r\nHost: x\r\n", r, used), HttpParse::incomplete);
+    EXPECT_EQ(http_parse("", r, used), HttpParse::incomplete);
+}
+
+namespace {
+// A server on a free loopback port, run on a thread for the test's length.
+struct ServedHttp {
+    HttpServer server{[](const HttpRequest& r) {
+        if (r.path == "/boom") throw Error("collection failed");
+        if (r.path != "/x") return HttpResponse{.status = 404, .body = std::make_shared<const std::string>("no\n")};
+        return HttpResponse{.body = std::make_shared<const std::string>(std::string(300000, 'x'))};  // over a socket buffer
+    }};
+    int port = server.bind("127.0.0.1", 0);
+    std::thread t{[this] { server.run(); }};
+    ~ServedHttp() {
+        server.stop();
+        t.join();
+    }
+    UniqueFd connect() const {
+        UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(port));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw Error(errno, "connect");
+        return s;
+    }
+};
+
+void http_send_all(int fd, std::string_view s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
+
+// Reads until the peer closes, or `want` bytes came.
+std::string http_read(int fd, std::size_t want = SIZE_MAX) {
+    std::string out;
+    char buf[65536];
+    while (out.size() < want) {
+        ssize_t n = ::recv(fd, buf, std::min(sizeof buf, want - out.size()), 0);
+        if (n <= 0) break;
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+}
+}  // namespace
+
+TEST(HttpServer, KeepAlivePipeliningAndHead) {
+    ServedHttp s;
+    auto c = s.connect();
+    // Two requests in one write, then a HEAD that asks to close.
+    http_send_all(c.get(), "GET /x HTTP/1.1\r\n\r\nGET /missing HTTP/1.1\r\n\r\nHEAD /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+    std::string all = http_read(c.get());
+    std::string first = "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 300000\r\n\r\n";
+    ASSERT_EQ(all.substr(0, first.size()), first);
+    std::string rest = all.substr(first.size() + 300000);
+    EXPECT_EQ(rest.find("HTTP/1.1 404 Not Found\r\n"), 0u) << rest.substr(0, 200);
+    auto head = rest.find("HTTP/1.1 200 OK\r\n");
+    ASSERT_NE(head, std::string::npos);
+    // HEAD: the GET's headers (its length too), no body, and the connection closed after it.
+    EXPECT_EQ(rest.substr(head),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 300000\r\n"
+              "Connection: close\r\n\r\n");
+}
+
+TEST(HttpServer, BadRequestsGetAnAnswerAndAClose) {
+    ServedHttp s;
+    auto c = s.connect();
+    http_send_all(c.get(), "garbage\r\n\r\n");
+    std::string r = http_read(c.get());
+    EXPECT_EQ(r.find("HTTP/1.1 400 Bad Request\r\n"), 0u) << r;
+    EXPECT_NE(r.find("Connection: close"), std::string::npos);
+    EXPECT_NE(r.find("bad request: the request line"), std::string::npos) << r;
+
+    auto d = s.connect();
+    http_send_all(d.get(), "DELETE /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+    std::string m = http_read(d.get());
+    EXPECT_EQ(m.find("HTTP/1.1 405 Method Not Allowed\r\n"), 0u) << m;
+    EXPECT_NE(m.find("Allow: GET, HEAD\r\n"), std::string::npos);
+
+    auto e = s.connect();
+    http_send_all(e.get(), "GET /" + std::string(10000, 'a'));  // no end of head in sight
+    EXPECT_EQ(http_read(e.get()).find("HTTP/1.1 431 "), 0u);
+
+    auto f = s.connect();  // a handler that throws: 503 with its message, the server serves on
+    http_send_all(f.get(), "GET /boom HTTP/1.1\r\nConnection: close\r\n\r\n");
+    std::string b = http_read(f.get());
+    EXPECT_EQ(b.find("HTTP/1.1 503 "), 0u) << b;
+    EXPECT_NE(b.find("collection failed"), std::string::npos);
+}
+
+TEST(HttpServer, AClientThatLeavesMidResponseDoesNotStopIt) {
+    ServedHttp s;
+    {
+        auto c = s.connect();
+        http_send_all(c.get(), "GET /x HTTP/1.1\r\n\r\n");
+        http_read(c.get(), 1000);
+    }  // closed with most of the body unread
+    auto d = s.connect();
+    http_send_all(d.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(http_read(d.get()).find("HTTP/1.1 404 "), 0u);
+}
+
+TEST(HttpServer, BindErrorsNameTheAddress) {
+    HttpServer a([](const HttpRequest&) { return HttpResponse{}; });
+    int port = a.bind("127.0.0.1", 0);
+    HttpServer b([](const HttpRequest&) { return HttpResponse{}; });
+    try {
+        b.bind("127.0.0.1", port);
+        FAIL() << "a taken port was bound again";
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("listen 127.0.0.1:" + std::to_string(port) + ": cannot bind: Address already in use"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_THROW(b.bind("example.org", 0), Error);
+    EXPECT_GT(b.bind("localhost", 0), 0);
+}
