@@ -77,6 +77,23 @@ void parse_procs(std::string_view text, std::vector<pid_t>& out) {
     }
 }
 
+// Swap in use needs swap: without any on the host, a container's swap is 0
+// and its memsw file is not worth a read per scrape. Asked again every 10 s.
+bool host_has_swap() {
+    static StatFile meminfo("/proc/meminfo");
+    static std::string buf;
+    static bool swap = false;
+    static double checked = -1e9;
+    timespec now{};
+    ::clock_gettime(CLOCK_MONOTONIC, &now);
+    double t = static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+    if (t - checked >= 10 && meminfo.read(buf)) {
+        checked = t;
+        swap = keyed(buf, "SwapTotal:").value_or(0) > 0;
+    }
+    return swap;
+}
+
 std::string in(const cgroups::ProcessCgroups& w, const char* controller, const char* file) {
     auto it = w.v1.find(controller);
     return it == w.v1.end() ? std::string() : it->second + "/" + file;
@@ -107,11 +124,12 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
         mem_swap_limit_ = StatFile(d + "memory.swap.max");
         mem_low_ = StatFile(d + "memory.low");
         io_ = StatFile(d + "io.stat");
-        pids_current_ = StatFile(d + "pids.current");
         pids_max_ = StatFile(d + "pids.max");
         procs_ = StatFile(d + "cgroup.procs");
         return;
     }
+    // Not usage_all: its user/system columns are the tick-sampled split
+    // (cpuacct.stat's, in ns) and do not add up to the exact usage.
     cpu_usage_ = StatFile(in(w, "cpuacct", "cpuacct.usage"));
     cpu_times_ = StatFile(in(w, "cpuacct", "cpuacct.stat"));
     cpu_stat_ = StatFile(in(w, "cpu", "cpu.stat"));
@@ -127,7 +145,6 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
     mem_swap_limit_ = StatFile(in(w, "memory", "memory.memsw.limit_in_bytes"));
     mem_low_ = StatFile(in(w, "memory", "memory.soft_limit_in_bytes"));
     io_ = StatFile(in(w, "blkio", "blkio.throttle.io_service_bytes_recursive"));
-    pids_current_ = StatFile(in(w, "pids", "pids.current"));
     pids_max_ = StatFile(in(w, "pids", "pids.max"));
     // The process list from the memory hierarchy (any would do; memory is always there).
     procs_ = StatFile(in(w, w.v1.count("memory") ? "memory" : "cpu", "cgroup.procs"));
@@ -172,6 +189,7 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
     // cgroup.procs first: a cgroup that is gone ends the sample here.
     if (!procs_.read(buf_)) return false;
     parse_procs(buf_, s.procs);
+    if (with_spec) read_spec(s);  // first: the quota decides whether cpu.stat is read
     auto& b = buf_;
     if (v2_) {
         if (cpu_stat_.read(b)) {
@@ -193,7 +211,7 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
         }
         if (mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
-        if (mem_swap_.read(b)) s.memory_swap = first_number(b).value_or(0);
+        if (host_has_swap() && mem_swap_.read(b)) s.memory_swap = first_number(b).value_or(0);
         if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
         if (io_.read(b)) parse_io_v2(b, s.io);
     } else {
@@ -203,7 +221,8 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             s.cpu_user_s = static_cast<double>(key_or0(b, "user")) / hz;
             s.cpu_system_s = static_cast<double>(key_or0(b, "system")) / hz;
         }
-        if (cpu_stat_.read(b)) {
+        // Without a quota no period is enforced: the throttling counters stay 0.
+        if (s.cpu_quota_us && cpu_stat_.read(b)) {
             s.cfs_periods = key_or0(b, "nr_periods");
             s.cfs_throttled_periods = key_or0(b, "nr_throttled");
             s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
@@ -219,7 +238,7 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             uint64_t inactive = key_or0(b, "total_inactive_file");
             s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
         }
-        if (mem_swap_.read(b)) {
+        if (host_has_swap() && mem_swap_.read(b)) {
             uint64_t memsw = first_number(b).value_or(0);
             s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
         }
@@ -227,8 +246,6 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
         if (mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
         if (io_.read(b)) parse_io_v1(b, s.io, true);
     }
-    if (pids_current_.read(b)) s.tasks = first_number(b);
-    if (with_spec) read_spec(s);
     return true;
 }
 

@@ -27,7 +27,7 @@ struct CgroupSample {
     uint64_t memory_swap = 0, memory_failcnt = 0, memory_max_usage = 0, memory_mapped_file = 0;
     uint64_t pgfault = 0, pgmajfault = 0;
     std::vector<DeviceIo> io;
-    std::optional<uint64_t> tasks, tasks_max;  // pids controller: threads, not processes
+    std::optional<uint64_t> tasks_max;  // pids controller: threads, not processes
     std::vector<pid_t> procs;
     // Limits ("spec"): nullopt = unlimited.
     std::optional<uint64_t> cpu_quota_us;
@@ -42,6 +42,8 @@ public:
     explicit CgroupCounters(const cgroups::ProcessCgroups& where);
     // with_spec: also the limits (the "spec" fields); otherwise they are kept
     // from the previous read of `out`: seven reads fewer on most scrapes.
+    // The task count is not read (pids.current): the collector sums the
+    // threads of the processes it reads anyway.
     bool read(CgroupSample& out, bool with_spec = true);
     bool v2() const { return v2_; }
 
@@ -51,7 +53,7 @@ private:
     StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
     StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;
     StatFile mem_limit_, mem_swap_limit_, mem_low_;
-    StatFile io_, pids_current_, pids_max_, procs_;
+    StatFile io_, pids_max_, procs_;
     std::string buf_;
 };
 

@@ -373,7 +373,7 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     e.add_formatted(e.family("container_processes", MT::gauge, "Number of processes running inside the container."), l,
           d(s.procs.size()));
     e.add_formatted(e.family("container_threads", MT::gauge, "Number of threads running inside the container"), l,
-          d(s.tasks.value_or(threads)));
+          d(threads));
     if (s.tasks_max)
         e.add_formatted(e.family("container_threads_max", MT::gauge, "Maximum number of threads allowed inside the container, infinity if value is zero"),
               l, d(*s.tasks_max));

@@ -6,9 +6,10 @@
 namespace vitro::introspect {
 
 Exposition::Family Exposition::family(std::string_view name, MetricType type, std::string_view help) {
-    auto [it, added] = index_.try_emplace(std::string(name), families_.size());
-    if (added) families_.push_back(Entry{std::string(name), std::string(help), type, {}});
-    return it->second;
+    if (auto it = index_.find(name); it != index_.end()) return it->second;
+    index_.emplace(std::string(name), families_.size());
+    families_.push_back(Entry{std::string(name), std::string(help), type, {}});
+    return families_.size() - 1;
 }
 
 namespace {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -50,7 +51,14 @@ private:
         std::string lines;
     };
     std::vector<Entry> families_;
-    std::unordered_map<std::string, std::size_t> index_;  // name -> families_ position
+    // name -> families_ position, looked up by string_view: a family is named
+    // once per container per scrape, and building a std::string each time cost
+    // an allocation (most names are longer than the small-string buffer).
+    struct NameHash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> index_;
     std::size_t samples_ = 0;
 };
 
