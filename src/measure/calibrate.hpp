@@ -40,11 +40,11 @@ struct TrialResult {
     uint64_t dropped_events = 0;
     uint64_t responder_answered = 0, responder_late = 0;  // delaying responder (delay > 0)
     double responder_worst_late_us = 0;
-    // The same figures without the echoes the delaying responder answered
-    // more than 20 us late (all three kinds alike): the delay emulation's
-    // own noise taken out.
-    double error_excl_us = 0, perturbation_excl_us = 0;
-    size_t excluded_bare = 0, excluded_untraced = 0, excluded_traced = 0;
+    // With a delay, every RTT above has the responder's lateness for that
+    // echo taken off (the emulated path delay is exactly `delay` for all
+    // three kinds); these two are the same figures before that.
+    double error_uncompensated_us = 0, perturbation_uncompensated_us = 0;
+    double responder_mean_late_us = 0;  // over this trial's echoes
     double error_us() const { return corrected.mean - bare.mean; }        // corrected - bare metal
     double perturbation_us() const { return traced.mean - untraced.mean; }  // traced - untraced
     std::vector<double> bare_us, untraced_us, traced_us, corrected_us;      // for the plot

@@ -75,14 +75,15 @@ EchoResponder::~EchoResponder() {
     }
 }
 
-bool EchoResponder::was_late(uint16_t id, uint16_t seq) const {
+int64_t EchoResponder::lateness_ns(uint16_t id, uint16_t seq) const {
     std::lock_guard lock(mu_);
-    return late_keys_.count(static_cast<uint32_t>(id) << 16 | seq) > 0;
+    auto it = lateness_.find(static_cast<uint32_t>(id) << 16 | seq);
+    return it == lateness_.end() ? 0 : it->second;
 }
 
 void EchoResponder::clear_late() {
     std::lock_guard lock(mu_);
-    late_keys_.clear();
+    lateness_.clear();
 }
 
 void EchoResponder::loop() {
@@ -131,15 +132,15 @@ void EchoResponder::loop() {
         int64_t due = rx + std::chrono::nanoseconds(delay_).count();
         wait_until(due);
         int64_t late = real_ns() - due;
-        if (late > 20'000) {
-            ++late_;
+        if (late > 20'000) ++late_;
+        if (late > worst_late_) worst_late_ = late;
+        {
             uint16_t id = 0, seq = 0;
             std::memcpy(&id, icmp + 4, 2);
             std::memcpy(&seq, icmp + 6, 2);
             std::lock_guard lock(mu_);
-            late_keys_.insert(static_cast<uint32_t>(ntohs(id)) << 16 | ntohs(seq));
+            lateness_[static_cast<uint32_t>(ntohs(id)) << 16 | ntohs(seq)] = late;
         }
-        if (late > worst_late_) worst_late_ = late;
         if (::sendto(sock_.get(), icmp, len, 0, reinterpret_cast<sockaddr*>(&from), sizeof(from)) >= 0) ++answered_;
     }
 }

@@ -8,7 +8,7 @@
 #include <chrono>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "util/fd.hpp"
 
@@ -26,8 +26,10 @@ public:
     // a late request), and the worst lateness: delay noise, not netlat's.
     uint64_t late() const { return late_.load(); }
     int64_t worst_late_ns() const { return worst_late_.load(); }
-    // Whether the reply to echo (id, seq) went out late; forget them all.
-    bool was_late(uint16_t id, uint16_t seq) const;
+    // How long after its due time the reply to echo (id, seq) went out (0 if
+    // none was sent): calibrate takes it off that echo's RTT, so the emulated
+    // path delay is the same for every echo; forget them all.
+    int64_t lateness_ns(uint16_t id, uint16_t seq) const;
     void clear_late();
 
 private:
@@ -39,7 +41,7 @@ private:
     std::atomic<uint64_t> answered_{0}, late_{0};
     std::atomic<int64_t> worst_late_{0};
     mutable std::mutex mu_;
-    std::unordered_set<uint32_t> late_keys_;  // id << 16 | seq
+    std::unordered_map<uint32_t, int64_t> lateness_;  // id << 16 | seq -> ns
     std::thread thread_;
 };
 

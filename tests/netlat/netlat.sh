@@ -4,7 +4,8 @@
 # JSON of a bridged and a NATed run (every reply matched, overhead > 0,
 # corrected < raw), the bad inputs (missing netns, unreachable target, a
 # namespace without a network, the host's own namespace), and that no BPF
-# program of ours stays loaded afterwards, after SIGINT and SIGKILL too.
+# program of ours stays loaded afterwards, after SIGINT and SIGKILL too; and a
+# shortened `netlat calibrate`.
 # No timing assertions. Exit 77 (skip) with the reason when the machine lacks
 # what it needs.
 set -u
@@ -147,6 +148,25 @@ for sig in INT TERM KILL; do
         bad "SIG$sig: the tracer never showed up in bpftool prog list: $(cat $T/sig.out)"; kill -9 $BG; BG=
     fi
 done
+
+# calibrate, shortened (one trial of 50 echoes per kind, at 0 and 1 ms, no
+# load): it runs, every traced echo is matched, the delaying responder
+# answered every echo of the 1 ms condition (3 x 50 + warm-ups) and the
+# RTTs there include the delay after the responder's lateness is taken off;
+# its namespaces are gone afterwards. Correctness only, no accuracy bounds.
+ip netns list | sort > $T/ns.before
+if "$VITRO" netlat calibrate --trials 1 -c 50 --delays 0 1 --no-load --format json > $T/cal.json 2> $T/cal.err; then
+    jq -e '(.trials | length) == 2 and all(.trials[]; .traced_matched == .traced_sent and .traced_sent == 50)' $T/cal.json >/dev/null \
+        && pass "calibrate: every traced echo matched" || bad "calibrate: $(jq -c '[.trials[] | {traced_sent, traced_matched}]' $T/cal.json)"
+    jq -e '.trials[1] | .delay_ms == 1 and .responder_answered >= 150 and .bare.mean_us >= 1000 and .corrected.mean_us >= 1000
+           and (.error_uncompensated_us | type) == "number"' $T/cal.json >/dev/null \
+        && pass "calibrate: 1 ms condition delayed by the responder, lateness compensated" \
+        || bad "calibrate 1 ms: $(jq -c '.trials[1] | {responder_answered, bare: .bare.mean_us, corrected: .corrected.mean_us}' $T/cal.json)"
+else
+    bad "calibrate failed: $(tail -3 $T/cal.err)"
+fi
+ip netns list | sort | diff -q $T/ns.before - >/dev/null && pass "calibrate: no namespace left" || bad "calibrate left namespaces: $(ip netns list | sort | diff $T/ns.before - | grep '^>')"
+no_progs_left && pass "calibrate: no BPF program left" || bad "calibrate left BPF programs"
 
 [ $fail = 0 ] && echo "netlat: all passed" || echo "netlat: FAILED"
 exit $fail
