@@ -18,9 +18,9 @@ namespace vitro::introspect {
 namespace {
 
 constexpr std::size_t kMaxHead = 8192;     // a scraper's request is ~200 bytes
-constexpr std::size_t kMaxConns = 64;      // more are accepted and closed at once
+constexpr std::size_t kMaxConns = 64;      // then the longest idle one makes room
 constexpr auto kIdle = std::chrono::seconds(60);        // keep-alive without a request
-constexpr auto kHeadDeadline = std::chrono::seconds(10);  // a request begun but not finished
+constexpr auto kHeadDeadline = std::chrono::seconds(10);  // from a request's first byte to its end
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() &&
@@ -150,7 +150,8 @@ struct HttpServer::Conn {
     std::size_t head_off = 0, body_off = 0;
     bool close_after = false;
     bool dead = false;  // closed at the end of this round
-    std::chrono::steady_clock::time_point since;  // last activity
+    std::chrono::steady_clock::time_point since;       // last activity
+    std::chrono::steady_clock::time_point head_since;  // first byte of the request in `in`
     bool writing() const { return head_off < head.size() || (body && body_off < body->size()); }
 };
 
@@ -203,7 +204,17 @@ void HttpServer::accept_all() {
     for (;;) {
         UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!c) return;  // EAGAIN, or a connection reset before it was accepted
-        if (conns_.size() >= kMaxConns) continue;  // closed: the scraper retries later
+        std::size_t live = 0;
+        Conn* idlest = nullptr;
+        for (auto& k : conns_) {
+            if (k->dead) continue;
+            ++live;
+            if (k->in.empty() && !k->writing() && (!idlest || k->since < idlest->since)) idlest = k.get();
+        }
+        if (live >= kMaxConns) {
+            if (!idlest) continue;  // all busy: this one is closed, the scraper retries
+            idlest->dead = true;    // kept-alive connections must not lock a scraper out
+        }
         auto conn = std::make_unique<Conn>();
         conn->fd = std::move(c);
         conn->since = std::chrono::steady_clock::now();
@@ -224,8 +235,9 @@ bool HttpServer::on_readable(Conn& c) {
     ssize_t n = ::recv(c.fd.get(), buf, sizeof buf, 0);
     if (n == 0) return false;
     if (n < 0) return errno == EAGAIN || errno == EINTR;
-    c.in.append(buf, static_cast<std::size_t>(n));
     c.since = std::chrono::steady_clock::now();
+    if (c.in.empty()) c.head_since = c.since;
+    c.in.append(buf, static_cast<std::size_t>(n));
     return true;
 }
 
@@ -268,6 +280,7 @@ void HttpServer::serve_buffered(Conn& c) {
                 break;
             case HttpParse::ok: {
                 c.in.erase(0, used);
+                if (!c.in.empty()) c.head_since = std::chrono::steady_clock::now();  // a pipelined next one
                 bool head_only = req.method == "HEAD";
                 HttpResponse r;
                 if (req.method != "GET" && !head_only) {
@@ -306,10 +319,11 @@ void HttpServer::run() {
         for (std::size_t i = 0; i + 2 < fds.size(); ++i) {
             Conn& c = *conns_[i];
             short ev = fds[i + 2].revents;
+            if (c.dead) continue;
             if (ev & (POLLERR | POLLNVAL)) c.dead = true;
             else if (ev & POLLOUT) c.dead = !on_writable(c);
             else if (ev & (POLLIN | POLLHUP)) c.dead = !on_readable(c);
-            else if (now - c.since > (c.in.empty() ? kIdle : kHeadDeadline)) c.dead = true;  // idle, or too slow
+            else if (c.in.empty() ? now - c.since > kIdle : now - c.head_since > kHeadDeadline) c.dead = true;  // idle, or too slow
         }
     }
 }

@@ -167,6 +167,15 @@ TEST(HttpServer, AClientThatLeavesMidResponseDoesNotStopIt) {
     EXPECT_EQ(http_read(d.get()).find("HTTP/1.1 404 "), 0u);
 }
 
+TEST(HttpServer, IdleConnectionsDoNotLockAScraperOut) {
+    ServedHttp s;
+    std::vector<UniqueFd> idle;
+    for (int i = 0; i < 80; ++i) idle.push_back(s.connect());  // more than the server keeps
+    auto c = s.connect();
+    http_send_all(c.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(http_read(c.get()).find("HTTP/1.1 404 "), 0u);
+}
+
 TEST(HttpServer, BindErrorsNameTheAddress) {
     HttpServer a([](const HttpRequest&) { return HttpResponse{}; });
     int port = a.bind("127.0.0.1", 0);
