@@ -159,6 +159,7 @@ public:
         ready_ = wait_port(port_);
     }
     bool ready() const { return ready_; }
+    void stop() { proc_->stop(); }
     int port() const { return port_; }
     std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
     std::string blob_file(const std::string& digest) const {
@@ -436,6 +437,48 @@ TEST_F(RegistryTest, PlainHttpPushThenPullSameDigest) {
     r = push(reg.host() + "/test/bb:v2");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_EQ(pushed_digest(), digest);
+}
+
+// vitro run/create --pull (podman's policy): missing pulls an image the store
+// lacks, then runs it; never does not; a failed pull leaves no container and
+// nothing in the store.
+TEST_F(RegistryTest, RunPullsAMissingImage) {
+    Registry reg(dir + "/reg");
+    ASSERT_TRUE(reg.ready()) << reg.log();
+    std::string ref = reg.host() + "/test/bb:v1";
+    Result r = push(ref);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    std::string run = vitro("root") + " --runroot " + dir + "/run run --rm --network none --tls-verify=false ";
+
+    r = sh(run + "--pull never " + ref + " /bin/sh -c 'echo never'");
+    EXPECT_EQ(r.rc, 125);
+    EXPECT_NE(r.out.find(ref + ": image not known"), std::string::npos) << r.out;
+    expect_store_empty("root");
+
+    r = sh(run + ref + " /bin/sh -c 'cat /etc/hello'");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_NE(r.out.find("hello\n"), std::string::npos) << r.out;
+    EXPECT_EQ(tagged_digest("root"), pushed_digest());
+    expect_unpacked("root", ref);
+
+    // Present now: missing does not ask the registry again (it is stopped
+    // here to show it), always does.
+    reg.stop();
+    r = sh(run + ref + " /bin/sh -c 'echo again'");
+    ASSERT_EQ(r.rc, 0) << r.out;
+    r = sh(run + "--pull always " + ref + " /bin/sh -c 'echo always'");
+    EXPECT_EQ(r.rc, 125) << r.out;
+    EXPECT_NE(r.out.find("pinging registry " + reg.host()), std::string::npos) << r.out;
+    EXPECT_EQ(tagged_digest("root"), pushed_digest());  // the local image stays as it was
+
+    // Neither here nor reachable: one line naming the image, exit 125, no container made.
+    r = sh(run + reg.host() + "/test/nope:v1 true");
+    EXPECT_EQ(r.rc, 125);
+    EXPECT_EQ(r.out.rfind("Error: " + reg.host() + "/test/nope:v1: image not known locally, and pulling ", 0), 0u) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+    r = sh(vitro("root") + " --runroot " + dir + "/run ps -aq");
+    EXPECT_EQ(r.rc, 0) << r.out;
+    EXPECT_EQ(r.out, "");
 }
 
 TEST_F(RegistryTest, UnknownImageAndUnreachableRegistry) {

@@ -12,10 +12,13 @@
 #include <thread>
 
 #include "cmd/vitro/common.hpp"
+#include "cmd/vitro/registry_flags.hpp"
 #include "engine/container_log.hpp"
 #include "engine/engine.hpp"
 #include "engine/monitor.hpp"
+#include "image/pull.hpp"
 #include "image/snapshot.hpp"
+#include "image/store.hpp"
 #include "linux/sealed_exe.hpp"
 #include "runtime/runtime.hpp"
 #include "util/error.hpp"
@@ -44,6 +47,8 @@ struct RunFlags {
     bool entrypoint_set = false;
     double cpus = 0;
     int64_t pids_limit = 0;
+    std::string pull = "missing";
+    RegistryFlags reg;
 };
 
 void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
@@ -81,6 +86,10 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     c->add_option("--pod", r.pod, "join a pod: its network (localhost, ports), IPC and UTS namespaces (see vitro pod)");
     c->add_option("--stop-signal", r.stop_signal, "signal to stop the container (default SIGTERM)");
     c->add_option("--stop-timeout", r.stop_timeout, "seconds to wait before killing the container (default 10)");
+    c->add_option("--pull", f.pull, "pull the image first: missing (when it is not in the store), always, or never")
+        ->check(CLI::IsMember({"missing", "always", "never"}))
+        ->default_str("missing");
+    add_registry_flags(c, f.reg, true);
     // One value per occurrence (-p A -p B), so that IMAGE is never taken as a value.
     for (auto* o : c->get_options()) o->allow_extra_args(false);
     c->prefix_command();
@@ -120,6 +129,28 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
     if (r.auto_remove && r.restart.policy != engine::RestartPolicy::No)
         throw Error(EINVAL, "--rm and --restart cannot be used together");
     return r;
+}
+
+// --pull: the image from its registry before the container is made, as
+// podman does (missing: only when the store has no such name). A failed pull
+// is one error line naming the image (125); nothing of it is left in the store.
+void pull_if_needed(const Globals& g, const RunFlags& f, const std::string& ref) {
+    if (!ref.empty() && ref[0] == '-') throw Error(EINVAL, "unknown flag: " + ref + " (see vitro run --help)");
+    if (f.pull == "never") return;
+    image::Store store(g.root);
+    bool local = store.find_name(ref).has_value();
+    if (f.pull == "missing" && local) return;
+    image::PullOptions po;
+    po.registry = registry_options(f.reg);
+    po.authfile = f.reg.authfile;
+    po.progress = progress_for(false);
+    if (po.progress && !local) std::fprintf(stderr, "Trying to pull %s...\n", ref.c_str());
+    try {
+        image::pull(store, ref, po);
+    } catch (const Error& e) {
+        if (local) throw;
+        throw Error(e.code(), ref + ": image not known locally, and " + e.what());
+    }
 }
 
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
@@ -219,6 +250,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
     add_run_flags(run, *flags, true);
     run->callback([&g, flags, run] {
         auto req = finish_request(*flags, rest_args(run));
+        pull_if_needed(g, *flags, req.image);
         engine::Engine eng(engine_options(g));
         ContainerRecord c = eng.create(req);
         // --rm: a container that could not start goes too (a port taken, ...).
@@ -249,6 +281,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
     add_run_flags(create, *flags, false);
     create->callback([&g, flags, create] {
         auto req = finish_request(*flags, rest_args(create));
+        pull_if_needed(g, *flags, req.image);
         engine::Engine eng(engine_options(g));
         std::printf("%s\n", eng.create(req).id.c_str());
     });
