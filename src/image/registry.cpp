@@ -695,7 +695,7 @@ FetchedManifest RegistryClient::get_manifest(const std::string& repo, const std:
     }
 }
 
-bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, const Descriptor& d) {
+bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, const Descriptor& d, BlobConsumer* also) {
     Shared& s = *shared_;
     std::string what = "fetching blob " + d.digest + " from " + s.registry + "/" + repo;
     try {
@@ -707,14 +707,20 @@ bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, con
         req.before_attempt = [&] {
             w.reset();
             w.emplace(store.begin_blob());
+            if (also) also->begin();
         };
         req.sink = [&](const char* p, size_t n) {
             w->write(p, n);
             if (w->size() > d.size)
                 throw Error(EINVAL, "more than the " + std::to_string(d.size) + " bytes the manifest gives");
+            if (also) also->consume(p, n);
         };
         Response r = conn_->perform(s, req);
         if (!r.ok()) throw http_error(what, req, r, s.opts.credentials.has_value());
+        // The blob's own digest first: when the bytes are corrupt, that is
+        // the error to report, whatever the consumer made of them.
+        w->verify(d.digest, d.size);
+        if (also) also->finish();
         bool added = false;
         w->commit(d.digest, d.size, &added);
         return added;
