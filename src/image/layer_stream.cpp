@@ -7,6 +7,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "image/unpack.hpp"
 #include "util/error.hpp"
@@ -15,28 +16,32 @@ namespace vitro::image {
 
 namespace {
 
-// Bytes from one thread (the download) to another (the unpacker). The writer
-// waits while kCapacity bytes are queued, so a fast download cannot outrun
-// the unpacker by more than that. Small writes (curl hands over a few KiB at
-// a time) are gathered into chunks of up to kChunk bytes, so the unpacker is
-// woken, and libarchive called, once per chunk rather than once per write.
+// Bytes from one thread (the download) to another (the unpacker). The
+// writer's small pieces (curl hands over a few KiB at a time) are gathered into
+// chunks of kChunk bytes, and the reader is woken once per chunk, not once per
+// piece: a wake-up is a futex call and a context switch on each side. Chunk
+// buffers are reused rather than freed, so that their pages are not faulted in
+// afresh for every MiB. The writer waits while kMaxChunks chunks are ready, so
+// a fast download cannot outrun the unpacker by more than that.
 class ChunkQueue {
 public:
     static constexpr size_t kChunk = 1 << 20;
-    static constexpr size_t kCapacity = 8 << 20;
+    static constexpr size_t kMaxChunks = 8;
 
     // Writer side. Copies [data, data+len); dropped once the reader stopped.
     void push(const char* data, size_t len) {
-        std::unique_lock lk(mu_);
-        has_room_.wait(lk, [&] { return queued_ < kCapacity || reader_done_ || aborted_; });
-        if (reader_done_ || aborted_) return;
-        if (chunks_.empty() || chunks_.back().size() + len > kChunk) chunks_.emplace_back().reserve(std::max(kChunk, len));
-        chunks_.back().append(data, len);
-        queued_ += len;
-        has_data_.notify_one();
+        while (len > 0) {
+            if (filling_.capacity() < kChunk) filling_ = take_buffer();
+            size_t n = std::min(len, kChunk - filling_.size());
+            filling_.append(data, n);
+            data += n;
+            len -= n;
+            if (filling_.size() == kChunk && !hand_over()) return;
+        }
     }
     // Writer side: no more bytes; the reader sees the end once it has the rest.
     void close() {
+        if (!filling_.empty()) hand_over();
         std::lock_guard lk(mu_);
         closed_ = true;
         has_data_.notify_one();
@@ -52,13 +57,13 @@ public:
     // Reader side: the next chunk, valid until the next pop(); empty at the end.
     std::string_view pop() {
         std::unique_lock lk(mu_);
-        has_data_.wait(lk, [&] { return !chunks_.empty() || closed_ || aborted_; });
+        if (current_.capacity() >= kChunk) spare_.push_back(std::move(current_));
+        current_ = std::string();
+        has_data_.wait(lk, [&] { return !ready_.empty() || closed_ || aborted_; });
         if (aborted_) throw Error(ECANCELED, "the download stopped");
-        current_.clear();
-        if (chunks_.empty()) return {};
-        current_ = std::move(chunks_.front());
-        chunks_.pop_front();
-        queued_ -= current_.size();
+        if (ready_.empty()) return {};
+        current_ = std::move(ready_.front());
+        ready_.pop_front();
         has_room_.notify_one();
         return current_;
     }
@@ -66,16 +71,43 @@ public:
     void reader_done() {
         std::lock_guard lk(mu_);
         reader_done_ = true;
-        chunks_.clear();
+        ready_.clear();
         has_room_.notify_one();
     }
 
 private:
+    // The filled buffer to the reader; false when the reader has gone.
+    bool hand_over() {
+        std::unique_lock lk(mu_);
+        has_room_.wait(lk, [&] { return ready_.size() < kMaxChunks || reader_done_ || aborted_; });
+        if (reader_done_ || aborted_) {
+            filling_.clear();
+            return false;
+        }
+        ready_.push_back(std::move(filling_));
+        filling_ = std::string();
+        has_data_.notify_one();
+        return true;
+    }
+    std::string take_buffer() {
+        std::lock_guard lk(mu_);
+        std::string b;
+        if (!spare_.empty()) {
+            b = std::move(spare_.back());
+            spare_.pop_back();
+            b.clear();
+        } else {
+            b.reserve(kChunk);
+        }
+        return b;
+    }
+
+    std::string filling_;  // the writer's, unlocked: only the writer touches it
     std::mutex mu_;
     std::condition_variable has_data_, has_room_;
-    std::deque<std::string> chunks_;
+    std::deque<std::string> ready_;
+    std::vector<std::string> spare_;
     std::string current_;  // the chunk the reader holds
-    size_t queued_ = 0;
     bool closed_ = false, aborted_ = false, reader_done_ = false;
 };
 
