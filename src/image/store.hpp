@@ -54,6 +54,7 @@ private:
     Sha256 hash_;
     std::optional<std::string> digest_;
     int64_t size_ = 0;
+    int64_t flushed_ = 0;  // bytes handed to writeback already
     bool done_ = false;
 };
 
