@@ -32,9 +32,8 @@ namespace {
 constexpr int kTries = 3;
 constexpr size_t kMaxManifest = 4 << 20;   // as containers/image
 constexpr size_t kMaxErrorBody = 1 << 20;  // error documents, token answers
-// Blob downloads hand bytes over in pieces of up to this size: a larger piece
-// means fewer recv and write calls and hash updates per MiB than curl's
-// default 16 KiB.
+// curl's receive buffer for blob downloads: with its default, 16 KiB, a blob
+// cost a recv and a poll call per 16 KiB.
 constexpr long kBlobBuffer = 512 << 10;
 
 // --- RAII over libcurl ----------------------------------------------------------
@@ -725,7 +724,8 @@ bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, con
         Response r = conn_->perform(s, req);
         if (!r.ok()) throw http_error(what, req, r, s.opts.credentials.has_value());
         // The blob's own digest first: when the bytes are corrupt, that is
-        // the error to report, whatever the consumer made of them.
+        // the error to report, whatever the consumer made of them. (The
+        // blob's fsync there also gives the consumer time to catch up.)
         w->verify(d.digest, d.size);
         if (also) also->finish();
         bool added = false;

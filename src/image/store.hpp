@@ -35,8 +35,9 @@ public:
     void write(std::string_view s) { write(s.data(), s.size()); }
     int64_t size() const { return size_; }
     // Checks the bytes written against `expected` (digest and, when >= 0,
-    // size), as commit() does, but leaves the blob out of the store: for a
-    // caller with more to check before the blob may land. No write() after.
+    // size) and syncs them to disk, as commit() does, but leaves the blob out
+    // of the store: for a caller with more to check before the blob may land.
+    // commit() then only moves it into place. No write() after.
     void verify(std::string_view expected_digest, int64_t expected_size = -1);
     // Verifies against `expected` (digest and, when >= 0, size) if given, then
     // moves the blob into place. Returns the digest; *added tells whether the
@@ -50,7 +51,7 @@ private:
     std::string tmp_;
     UniqueFd fd_;
     const std::string& digest();  // of the bytes written; finishes the hash
-    void check(std::string_view expected_digest, int64_t expected_size);
+    void check_and_sync(std::string_view expected_digest, int64_t expected_size);
     Sha256 hash_;
     std::optional<std::string> digest_;
     int64_t size_ = 0;
