@@ -41,7 +41,7 @@ struct PullOptions {
     RegistryOptions registry;  // TLS, certificates, credentials (--creds)
     std::string authfile;      // where to look for credentials when none are given ("": the default)
     ProgressFn progress;       // may be empty
-    int jobs = 3;              // layers downloaded at once
+    int jobs = 6;              // layers downloaded at once (as containers/image: skopeo, podman)
     bool unpack = true;        // unpack the layers after download
 };
 
