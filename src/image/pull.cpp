@@ -13,6 +13,7 @@
 
 #include "image/digest.hpp"
 #include "image/fsutil.hpp"
+#include "image/layer_stream.hpp"
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "image/unpack.hpp"
@@ -126,14 +127,50 @@ FetchedManifest fetch_image_manifest(RegistryClient& client, const Reference& r)
     return m;
 }
 
+// A layer download that unpacks as the bytes arrive.
+class UnpackingConsumer : public BlobConsumer {
+public:
+    explicit UnpackingConsumer(LayerStream& stream) : stream_(stream) {}
+    void begin() override { stream_.restart(); }
+    void consume(const char* data, size_t len) override { stream_.write(data, len); }
+    void finish() override { stream_.finish(); }
+
+private:
+    LayerStream& stream_;
+};
+
+struct LayerJob {
+    Descriptor blob;
+    std::string diff_id;
+};
+
+// One layer: downloaded and unpacked in one pass when both are needed, else
+// whichever is (a blob already stored, as a pull that was stopped leaves
+// them, is unpacked from the store). Returns false when the blob was there.
+bool fetch_layer(const Store& store, RegistryClient& client, const std::string& repo, const LayerJob& job,
+                 bool unpack, Rollback& rollback) {
+    const bool have_blob = store.has_blob(job.blob.digest);
+    const bool need_layer = unpack && !layer_ready(store, job.diff_id);
+    if (!have_blob && need_layer) {
+        LayerStream stream(store, job.blob.digest, job.diff_id);
+        UnpackingConsumer consumer(stream);
+        if (client.fetch_blob(store, repo, job.blob, &consumer)) rollback.blob(job.blob.digest);
+        stream.publish();
+        rollback.layer(job.diff_id);
+        return true;
+    }
+    if (!have_blob && client.fetch_blob(store, repo, job.blob)) rollback.blob(job.blob.digest);
+    if (need_layer) {
+        ensure_layer(store, job.blob.digest, job.diff_id);
+        rollback.layer(job.diff_id);
+    }
+    return !have_blob;
+}
+
 // Downloads (and unpacks) the layers with `jobs` workers, one connection each.
 void fetch_layers(const Store& store, RegistryClient& client, const Reference& r, const Manifest& m,
                   const ImageConfig& cfg, const PullOptions& opts, Rollback& rollback) {
-    struct Job {
-        Descriptor layer;
-        std::string diff_id;
-    };
-    std::vector<Job> jobs;
+    std::vector<LayerJob> jobs;
     std::set<std::string> seen;
     for (size_t i = 0; i < m.layers.size(); ++i)
         if (seen.insert(m.layers[i].digest).second) jobs.push_back({m.layers[i], cfg.diff_ids[i]});
@@ -146,14 +183,9 @@ void fetch_layers(const Store& store, RegistryClient& client, const Reference& r
         c.set_cancel_flag(&cancel);
         try {
             for (size_t i; !cancel && (i = next++) < jobs.size();) {
-                const Job& j = jobs[i];
-                bool skipped = store.has_blob(j.layer.digest);
-                if (!skipped && c.fetch_blob(store, r.repository, j.layer)) rollback.blob(j.layer.digest);
-                if (opts.unpack && !layer_ready(store, j.diff_id)) {
-                    ensure_layer(store, j.layer.digest, j.diff_id);
-                    rollback.layer(j.diff_id);
-                }
-                report(opts.progress, {ProgressEvent::Kind::Blob, {}, j.layer.digest, skipped});
+                const LayerJob& j = jobs[i];
+                bool skipped = !fetch_layer(store, c, r.repository, j, opts.unpack, rollback);
+                report(opts.progress, {ProgressEvent::Kind::Blob, {}, j.blob.digest, skipped});
             }
         } catch (...) {
             std::lock_guard lk(err_mu);

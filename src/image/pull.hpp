@@ -3,9 +3,10 @@
 // pull: a registry reference ("busybox", "localhost:5000/a:t", "docker://…"),
 // or a transport podman knows: "oci:DIR[:TAG]", "oci-archive:PATH[:TAG]",
 // "docker-archive:PATH". From a registry, the layers are downloaded a few at a
-// time (one connection each) straight into the store, verified, and unpacked
-// (ensure_layer) so that a container starts at once afterwards. Blobs already
-// in the store are not downloaded again. The tag is recorded last: a failed
+// time (one connection each) straight into the store and unpacked while they
+// download (LayerStream), so that a container starts at once afterwards; a
+// blob and its layer land only once both verified. Blobs already in the store
+// are not downloaded again (their layers are unpacked from the store). The tag is recorded last: a failed
 // pull removes the blobs and layers it added and records no tag. (A pull that
 // is killed keeps the verified blobs it has, and the next one starts from them.)
 //
@@ -40,7 +41,7 @@ struct PullOptions {
     RegistryOptions registry;  // TLS, certificates, credentials (--creds)
     std::string authfile;      // where to look for credentials when none are given ("": the default)
     ProgressFn progress;       // may be empty
-    int jobs = 3;              // layers downloaded at once
+    int jobs = 6;              // layers downloaded at once (as containers/image: skopeo, podman)
     bool unpack = true;        // unpack the layers after download
 };
 

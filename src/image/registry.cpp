@@ -32,6 +32,9 @@ namespace {
 constexpr int kTries = 3;
 constexpr size_t kMaxManifest = 4 << 20;   // as containers/image
 constexpr size_t kMaxErrorBody = 1 << 20;  // error documents, token answers
+// curl's receive buffer for blob downloads: with its default, 16 KiB, a blob
+// cost a recv and a poll call per 16 KiB.
+constexpr long kBlobBuffer = 512 << 10;
 
 // --- RAII over libcurl ----------------------------------------------------------
 
@@ -125,6 +128,7 @@ struct Request {
     std::function<void(const char*, size_t)> sink;
     std::function<void()> before_attempt;  // e.g. a fresh blob writer per try
     size_t max_body = kMaxErrorBody;
+    long buffer_size = 0;  // curl's receive buffer (0: its default, 16 KiB)
 };
 
 struct Response {
@@ -389,6 +393,7 @@ struct RegistryClient::Conn {
         curl_api().easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_api().easy_setopt(h, CURLOPT_XFERINFODATA, &t);
         curl_api().easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        if (req.buffer_size > 0) curl_api().easy_setopt(h, CURLOPT_BUFFERSIZE, req.buffer_size);
         if (!s.opts.tls_verify) {
             curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
             curl_api().easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
@@ -695,7 +700,7 @@ FetchedManifest RegistryClient::get_manifest(const std::string& repo, const std:
     }
 }
 
-bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, const Descriptor& d) {
+bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, const Descriptor& d, BlobConsumer* also) {
     Shared& s = *shared_;
     std::string what = "fetching blob " + d.digest + " from " + s.registry + "/" + repo;
     try {
@@ -704,17 +709,25 @@ bool RegistryClient::fetch_blob(const Store& store, const std::string& repo, con
         Request req;
         req.url = s.base() + "/v2/" + repo + "/blobs/" + d.digest;
         req.scope = pull_scope(repo);
+        req.buffer_size = kBlobBuffer;
         req.before_attempt = [&] {
             w.reset();
             w.emplace(store.begin_blob());
+            if (also) also->begin();
         };
         req.sink = [&](const char* p, size_t n) {
             w->write(p, n);
             if (w->size() > d.size)
                 throw Error(EINVAL, "more than the " + std::to_string(d.size) + " bytes the manifest gives");
+            if (also) also->consume(p, n);
         };
         Response r = conn_->perform(s, req);
         if (!r.ok()) throw http_error(what, req, r, s.opts.credentials.has_value());
+        // The blob's own digest first: when the bytes are corrupt, that is
+        // the error to report, whatever the consumer made of them. (The
+        // blob's fsync there also gives the consumer time to catch up.)
+        w->verify(d.digest, d.size);
+        if (also) also->finish();
         bool added = false;
         w->commit(d.digest, d.size, &added);
         return added;

@@ -50,6 +50,18 @@ struct FetchedManifest {
     std::string digest;      // sha256 of body, checked against the one asked for
 };
 
+// What a blob download also feeds the bytes to as they arrive (an unpacker,
+// say). Each try of the download starts with begin(). finish() comes only
+// once the whole blob has arrived and its digest and size verified, and may
+// still throw to reject it: then the blob does not land either.
+class BlobConsumer {
+public:
+    virtual ~BlobConsumer() = default;
+    virtual void begin() = 0;
+    virtual void consume(const char* data, size_t len) = 0;
+    virtual void finish() = 0;
+};
+
 class RegistryClient {
 public:
     // `registry` as a reference names it ("localhost:5000", "docker.io").
@@ -72,7 +84,8 @@ public:
     FetchedManifest get_manifest(const std::string& repo, const std::string& tag_or_digest);
     // Streams blob d into the store, verified (digest and size) before it lands;
     // nothing lands when it fails. Returns true when the blob was new to the store.
-    bool fetch_blob(const Store& store, const std::string& repo, const Descriptor& d);
+    // `also`, when given, is fed the same bytes in the same pass.
+    bool fetch_blob(const Store& store, const std::string& repo, const Descriptor& d, BlobConsumer* also = nullptr);
 
     bool blob_exists(const std::string& repo, const std::string& digest);
     // Uploads the store's blob d unless the registry has it; true when uploaded.

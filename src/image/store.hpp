@@ -34,6 +34,11 @@ public:
     void write(const void* data, size_t len);
     void write(std::string_view s) { write(s.data(), s.size()); }
     int64_t size() const { return size_; }
+    // Checks the bytes written against `expected` (digest and, when >= 0,
+    // size) and syncs them to disk, as commit() does, but leaves the blob out
+    // of the store: for a caller with more to check before the blob may land.
+    // commit() then only moves it into place. No write() after.
+    void verify(std::string_view expected_digest, int64_t expected_size = -1);
     // Verifies against `expected` (digest and, when >= 0, size) if given, then
     // moves the blob into place. Returns the digest; *added tells whether the
     // blob is new to the store (false when the same content was already there).
@@ -45,8 +50,12 @@ private:
     const Store* store_;
     std::string tmp_;
     UniqueFd fd_;
+    const std::string& digest();  // of the bytes written; finishes the hash
+    void check_and_sync(std::string_view expected_digest, int64_t expected_size);
     Sha256 hash_;
+    std::optional<std::string> digest_;
     int64_t size_ = 0;
+    int64_t flushed_ = 0;  // bytes handed to writeback already
     bool done_ = false;
 };
 

@@ -370,6 +370,35 @@ UnpackResult unpack_layer(int blob_fd, const std::string& dest_dir) {
     return unpack_into(a.get(), dest_dir);
 }
 
+namespace {
+// archive_read_open's view of a ChunkSource: a thrown Error becomes the
+// archive's error message, as C code cannot pass an exception on.
+struct ChunkReader {
+    const ChunkSource* next;
+};
+
+la_ssize_t read_chunk(archive* a, void* client, const void** out) {
+    try {
+        std::string_view chunk = (*static_cast<ChunkReader*>(client)->next)();
+        *out = chunk.data();
+        return static_cast<la_ssize_t>(chunk.size());
+    } catch (const std::exception& e) {
+        archive_set_error(a, EIO, "%s", e.what());
+    } catch (...) {
+        archive_set_error(a, EIO, "reading the layer failed");
+    }
+    return -1;
+}
+}  // namespace
+
+UnpackResult unpack_layer_chunks(const ChunkSource& next_chunk, const std::string& dest_dir) {
+    ArchivePtr a = new_outer();
+    ChunkReader reader{&next_chunk};
+    if (archive_read_open(a.get(), &reader, nullptr, read_chunk, nullptr) != ARCHIVE_OK)
+        throw Error(EINVAL, "unpack layer into " + dest_dir + ": " + archive_err(a.get()));
+    return unpack_into(a.get(), dest_dir);
+}
+
 UnpackResult unpack_layer_bytes(std::string_view data, const std::string& dest_dir) {
     ArchivePtr a = new_outer();
     if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK)
@@ -385,35 +414,49 @@ bool layer_ready(const Store& store, std::string_view diff_id) {
     return path_exists(store.layers_dir() + "/" + digest_hex(diff_id) + "/complete");
 }
 
+PendingLayer::PendingLayer(const Store& store, std::string_view diff_id) : store_(store), diff_id_(diff_id) {
+    check_digest(diff_id, "layer diffID");
+    tmp_ = store.layers_dir() + "/.tmp-" + digest_hex(diff_id).substr(0, 12) + "-XXXXXX";
+    if (!::mkdtemp(tmp_.data())) throw_errno("create temporary layer directory in", store.layers_dir());
+}
+
+PendingLayer::~PendingLayer() {
+    if (published_) return;
+    try {
+        remove_tree(tmp_);
+    } catch (...) {
+    }
+}
+
+std::string PendingLayer::publish(std::string_view blob_digest) {
+    const std::string final_dir = store_.layers_dir() + "/" + digest_hex(diff_id_);
+    UniqueFd marker(::open((tmp_ + "/complete").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!marker) throw_errno("create", tmp_ + "/complete");
+    write_all(marker.get(), std::string(blob_digest) + "\n", tmp_ + "/complete");
+    if (::rename(tmp_.c_str(), final_dir.c_str()) < 0) {
+        if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename", tmp_ + " to " + final_dir);
+        // Another process finished the same layer first: use theirs (the
+        // destructor removes ours).
+        if (!layer_ready(store_, diff_id_)) throw Error(EIO, final_dir + ": exists but is not complete");
+        return final_dir + "/rootfs";
+    }
+    published_ = true;
+    return final_dir + "/rootfs";
+}
+
+void check_diff_id(const UnpackResult& unpacked, std::string_view blob_digest, std::string_view diff_id) {
+    if (unpacked.diff_id != diff_id)
+        throw Error(EINVAL, "layer " + std::string(blob_digest) + ": uncompressed content hashes to " +
+                                unpacked.diff_id + ", the image config says " + std::string(diff_id));
+}
+
 std::string ensure_layer(const Store& store, std::string_view blob_digest, std::string_view diff_id) {
     check_digest(diff_id, "layer diffID");
-    const std::string final_dir = store.layers_dir() + "/" + digest_hex(diff_id);
-    if (layer_ready(store, diff_id)) return final_dir + "/rootfs";
-    std::string tmp = store.layers_dir() + "/.tmp-" + digest_hex(diff_id).substr(0, 12) + "-XXXXXX";
-    if (!::mkdtemp(tmp.data())) throw_errno("create temporary layer directory in", store.layers_dir());
-    try {
-        UniqueFd blob = store.open_blob(blob_digest);
-        UnpackResult res = unpack_layer(blob.get(), tmp + "/rootfs");
-        if (res.diff_id != diff_id)
-            throw Error(EINVAL, "layer " + std::string(blob_digest) + ": uncompressed content hashes to " + res.diff_id +
-                                    ", the image config says " + std::string(diff_id));
-        UniqueFd marker(::open((tmp + "/complete").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-        if (!marker) throw_errno("create", tmp + "/complete");
-        write_all(marker.get(), std::string(blob_digest) + "\n", tmp + "/complete");
-        if (::rename(tmp.c_str(), final_dir.c_str()) < 0) {
-            if (errno != EEXIST && errno != ENOTEMPTY) throw_errno("rename", tmp + " to " + final_dir);
-            // Another process finished the same layer first: use theirs.
-            remove_tree(tmp);
-            if (!layer_ready(store, diff_id)) throw Error(EIO, final_dir + ": exists but is not complete");
-        }
-        return final_dir + "/rootfs";
-    } catch (...) {
-        try {
-            remove_tree(tmp);
-        } catch (...) {
-        }
-        throw;
-    }
+    if (layer_ready(store, diff_id)) return layer_rootfs(store, diff_id);
+    PendingLayer layer(store, diff_id);
+    UniqueFd blob = store.open_blob(blob_digest);
+    check_diff_id(unpack_layer(blob.get(), layer.rootfs()), blob_digest, diff_id);
+    return layer.publish(blob_digest);
 }
 
 }  // namespace vitro::image

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -28,12 +29,43 @@ struct UnpackResult {
 // (its parent must). On any error dest_dir is removed and vitro::Error thrown.
 UnpackResult unpack_layer(int blob_fd, const std::string& dest_dir);
 UnpackResult unpack_layer_bytes(std::string_view data, const std::string& dest_dir);
+// The layer's bytes from `next_chunk`: each call returns the next piece (valid
+// until the following call), an empty one at the end, or throws vitro::Error,
+// which fails the unpack with its message.
+using ChunkSource = std::function<std::string_view()>;
+UnpackResult unpack_layer_chunks(const ChunkSource& next_chunk, const std::string& dest_dir);
 
 // Unpacked layers shared between containers: <root>/layers/<diff-hex>/rootfs,
 // with <root>/layers/<diff-hex>/complete written before the directory is
 // renamed into place, so a reader never sees a partial layer.
 std::string layer_rootfs(const Store& store, std::string_view diff_id);
 bool layer_ready(const Store& store, std::string_view diff_id);
+// A layer being unpacked: <root>/layers/.tmp-<hex>-XXXXXX, removed again
+// unless publish() moves it into place.
+class PendingLayer {
+public:
+    PendingLayer(const Store& store, std::string_view diff_id);
+    PendingLayer(const PendingLayer&) = delete;
+    PendingLayer& operator=(const PendingLayer&) = delete;
+    ~PendingLayer();
+
+    // Where to unpack (it does not exist yet).
+    std::string rootfs() const { return tmp_ + "/rootfs"; }
+    // Marks the layer complete (naming its blob) and renames it into place;
+    // when another process finished the same layer first, keeps theirs.
+    // Returns the final rootfs.
+    std::string publish(std::string_view blob_digest);
+
+private:
+    const Store& store_;
+    std::string diff_id_, tmp_;
+    bool published_ = false;
+};
+
+// Throws vitro::Error unless what was unpacked from blob `blob_digest`
+// hashes to the `diff_id` the image config gives.
+void check_diff_id(const UnpackResult& unpacked, std::string_view blob_digest, std::string_view diff_id);
+
 // Unpacks blob `blob_digest` unless already there, verifies that its
 // uncompressed digest is `diff_id`, and returns the rootfs path.
 std::string ensure_layer(const Store& store, std::string_view blob_digest, std::string_view diff_id);

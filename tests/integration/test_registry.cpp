@@ -654,6 +654,66 @@ TEST_F(RegistryTest, CorruptedBlobIsRejectedStoreUnchanged) {
     expect_store_empty("root");
 }
 
+// An image whose config gives a wrong diffID for its first layer: every blob
+// verifies, but the layer unpacked while it downloads does not hash to what
+// the config says. Neither the blob nor the layer may land.
+const char* kLyingConfig = R"PY(
+import hashlib, json, sys, urllib.request
+base, repo, src, dst = sys.argv[1:5]
+def req(method, url, body=None, headers={}):
+    r = urllib.request.Request(url, data=body, method=method, headers=headers)
+    with urllib.request.urlopen(r) as resp:
+        return resp.read(), resp.headers
+mt = 'application/vnd.oci.image.manifest.v1+json'
+m, _ = req('GET', f'{base}/v2/{repo}/manifests/{src}', headers={'Accept': mt})
+m = json.loads(m)
+cfg, _ = req('GET', f'{base}/v2/{repo}/blobs/{m["config"]["digest"]}')
+cfg = json.loads(cfg)
+cfg['rootfs']['diff_ids'][0] = 'sha256:' + hashlib.sha256(b'not this layer').hexdigest()
+body = json.dumps(cfg).encode()
+digest = 'sha256:' + hashlib.sha256(body).hexdigest()
+_, h = req('POST', f'{base}/v2/{repo}/blobs/uploads/')
+loc = h['Location']
+loc = (loc if loc.startswith('http') else base + loc) + ('&' if '?' in loc else '?') + 'digest=' + digest
+req('PUT', loc, body, {'Content-Type': 'application/octet-stream'})
+m['config']['digest'], m['config']['size'] = digest, len(body)
+req('PUT', f'{base}/v2/{repo}/manifests/{dst}', json.dumps(m).encode(), {'Content-Type': mt})
+)PY";
+
+TEST_F(RegistryTest, LayerNotMatchingConfigDiffIdLeavesNothing) {
+    Registry reg(dir + "/reg");
+    ASSERT_TRUE(reg.ready()) << reg.log();
+    ASSERT_EQ(push(reg.host() + "/test/bb:v1").rc, 0);
+    write_text(dir + "/liar.py", kLyingConfig);
+    Result r = sh(std::string(kPython) + " " + dir + "/liar.py http://" + reg.host() + " test/bb v1 liar");
+    ASSERT_EQ(r.rc, 0) << r.out;
+
+    r = sh(vitro("root") + " pull --tls-verify=false " + reg.host() + "/test/bb:liar");
+    EXPECT_EQ(r.rc, 125);
+    EXPECT_NE(r.out.find("the image config says"), std::string::npos) << r.out;
+    expect_store_empty("root");
+}
+
+TEST_F(RegistryTest, PullResumedFromStoredBlobsUnpacksThem) {
+    Registry reg(dir + "/reg");
+    ASSERT_TRUE(reg.ready()) << reg.log();
+    std::string ref = reg.host() + "/test/bb:v1";
+    ASSERT_EQ(push(ref).rc, 0);
+    Result r = sh(vitro("root") + " pull -q --tls-verify=false " + ref);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    // What a pull killed after its downloads leaves: verified blobs, no
+    // layers, no tag. The next pull unpacks the stored blobs.
+    // Through a proxy that cuts every blob download: the pull must not need one.
+    ASSERT_EQ(sh("rm -rf " + dir + "/root/layers/* " + dir + "/root/index.json").rc, 0);
+    CutProxy proxy(reg.port());
+    proxy.cuts_left = -1;
+    std::string via_proxy = proxy.host() + "/test/bb:v1";
+    r = sh(vitro("root") + " pull -q --tls-verify=false " + via_proxy);
+    ASSERT_EQ(r.rc, 0) << r.out;
+    EXPECT_EQ(proxy.cut.load(), 0);
+    expect_unpacked("root", via_proxy);
+}
+
 TEST_F(RegistryTest, TruncatedDownloadRetriedOrRejectedThenPullSucceeds) {
     Registry reg(dir + "/reg");
     ASSERT_TRUE(reg.ready()) << reg.log();

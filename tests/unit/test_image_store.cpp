@@ -79,6 +79,29 @@ TEST(ImageStore, AbandonedWriterLeavesNothing) {
     EXPECT_TRUE(list_tree(t.path + "/blobs/sha256").empty());
 }
 
+// BlobWriter::verify: the checks (and fsync) of commit(), without the blob landing.
+TEST(ImageStore, VerifyBeforeCommit) {
+    ImageTempDir t;
+    Store store(t.path);
+    {
+        BlobWriter w = store.begin_blob();
+        w.write("hello");
+        std::string err = error_of([&] { w.verify(sha256_digest("other"), 5); });
+        EXPECT_NE(err.find("digest mismatch"), std::string::npos) << err;
+        EXPECT_FALSE(store.has_blob(sha256_digest("hello")));
+    }
+    EXPECT_TRUE(list_tree(store.tmp_dir()).empty());
+    BlobWriter w = store.begin_blob();
+    w.write("hello");
+    w.verify(sha256_digest("hello"), 5);
+    EXPECT_FALSE(store.has_blob(sha256_digest("hello")));
+    EXPECT_NE(error_of([&] { w.write("more"); }), "(no error)");
+    bool added = false;
+    EXPECT_EQ(w.commit(sha256_digest("hello"), 5, &added), sha256_digest("hello"));
+    EXPECT_TRUE(added);
+    EXPECT_TRUE(store.has_blob(sha256_digest("hello")));
+}
+
 TEST(ImageStore, CorruptBlobOnDiskDetectedOnRead) {
     ImageTempDir t;
     Store s(t.path);
