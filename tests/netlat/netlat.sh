@@ -127,6 +127,21 @@ expect_error "namespace without a network" "Network is unreachable" "$VITRO" net
 expect_error "the host's own namespace" "shares the host's network namespace" "$VITRO" netlat ping --netns $HOST --host-netns $HOST -c 1 10.77.0.2
 expect_error "no such pid" "no such process" "$VITRO" netlat ping --pid 999999999 -c 1 10.77.0.2
 expect_error "bad format" "expected text, json or csv" "$VITRO" netlat ping --netns $CTR --format yaml -c 1 10.77.0.2
+# No permission to load BPF: an unprivileged user in a user namespace of its
+# own (two network namespaces there, so that there is something to trace).
+U=$(mktemp -d /tmp/vitro-netlat-nobody.XXXXXX); chmod 755 "$U"; cp "$VITRO" "$U/vitro"; chmod 755 "$U/vitro"
+if setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn true 2>/dev/null; then
+    setpriv --reuid=65534 --regid=65534 --clear-groups unshare -Urn sh -c \
+        'unshare -n sleep 10 & p=$!; sleep 0.3; "$0" netlat ping --pid $p --host-netns /proc/$$/ns/net --tracer bpf -c 1 127.0.0.1; rc=$?; kill $p; exit $rc' \
+        "$U/vitro" > $T/bad.out 2> $T/bad.err
+    rc=$?
+    # (rc != 0, not 125: a sanitizer build may end differently as nobody.)
+    [ $rc != 0 ] && grep -q "needs CAP_BPF and CAP_PERFMON, or root" $T/bad.err \
+        && pass "no permission to load BPF: exit $rc, \"$(head -1 $T/bad.err | cut -c1-120)\"" || bad "no BPF permission: exit $rc: $(cat $T/bad.err)"
+else
+    echo "ok - no permission to load BPF # SKIP unprivileged user namespaces are off here"
+fi
+rm -rf "$U"
 no_progs_left && pass "no BPF program left after the failures" || bad "BPF programs left after failures"
 
 # Interrupted: SIGINT ends the run with a summary and detaches; SIGKILL too
