@@ -250,7 +250,8 @@ bool HttpServer::on_writable(Conn& c) {
         }
         return 1;
     };
-    int done = send_part(c.head, c.head_off, c.body ? MSG_MORE : 0);
+    // MSG_MORE only when body bytes follow: a corked head alone waits for the cork's timeout.
+    int done = send_part(c.head, c.head_off, c.body && !c.body->empty() ? MSG_MORE : 0);
     if (done == 1 && c.body) done = send_part(*c.body, c.body_off, 0);
     if (done < 0) return false;
     c.since = std::chrono::steady_clock::now();
