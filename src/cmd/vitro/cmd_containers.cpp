@@ -110,6 +110,8 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
     auto& r = f.req;
     if (rest.empty()) throw Error(EINVAL, "an image is required: vitro run [OPTIONS] IMAGE [COMMAND [ARG...]]");
     r.image = rest[0];
+    // A global flag after the command (vitro run --runtime crun ...) lands here, not as an option.
+    if (r.image[0] == '-') throw Error(EINVAL, "unknown flag: " + r.image + " (see vitro run --help)");
     r.run.command.assign(rest.begin() + 1, rest.end());
     std::vector<std::string> env;
     for (const auto& file : f.env_files) read_env_file(file, env);
@@ -135,7 +137,6 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
 // podman does (missing: only when the store has no such name). A failed pull
 // is one error line naming the image (125); nothing of it is left in the store.
 void pull_if_needed(const Globals& g, const RunFlags& f, const std::string& ref) {
-    if (!ref.empty() && ref[0] == '-') throw Error(EINVAL, "unknown flag: " + ref + " (see vitro run --help)");
     if (f.pull == "never") return;
     image::Store store(g.root);
     bool local = store.find_name(ref).has_value();
