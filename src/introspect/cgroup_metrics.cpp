@@ -173,34 +173,11 @@ void CgroupCounters::read_spec(CgroupSample& s) {
     if (pids_max_.read(b)) s.tasks_max = limit_of(b);
 }
 
-bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
-    // The limits change only on `update`: kept from the last read unless asked.
-    CgroupSample next;
-    if (!with_spec) {
-        next.cpu_quota_us = s.cpu_quota_us;
-        next.cpu_period_us = s.cpu_period_us;
-        next.cpu_shares = s.cpu_shares;
-        next.memory_limit = s.memory_limit;
-        next.memory_swap_limit = s.memory_swap_limit;
-        next.memory_reservation = s.memory_reservation;
-        next.tasks_max = s.tasks_max;
-    }
-    s = std::move(next);
-    // cgroup.procs first: a cgroup that is gone ends the sample here.
-    if (!procs_.read(buf_)) return false;
-    parse_procs(buf_, s.procs);
-    if (with_spec) read_spec(s);  // first: the quota decides whether cpu.stat is read
+// The memory the cgroup holds, by kind: memory.stat, swap and the peak.
+// s.memory_usage is read already.
+void CgroupCounters::read_memory(CgroupSample& s) {
     auto& b = buf_;
     if (v2_) {
-        if (cpu_stat_.read(b)) {
-            s.cpu_usage_s = static_cast<double>(key_or0(b, "usage_usec")) / 1e6;
-            s.cpu_user_s = static_cast<double>(key_or0(b, "user_usec")) / 1e6;
-            s.cpu_system_s = static_cast<double>(key_or0(b, "system_usec")) / 1e6;
-            s.cfs_periods = key_or0(b, "nr_periods");
-            s.cfs_throttled_periods = key_or0(b, "nr_throttled");
-            s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_usec")) / 1e6;
-        }
-        if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
         if (mem_stat_.read(b)) {
             s.memory_rss = key_or0(b, "anon");
             s.memory_cache = key_or0(b, "file");
@@ -210,24 +187,8 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             uint64_t inactive = key_or0(b, "inactive_file");
             s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
         }
-        if (mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
         if (host_has_swap() && mem_swap_.read(b)) s.memory_swap = first_number(b).value_or(0);
-        if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
-        if (io_.read(b)) parse_io_v2(b, s.io);
     } else {
-        if (cpu_usage_.read(b)) s.cpu_usage_s = static_cast<double>(first_number(b).value_or(0)) / 1e9;
-        if (cpu_times_.read(b)) {  // USER_HZ ticks
-            static const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
-            s.cpu_user_s = static_cast<double>(key_or0(b, "user")) / hz;
-            s.cpu_system_s = static_cast<double>(key_or0(b, "system")) / hz;
-        }
-        // Without a quota no period is enforced: the throttling counters stay 0.
-        if (s.cpu_quota_us && cpu_stat_.read(b)) {
-            s.cfs_periods = key_or0(b, "nr_periods");
-            s.cfs_throttled_periods = key_or0(b, "nr_throttled");
-            s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
-        }
-        if (mem_usage_.read(b)) s.memory_usage = first_number(b).value_or(0);
         if (mem_stat_.read(b)) {
             // total_*: this cgroup and its descendants, as usage_in_bytes counts them.
             s.memory_rss = key_or0(b, "total_rss");
@@ -242,7 +203,76 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             uint64_t memsw = first_number(b).value_or(0);
             s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
         }
-        if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+    }
+    if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+}
+
+bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
+    CgroupSample next;
+    auto& b = buf_;
+    // The CPU time first (v2: all of cpu.stat, one file): a cgroup that is
+    // gone ends the sample here.
+    if (v2_) {
+        if (!cpu_stat_.read(b)) return false;
+        next.cpu_usage_s = static_cast<double>(key_or0(b, "usage_usec")) / 1e6;
+        next.cpu_user_s = static_cast<double>(key_or0(b, "user_usec")) / 1e6;
+        next.cpu_system_s = static_cast<double>(key_or0(b, "system_usec")) / 1e6;
+        next.cfs_periods = key_or0(b, "nr_periods");
+        next.cfs_throttled_periods = key_or0(b, "nr_throttled");
+        next.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_usec")) / 1e6;
+    } else {
+        if (!cpu_usage_.read(b)) return false;
+        next.cpu_usage_s = static_cast<double>(first_number(b).value_or(0)) / 1e9;
+    }
+    if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
+    // Nothing in the cgroup ran since the last read (not a nanosecond of
+    // CPU): what moves only when its processes run stands as read then:
+    // forks and exits, faults, failed charges, user/system time, and block
+    // I/O on v1. Its memory charge can still move (another cgroup's charge
+    // on a CPU drains this one's per-CPU stock; reclaim), and then the
+    // memory is read again. A full read at least every spec interval bounds
+    // what could still move unseen: I/O a kernel worker submits on the
+    // container's behalf after it went quiet, LRU aging without a charge
+    // moving, a process moved in or out of the cgroup by someone else.
+    if (!with_spec && next.cpu_usage_s == s.cpu_usage_s) {
+        s.quiet = true;
+        if (next.memory_usage != s.memory_usage) {
+            s.memory_usage = next.memory_usage;
+            read_memory(s);
+        }
+        return true;
+    }
+    if (!procs_.read(b)) return false;
+    parse_procs(b, next.procs);
+    // The limits change only on `update`: kept from the last read unless asked.
+    if (with_spec) {
+        read_spec(next);  // before cpu.stat: the quota decides whether it is read
+    } else {
+        next.cpu_quota_us = s.cpu_quota_us;
+        next.cpu_period_us = s.cpu_period_us;
+        next.cpu_shares = s.cpu_shares;
+        next.memory_limit = s.memory_limit;
+        next.memory_swap_limit = s.memory_swap_limit;
+        next.memory_reservation = s.memory_reservation;
+        next.tasks_max = s.tasks_max;
+    }
+    s = std::move(next);
+    read_memory(s);
+    if (v2_) {
+        if (mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
+        if (io_.read(b)) parse_io_v2(b, s.io);
+    } else {
+        if (cpu_times_.read(b)) {  // USER_HZ ticks
+            static const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
+            s.cpu_user_s = static_cast<double>(key_or0(b, "user")) / hz;
+            s.cpu_system_s = static_cast<double>(key_or0(b, "system")) / hz;
+        }
+        // Without a quota no period is enforced: the throttling counters stay 0.
+        if (s.cpu_quota_us && cpu_stat_.read(b)) {
+            s.cfs_periods = key_or0(b, "nr_periods");
+            s.cfs_throttled_periods = key_or0(b, "nr_throttled");
+            s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
+        }
         if (mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
         if (io_.read(b)) parse_io_v1(b, s.io, true);
     }

@@ -65,6 +65,7 @@ struct Collector::Tracked {
         std::string exe_sha256, exe_comm;  // hashed again when an exec changes comm
         OpenFiles files;
         double files_at = -1e9;
+        std::optional<ProcessSample> last;  // as read last
     };
     std::map<pid_t, Proc> procs;
     double spec_at = -1e9;  // limits last read
@@ -136,7 +137,7 @@ void Collector::rediscover() {
     }
 }
 
-const std::string& Collector::scrape() {
+std::string Collector::scrape() {
     std::lock_guard lock(mu_);
     const double t0 = mono_now();
     const double now = wall_now();
@@ -152,7 +153,12 @@ const std::string& Collector::scrape() {
     for (auto& c : containers_) {
         // Read first: a container that exits mid-scrape is dropped whole, never half-written.
         const bool spec = now - c->spec_at >= o_.process_interval_s;
-        if (spec) c->spec_at = now;
+        // The first full read is now; the next ones are spread over the
+        // interval by the container's id, not all due in the same scrape.
+        if (spec)
+            c->spec_at = c->spec_at < 0 ? now - o_.process_interval_s * static_cast<double>(
+                                                    std::hash<std::string>{}(c->target.id) % 1000) / 1000
+                                        : now;
         if (!c->counters.read(c->sample, spec)) {
             ++vanished_;
             stale_ = true;
@@ -205,9 +211,9 @@ const std::string& Collector::scrape() {
     }
     ++scrapes_;
     collect_self(e, last_scrape_s_);
-    e.text(text_);
+    std::string text = e.text();  // sized once, from the families' sizes
     last_scrape_s_ = mono_now() - t0;
-    return text_;
+    return text;
 }
 
 void Collector::collect_host(Exposition& e) {
@@ -349,15 +355,21 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
         Tracked::Proc st;
         if (it != t.procs.end()) st = std::move(it->second);
         else st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
-        if (!st.stat.read(buf_)) continue;
-        auto p = parse_proc_stat(buf_);
+        std::optional<ProcessSample> p;
+        // A quiet cgroup ran nothing since the last read: its processes'
+        // CPU time and threads are the same, and so their samples.
+        if (s.quiet && st.last) p = st.last;
+        else if (st.stat.read(buf_)) p = parse_proc_stat(buf_);
         if (!p) continue;
         if (st.start_ticks != p->start_ticks) {  // new, or the pid was reused
             st = Tracked::Proc{p->start_ticks, std::move(st.stat)};
         }
+        st.last = p;
         threads += p->threads;
         if (o_.process_metrics) {
-            if (now - st.files_at >= o_.process_interval_s) {
+            // Opening or closing a file takes the process running: a quiet
+            // cgroup's fd tables are as counted.
+            if (!s.quiet && now - st.files_at >= o_.process_interval_s) {
                 st.files = count_open_files(pid);
                 st.files_at = now;
             }
@@ -423,17 +435,24 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     }
 }
 
+namespace {
+// One hash per file version: the key of what `st` describes.
+std::string exe_key(const struct stat& st) {
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+           std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
+}
+}  // namespace
+
 std::string Collector::exe_sha256(pid_t pid) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/exe", pid);
-    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    // A stat through the link finds a file already hashed in one system
+    // call; new processes of a known binary are the common case.
     struct stat st;
-    if (!fd || ::fstat(fd.get(), &st) != 0) return "unknown";  // gone, or a kernel thread
-    // One hash per file version, however many processes run it.
-    std::string key = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) +
-                      ":" + std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec);
-    auto it = exe_hashes_.find(key);
-    if (it != exe_hashes_.end()) return it->second;
+    if (::stat(path, &st) != 0) return "unknown";  // gone, or a kernel thread
+    if (auto it = exe_hashes_.find(exe_key(st)); it != exe_hashes_.end()) return it->second;
+    UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
+    if (!fd || ::fstat(fd.get(), &st) != 0) return "unknown";
     std::string digest;
     try {
         digest = sha256_fd(fd.get()).substr(7);  // without "sha256:"
@@ -441,7 +460,7 @@ std::string Collector::exe_sha256(pid_t pid) {
         return "unknown";
     }
     if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded under a churn of binaries
-    return exe_hashes_.emplace(key, digest).first->second;
+    return exe_hashes_.emplace(exe_key(st), digest).first->second;
 }
 
 void Collector::collect_self(Exposition& e, double scrape_s) {

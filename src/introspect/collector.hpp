@@ -39,8 +39,8 @@ public:
 
     // One scrape's text. Never throws for a container that goes away or a
     // file that cannot be read: those are skipped and counted.
-    // The text stays valid (and must not be used) until the next scrape().
-    const std::string& scrape();
+    // Handed over, not copied: the text of 100 containers is ~800 KB.
+    std::string scrape();
 
     // Extra families from other parts of the exporter (alerts, evidence):
     // called at each scrape after the built-in ones.
@@ -73,7 +73,6 @@ private:
     StatFile host_stat_, host_meminfo_, host_loadavg_;
     std::string buf_;
     Exposition expo_;
-    std::string text_;  // kept between scrapes: its buffers are already the right size
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
     std::function<void(const std::vector<const Target*>&)> on_discovery_;

@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <charconv>
 #include <cstdlib>
 
 #include "introspect/stat_file.hpp"
+#include "util/fd.hpp"
 #include "util/file.hpp"
 
 namespace vitro::introspect {
@@ -76,23 +78,35 @@ OpenFiles count_open_files(pid_t pid, bool sockets) {
     OpenFiles out;
     char path[48];
     std::snprintf(path, sizeof path, "/proc/%d/fd", pid);
-    int dfd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return out;
-    DIR* dir = ::fdopendir(dfd);
-    if (!dir) {
-        ::close(dfd);
-        return out;
+    if (!sockets) {
+        // Linux 6.2 and later report the count as the directory's size: one
+        // stat instead of a walk (ours holds ~10 fds per container).
+        struct stat st;
+        if (::stat(path, &st) == 0 && st.st_size > 0) {
+            out.fds = static_cast<uint64_t>(st.st_size);
+            return out;
+        }
     }
+    UniqueFd dir(::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return out;
+    // getdents64 itself, not opendir: fdopendir's fstat and fcntl are two
+    // system calls more for each new process of every container.
+    alignas(dirent64) char buf[4096];
     char target[64];
-    while (auto* e = ::readdir(dir)) {
-        if (e->d_name[0] == '.') continue;
-        ++out.fds;
-        if (!sockets) continue;
-        // "socket:[1234]": the link text says what the fd is without a stat.
-        ssize_t n = ::readlinkat(dfd, e->d_name, target, sizeof target);
-        if (n > 7 && std::string_view(target, 7) == "socket:") ++out.sockets;
+    for (;;) {
+        ssize_t n = ::getdents64(dir.get(), buf, sizeof buf);
+        if (n <= 0) break;
+        for (ssize_t off = 0; off < n;) {
+            auto* e = reinterpret_cast<dirent64*>(buf + off);
+            off += e->d_reclen;
+            if (e->d_name[0] == '.') continue;
+            ++out.fds;
+            if (!sockets) continue;
+            // "socket:[1234]": the link text says what the fd is without a stat.
+            ssize_t k = ::readlinkat(dir.get(), e->d_name, target, sizeof target);
+            if (k > 7 && std::string_view(target, 7) == "socket:") ++out.sockets;
+        }
     }
-    ::closedir(dir);
     return out;
 }
 

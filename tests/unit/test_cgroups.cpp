@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@
 
 #include "cgroups/cgroup.hpp"
 #include "cgroups/detail.hpp"
+#include "introspect/cgroup_metrics.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/strings.hpp"
@@ -163,6 +165,18 @@ void force_remove(const std::string& rel) {
 
 std::string knob(const std::string& dir, const char* file) {
     return vitro::trim(detail::read_knob(dir, file).value_or("<missing>"));
+}
+
+// Waits until `pid` sleeps (state S in /proc/<pid>/stat): from then on it
+// uses no CPU until woken. False after 5 s.
+bool wait_sleeping(pid_t pid) {
+    for (int i = 0; i < 500; ++i) {
+        auto stat = vitro::read_file("/proc/" + std::to_string(pid) + "/stat");
+        auto close = stat.rfind(')');
+        if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S') return true;
+        ::usleep(10000);
+    }
+    return false;
 }
 
 // A forked child that waits for "go", burns some CPU and memory, reports
@@ -330,6 +344,49 @@ TEST_F(HostCgroup, LifecycleWithLimits) {
     again->destroy();
     expect_gone();
     EXPECT_NO_THROW(mgr->destroy());  // already gone
+}
+
+// The exporter's reads (introspect::CgroupCounters): a cgroup whose process
+// has not run since the last read is quiet and keeps its sample; once it runs,
+// everything is read again.
+TEST_F(HostCgroup, CountersKeepAQuietCgroupsSampleAndReadABusyOne) {
+    auto mgr = make_manager(path_, "ignored");
+    mgr->create(oci::Resources{});
+    std::optional<Worker> w(std::in_place);
+    mgr->add_process(w->pid());
+    vitro::introspect::CgroupCounters counters(CgroupMounts().of_process(w->pid()));
+    ASSERT_TRUE(wait_sleeping(w->pid()));
+    vitro::introspect::CgroupSample s;
+    ASSERT_TRUE(counters.read(s, true));
+    EXPECT_FALSE(s.quiet);
+    EXPECT_EQ(s.procs, std::vector<pid_t>{w->pid()});
+    const auto first = s;
+
+    // Blocked on a pipe: not a nanosecond of CPU since.
+    ASSERT_TRUE(counters.read(s, false));
+    EXPECT_TRUE(s.quiet);
+    EXPECT_EQ(s.cpu_usage_s, first.cpu_usage_s);
+    EXPECT_EQ(s.procs, first.procs);
+    EXPECT_EQ(s.pgfault, first.pgfault);
+
+    // It burns CPU and touches 8 MiB (charged here: allocated after the move).
+    ASSERT_TRUE(w->run());
+    ASSERT_TRUE(counters.read(s, false));
+    EXPECT_FALSE(s.quiet);
+    EXPECT_GT(s.cpu_usage_s, first.cpu_usage_s);
+    EXPECT_GT(s.pgfault, first.pgfault + 1000);  // 2048 pages touched
+    EXPECT_GE(s.memory_rss, uint64_t{8} << 20);
+    EXPECT_EQ(s.procs, first.procs);
+
+    // A read with the limits is a full one, quiet or not.
+    ASSERT_TRUE(counters.read(s, true));
+    EXPECT_FALSE(s.quiet);
+
+    // Gone: the read says so.
+    w.reset();
+    mgr->destroy();
+    EXPECT_FALSE(counters.read(s, false));
+    EXPECT_FALSE(counters.read(s, true));
 }
 
 TEST_F(HostCgroup, UpdateChangesLimits) {
@@ -541,6 +598,19 @@ void v2_child(const std::string& path, int report) {
             for (;;) ::pause();
         }
         mgr->add_process(sleeper);
+
+        // The exporter's reads of a v2 cgroup (cpu.stat is always there; the
+        // memory controller is not, on this hybrid host): a full read finds
+        // the process, and a sleeping process's cgroup is quiet.
+        vitro::cgroups::ProcessCgroups where;
+        where.v2 = dir;
+        vitro::introspect::CgroupCounters counters(where);
+        vitro::introspect::CgroupSample sample;
+        check.require(wait_sleeping(sleeper), "sleeper never sleeps");
+        check.require(counters.read(sample, true) && !sample.quiet, "v2 counters: first read");
+        check.require(sample.procs == std::vector<pid_t>{sleeper}, "v2 counters: procs");
+        check.require(counters.read(sample, false) && sample.quiet, "v2 counters: a sleeping cgroup is not quiet");
+
         mgr->kill_all(SIGKILL);
         st = wait_status(sleeper);
         check.require(st == "signal 9", "kill_all: sleeper " + st);

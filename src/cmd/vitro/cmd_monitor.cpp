@@ -161,7 +161,7 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     introspect::Collector collector(o);
     if (f.once) {
-        const std::string& text = collector.scrape();
+        const std::string text = collector.scrape();
         std::fwrite(text.data(), 1, text.size(), stdout);
         return;
     }
