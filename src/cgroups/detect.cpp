@@ -111,14 +111,26 @@ std::string normalize_cgroups_path(const std::string& cgroups_path, const std::s
 
 }  // namespace detail
 
-Mode detect_mode(const std::string& root) {
-    struct statfs st;
-    if (::statfs(root.c_str(), &st) < 0) throw_errno("statfs", root);
-    if (st.f_type == CGROUP2_SUPER_MAGIC) return Mode::V2;
-    auto m = detail::find_mounts(root);
+namespace {
+// The mode of the hierarchies `m` found under `root` (root itself a cgroup2
+// mount: v2, whatever else is there).
+Mode mode_of(const detail::Mounts& m, const std::string& root, bool root_is_v2) {
+    if (root_is_v2) return Mode::V2;
     if (!m.v1.empty()) return m.v2.empty() ? Mode::V1 : Mode::Hybrid;
     if (!m.v2.empty()) return Mode::V2;
     throw Error("no cgroup hierarchy is mounted under " + root);
+}
+
+bool is_cgroup2_mount(const std::string& root) {
+    struct statfs st;
+    if (::statfs(root.c_str(), &st) < 0) throw_errno("statfs", root);
+    return st.f_type == CGROUP2_SUPER_MAGIC;
+}
+}  // namespace
+
+Mode detect_mode(const std::string& root) {
+    if (is_cgroup2_mount(root)) return Mode::V2;
+    return mode_of(detail::find_mounts(root), root, false);
 }
 
 const char* mode_name(Mode m) {
@@ -150,14 +162,12 @@ Mode parse_mode(const std::string& s) {
 std::unique_ptr<Manager> make_manager(const std::string& cgroups_path, const std::string& container_id,
                                       const std::string& root) {
     std::string path = detail::normalize_cgroups_path(cgroups_path, container_id);
-    Mode mode = detect_mode(root);
+    // One read of mountinfo for both the mode and the mounts.
+    const bool root_is_v2 = is_cgroup2_mount(root);
     auto mounts = detail::find_mounts(root);
-    if (mode == Mode::V2) {
-        // root is the cgroup2 mount itself, or (unusually) holds only one.
-        struct statfs st;
-        bool root_is_v2 = ::statfs(root.c_str(), &st) == 0 && st.f_type == CGROUP2_SUPER_MAGIC;
+    Mode mode = mode_of(mounts, root, root_is_v2);
+    if (mode == Mode::V2)  // root is the cgroup2 mount itself, or (unusually) holds only one
         return std::make_unique<detail::V2Manager>(root_is_v2 ? root : mounts.v2, path);
-    }
     detail::V1Manager v1(v1_hierarchies(mounts, path), path);
     if (mode == Mode::V1) return std::make_unique<detail::V1Manager>(std::move(v1));
     return std::make_unique<detail::HybridManager>(std::move(v1), detail::V2Manager(mounts.v2, path));

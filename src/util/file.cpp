@@ -104,25 +104,15 @@ bool path_exists(const std::string& path) {
 
 void make_dirs(const std::string& path, int mode) {
     if (path.empty()) return;
-    // A parent made here may be removed by another process before its child
-    // is made (an empty shared parent, e.g. a cgroup, removed with its last
-    // child): start again from the top a few times.
+    // The leaf first: its parents are nearly always there (one system call
+    // instead of one per component). A parent made here may be removed by
+    // another process before its child is made (an empty shared parent,
+    // e.g. a cgroup, removed with its last child): try again a few times.
     for (int attempt = 0;; ++attempt) {
-        std::string cur;
-        size_t pos = 0;
-        bool vanished = false;
-        while (pos != std::string::npos) {
-            pos = path.find('/', pos + 1);
-            cur = path.substr(0, pos);
-            if (cur.empty()) continue;
-            if (::mkdir(cur.c_str(), static_cast<mode_t>(mode)) == 0 || errno == EEXIST) continue;
-            if (errno == ENOENT && attempt < 5) {
-                vanished = true;
-                break;
-            }
-            throw_errno("mkdir", cur);
-        }
-        if (!vanished) return;
+        if (::mkdir(path.c_str(), static_cast<mode_t>(mode)) == 0 || errno == EEXIST) return;
+        const size_t slash = path.find_last_of('/', path.size() - 2);  // a trailing '/' is no parent
+        if (errno != ENOENT || attempt >= 5 || slash == 0 || slash == std::string::npos) throw_errno("mkdir", path);
+        make_dirs(path.substr(0, slash), mode);
     }
 }
 
