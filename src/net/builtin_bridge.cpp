@@ -180,7 +180,11 @@ void bridge_ensure_gateway(os::Rtnl& host, const os::LinkInfo& br, const IpPrefi
             os::delete_address(host, br.index, a, br.name);
         }
     }
-    os::add_address(host, br.index, gw, false, br.name);
+    try {
+        os::add_address(host, br.index, gw, false, br.name);
+    } catch (const Error& e) {
+        if (e.code() != EEXIST) throw;  // added meanwhile by another ADD on this bridge
+    }
     // The bridge keeps this MAC from now on, instead of taking the lowest of
     // its ports' as they come and go.
     os::set_link_mac(host, br.index, br.mac, br.name);

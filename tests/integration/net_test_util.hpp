@@ -19,6 +19,7 @@
 #include "net/networks.hpp"
 #include "util/error.hpp"
 #include "util/subprocess.hpp"
+#include "../unit/testutil.hpp"  // error_of
 
 extern char** environ;
 
@@ -32,14 +33,7 @@ inline std::string g_setup_error;
 
 inline const char* kPluginDir = "/usr/lib/cni";
 
-inline std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using vitro::test::error_of;
 
 inline std::vector<std::string> env_now() {
     std::vector<std::string> v;

@@ -6,6 +6,8 @@
 #include <fcntl.h>
 
 #include <regex>
+#include <set>
+#include <thread>
 
 #include "net_test_util.hpp"
 #include "util/fd.hpp"
@@ -25,7 +27,7 @@ fs::path plugins_without_bridge(const fs::path& root) {
     fs::create_directories(dir);
     for (const auto& e : fs::directory_iterator(kPluginDir)) {
         std::string name = e.path().filename();
-        if (name != "bridge" && name != "host-local" && !fs::exists(dir / name)) fs::create_symlink(e.path(), dir / name);
+        if (name != "bridge" && name != "host-local") fs::create_symlink(e.path(), dir / name);
     }
     return dir;
 }
@@ -133,9 +135,14 @@ void wait_for_no_veth(const std::function<int()>& count) {
 
 class NetBuiltin : public NetReal {
 protected:
+    fs::path no_bridge_dir;
+    void SetUp() override {
+        NetReal::SetUp();
+        if (!root.empty()) no_bridge_dir = plugins_without_bridge(root);
+    }
     // bridge + host-local run in-process (no binary of theirs in the plugin dir).
     Cni builtin() {
-        return Cni({.plugin_dirs = {plugins_without_bridge(root)}, .cache_dir = root / "cache", .timeout_s = 30,
+        return Cni({.plugin_dirs = {no_bridge_dir}, .cache_dir = root / "cache", .timeout_s = 30,
                     .builtin_plugins = true});
     }
     Cni binary() { return cni(false); }
@@ -370,4 +377,30 @@ TEST_F(NetBuiltin, CheckFindsWhatIsMissing) {
     e = error_of([&] { c.check(list, rt); });
     EXPECT_NE(e.find("no cached result"), std::string::npos) << e;
     EXPECT_EQ(veth_count(), 0);
+}
+
+TEST_F(NetBuiltin, ConcurrentAddsOnABridgeNotYetMade) {
+    // Each ADD finds no bridge and no gateway address; one makes them, the others use them.
+    auto list = network("cc", "vtq0", "10.213.0.0/24");
+    std::vector<NetNs> nss;
+    for (int i = 0; i < 4; ++i) nss.push_back(NetNs::create(root / "netns", "q" + std::to_string(i)));
+    std::vector<std::string> ips(nss.size()), errors(nss.size());
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < nss.size(); ++i)
+        threads.emplace_back([&, i] {
+            errors[i] = error_of([&] {
+                ips[i] = ip_of(builtin().add(list, {.container_id = "q" + std::to_string(i), .netns = nss[i].path().string()}));
+            });
+        });
+    for (auto& t : threads) t.join();
+    for (const auto& e : errors) EXPECT_EQ(e, "(no error)");
+    EXPECT_EQ(std::set<std::string>(ips.begin(), ips.end()).size(), nss.size());
+    EXPECT_EQ(veth_count(), 4);
+    std::string out;
+    sh("ip -o -4 addr show dev vtq0", &out);
+    EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+    for (size_t i = 0; i < nss.size(); ++i)
+        builtin().del(list, {.container_id = "q" + std::to_string(i), .netns = nss[i].path().string()});
+    EXPECT_EQ(veth_count(), 0);
+    EXPECT_TRUE(ipam_allocations("cc").empty());
 }
