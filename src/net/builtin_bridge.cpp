@@ -273,10 +273,12 @@ std::optional<os::LinkInfo> bridge_host_veth_of(os::Rtnl& host, const json& prev
     return std::nullopt;
 }
 
+// The keys of a bridge config the built-in reads (or, for ipMasq, vlan,
+// macspoofchk and enabledad, accepts when off); any other sends it to the binary.
 const std::set<std::string> kBridgeKnownKeys = {
-    "type",         "name",        "cniVersion", "bridge", "isGateway", "isDefaultGateway", "forceAddress",
-    "ipMasq",       "mtu",         "hairpinMode", "promiscMode", "ipam", "dns", "capabilities", "prevResult",
-    "vlan",         "preserveDefaultVlan", "macspoofchk", "enabledad"};
+    "type", "name", "cniVersion", "bridge", "isGateway", "isDefaultGateway", "forceAddress", "mtu",
+    "hairpinMode", "promiscMode", "ipam", "dns", "capabilities", "prevResult", "preserveDefaultVlan",
+    "ipMasq", "vlan", "macspoofchk", "enabledad"};
 
 }  // namespace
 
