@@ -7,22 +7,14 @@
 # temp dir (host-local's files, as bench/engine.sh's, in /var/lib/cni/networks/vitro).
 set -euo pipefail
 runs=${1:-20}
-cd "$(dirname "$0")/.."
-V=${VITRO:-$PWD/build/release/vitro}
-[ -x "$V" ] || scripts/build.sh release >/dev/null
-if [ "${VITRO_BENCH_INNER:-}" != 1 ]; then
-  export VITRO_BENCH_INNER=1
-  exec unshare --net -- bash "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/lib.sh"
+bench_in_netns "$@"
 T=$(mktemp -d /tmp/vitro-bench-cni.XXXXXX)
 trap '"$V" rm -f $("$V" ps -aq) >/dev/null 2>&1 || true; umount -R "$T" 2>/dev/null || true; rm -rf "$T"' EXIT
 export VITRO_ROOT=$T/vitro VITRO_RUNROOT=$T/vitro-run VITRO_NETWORK_CONFIG_DIR=$T/vitro-net
 scripts/make-image.sh "$T/bb.tar" >/dev/null
 "$V" load -q -i "$T/bb.tar"
 img=localhost/busybox:latest
-ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / 1000}'; }
 # warm-up: the bridge, the host rules, the first layer unpack, the page cache
 ms "$V" run --rm --network bridge $img true >/dev/null
 VITRO_CNI_BUILTIN=0 ms "$V" run --rm --network bridge $img true >/dev/null
