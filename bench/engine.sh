@@ -8,14 +8,8 @@
 # container: vitro's monitor vs podman's conmon (RSS and PSS, median of 3).
 set -euo pipefail
 runs=${1:-20}
-cd "$(dirname "$0")/.."
-V=${VITRO:-$PWD/build/release/vitro}
-[ -x "$V" ] || scripts/build.sh release >/dev/null
-if [ "${VITRO_BENCH_INNER:-}" != 1 ]; then
-  export VITRO_BENCH_INNER=1
-  exec unshare --net -- bash "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/lib.sh"
+bench_in_netns "$@"
 T=$(mktemp -d /tmp/vitro-bench.XXXXXX)
 trap 'rm -f "$T"/*.tar; "$V" rm -f $("$V" ps -aq) >/dev/null 2>&1 || true; podman "${P[@]}" rm -af >/dev/null 2>&1 || true; umount -R "$T" 2>/dev/null || true; rm -rf "$T"' EXIT
 export VITRO_ROOT=$T/vitro VITRO_RUNROOT=$T/vitro-run VITRO_NETWORK_CONFIG_DIR=$T/vitro-net
@@ -27,8 +21,6 @@ podman "${P[@]}" load -q -i "$T/bb.tar" >/dev/null
 img=localhost/busybox:latest
 # The ulimits this host allows (podman's defaults exceed them here).
 U=(--ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
-ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
-median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / 1000}'; }
 echo "| workload | vitro median (ms) | podman median (ms) | ratio |"
 echo "|---|---|---|---|"
 for net in none bridge; do

@@ -10,14 +10,8 @@
 # users report (see docs/benchmarks.md). In a private network namespace.
 set -euo pipefail
 count=${1:-100}
-cd "$(dirname "$0")/.."
-V=${VITRO:-$PWD/build/release/vitro}
-[ -x "$V" ] || scripts/build.sh release >/dev/null
-if [ "${VITRO_BENCH_INNER:-}" != 1 ]; then
-  export VITRO_BENCH_INNER=1
-  exec unshare --net -- bash "$0" "$@"
-fi
-ip link set lo up
+. "$(dirname "$0")/lib.sh"
+bench_in_netns "$@"
 T=$(mktemp -d /tmp/vitro-bench-monitor.XXXXXX)
 export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 mon=""

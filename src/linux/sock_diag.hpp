@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "linux/netns_socket.hpp"
 #include "util/fd.hpp"
 
 namespace vitro::os {
@@ -27,11 +28,6 @@ struct InetSocket {
 // there, since a socket belongs to the namespace it was made in; the rest of
 // this process stays where it is. netns_fd < 0: this thread's namespace.
 UniqueFd open_sock_diag(int netns_fd = -1);
-
-// socket(domain, type, protocol) made in the network namespace `netns_fd`
-// refers to, by the same short-lived thread. For kernel interfaces that
-// exist in one namespace only (the proc connector lives in the initial one).
-UniqueFd socket_in_netns(int netns_fd, int domain, int type, int protocol);
 
 // Every TCP and UDP socket (v4 and v6) in the socket's namespace, each state.
 std::vector<InetSocket> dump_inet_sockets(int sock_diag_fd);

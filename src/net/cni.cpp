@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
+#include "net/builtin_bridge.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/subprocess.hpp"
@@ -160,10 +162,33 @@ std::optional<json> Cni::cached_result(const std::string& network, const Runtime
     return doc["result"];
 }
 
+bool builtin_plugins_from_env() {
+    const char* v = std::getenv("VITRO_CNI_BUILTIN");
+    return !(v && std::string_view(v) == "0");
+}
+
+namespace {
+// A built-in plugin's command; errors read as a binary's, marked [built in].
+json run_builtin_plugin(const json& conf, const char* command, const RuntimeConf& rt, const std::string& what) {
+    try {
+        if (std::string_view(command) == "ADD") return builtin_bridge_add(conf, rt);
+        if (std::string_view(command) == "DEL") builtin_bridge_del(conf, rt);
+        else builtin_bridge_check(conf, rt);
+        return nullptr;
+    } catch (const Error& e) {
+        throw Error(e.code(), what + ": " + e.what() + " [built in]");
+    } catch (const json::exception& e) {
+        throw Error(EINVAL, what + ": bad config or prevResult: " + e.what() + " [built in]");
+    }
+}
+}  // namespace
+
 json Cni::invoke(const NetworkConfigList& list, size_t index, const char* command, const RuntimeConf& rt,
                  const std::optional<json>& prev) const {
     const std::string type = list.plugins[index].at("type").get<std::string>();
     const std::string what = std::string("CNI plugin ") + type + " (network " + list.name + ", " + command + ")";
+    json conf = plugin_stdin(list, index, rt, prev);
+    if (opts_.builtin_plugins && builtin_bridge_handles(conf, rt)) return run_builtin_plugin(conf, command, rt, what);
     fs::path bin;
     try {
         bin = find_plugin(type);
@@ -189,7 +214,7 @@ json Cni::invoke(const NetworkConfigList& list, size_t index, const char* comman
     env.push_back("CNI_PATH=" + cni_path);
     if (!rt.args.empty()) env.push_back("CNI_ARGS=" + format_cni_args(rt.args));
 
-    std::string input = plugin_stdin(list, index, rt, prev).dump();
+    std::string input = conf.dump();
     RunResult r = run_program_capture(bin.string(), {}, env, input, opts_.timeout_s);
     if (r.timed_out) throw Error(ETIMEDOUT, what + ": " + describe_status(r, opts_.timeout_s));
     if (!WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {

@@ -39,10 +39,17 @@ struct RuntimeConf {
     nlohmann::json capability_args = nlohmann::json::object();  // e.g. {"portMappings": [...]}
 };
 
+// Whether plugins run in-process where vitro has them built in: true unless
+// the environment says VITRO_CNI_BUILTIN=0.
+bool builtin_plugins_from_env();
+
 struct CniOptions {
     std::vector<std::filesystem::path> plugin_dirs = {"/usr/lib/cni"};  // CNI_PATH
     std::filesystem::path cache_dir = "/var/lib/vitro/cni/results";
     int timeout_s = 60;  // per plugin invocation
+    // bridge with host-local IPAM runs in-process (builtin_bridge.hpp) where
+    // the built-in can; false: every plugin is exec'd, as the binaries.
+    bool builtin_plugins = builtin_plugins_from_env();
 };
 
 // The stdin config for plugin `index` of `list`: the plugin object with
@@ -92,7 +99,8 @@ public:
     const CniOptions& options() const { return opts_; }
 
 private:
-    // Runs one plugin; returns its parsed stdout (null when it printed nothing).
+    // Runs one plugin (in-process when built in); returns its result (null when
+    // it printed nothing).
     nlohmann::json invoke(const NetworkConfigList& list, size_t index, const char* command,
                           const RuntimeConf& rt, const std::optional<nlohmann::json>& prev) const;
     std::filesystem::path cache_path(const std::string& network, const RuntimeConf& rt) const;

@@ -108,6 +108,9 @@ check "a kill -9 of monitor and container is repaired by the next command" \
 ip_a=$("$V" inspect -f '{{.NetworkSettings.IPAddress}}' a)
 check "a bridge container gets an address" bash -c "[[ '$ip_a' == 10.88.* ]]"
 check "two containers on one bridge reach each other" "$V" run --rm $IMG ping -c1 -W2 "$ip_a"
+# bridge + host-local run built in; the plugin binaries take turns with them on one network.
+check "... and with the CNI plugin binaries (VITRO_CNI_BUILTIN=0) beside the built-in" \
+  env VITRO_CNI_BUILTIN=0 "$V" run --rm $IMG ping -c1 -W2 "$ip_a"
 "$V" run -d --name httpd -p 8080:80 $IMG httpd -f -p 80 -h /var/www >/dev/null; sleep 0.5
 check "-p 8080:80 answers on 127.0.0.1:8080" bash -c "wget -qO- http://127.0.0.1:8080/ | grep -q 'hello from vitro'"
 "$V" run --rm -p 8080:80 $IMG true 2>"$T/err"; rc=$?

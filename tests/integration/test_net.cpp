@@ -2,115 +2,20 @@
 // bridge + host-local + portmap + firewall + tuning. Root only.
 //
 // The whole binary runs in a private network and mount namespace of its own
-// (see main): that namespace plays the host, so the machine's real bridges,
-// iptables rules and /run stay untouched, and every address used lives inside it.
-#include <gtest/gtest.h>
-#include <net/if.h>
-#include <sched.h>
-#include <sys/ioctl.h>
-#include <sys/mount.h>
-#include <sys/socket.h>
+// (net_test_main.cpp). Cni() runs bridge + host-local built in unless
+// VITRO_CNI_BUILTIN=0; test_net_builtin.cpp compares the two.
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 
-#include "net/cni.hpp"
-#include "net/netns.hpp"
-#include "net/networks.hpp"
-#include "util/error.hpp"
+#include "net_test_util.hpp"
 #include "util/file.hpp"
-#include "util/subprocess.hpp"
-
-extern char** environ;
 
 using namespace vitro;
 using namespace vitro::net;
-using nlohmann::json;
-namespace fs = std::filesystem;
-
-namespace {
-
-std::string g_setup_error;  // why the private "host" namespace could not be made
-
-const char* kPluginDir = "/usr/lib/cni";
-
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
-
-std::vector<std::string> env_now() {
-    std::vector<std::string> v;
-    for (char** e = environ; *e; ++e) v.emplace_back(*e);
-    return v;
-}
-
-// Runs a command; returns exit code (or -1), stdout in *out.
-int sh(const std::string& cmd, std::string* out = nullptr) {
-    auto r = run_program_capture("/bin/sh", {"sh", "-c", cmd}, env_now(), "", 30);
-    if (out) *out = r.stdout_data;
-    if (r.timed_out || !WIFEXITED(r.status)) return -1;
-    return WEXITSTATUS(r.status);
-}
-
-std::string ip_of(const json& result) {
-    std::string a = result.at("ips").at(0).at("address");
-    return a.substr(0, a.find('/'));
-}
-
-// Files in a directory (none if it does not exist).
-std::vector<std::string> files_in(const fs::path& dir) {
-    std::vector<std::string> out;
-    std::error_code ec;
-    if (!fs::exists(dir, ec)) return out;
-    for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename());
-    return out;
-}
-
-class NetReal : public ::testing::Test {
-protected:
-    fs::path root;
-    void SetUp() override {
-        if (::geteuid() != 0) GTEST_SKIP() << "needs root";
-        if (!g_setup_error.empty()) GTEST_SKIP() << g_setup_error;
-        if (::access((std::string(kPluginDir) + "/bridge").c_str(), X_OK) != 0)
-            GTEST_SKIP() << "no CNI plugins in /usr/lib/cni (scripts/setup.sh test installs containernetworking-plugins)";
-        char tmpl[] = "/tmp/vitro-net-it-XXXXXX";
-        root = ::mkdtemp(tmpl);
-    }
-    void TearDown() override {
-        if (root.empty()) return;
-        std::error_code ec;
-        fs::remove_all(root, ec);
-    }
-    Cni cni() { return Cni({.plugin_dirs = {kPluginDir}, .cache_dir = root / "cache", .timeout_s = 30}); }
-    NetworkConfigList network(const std::string& name, const std::string& bridge, const std::string& subnet) {
-        NetworkStore store(root / "net.d");
-        return store.create({.name = name, .bridge = bridge, .subnet = subnet, .ipam_data_dir = (root / "ipam").string()});
-    }
-    int veth_count() {
-        std::string out;
-        sh("ip -o link show type veth", &out);
-        return static_cast<int>(std::count(out.begin(), out.end(), '\n'));
-    }
-    // host-local keeps one file per allocated address, named by it.
-    std::vector<std::string> ipam_allocations(const std::string& net) {
-        std::vector<std::string> out;
-        for (const auto& f : files_in(root / "ipam" / net))
-            if (f != "lock" && !f.starts_with("last_reserved_ip")) out.push_back(f);
-        return out;
-    }
-};
-
-}  // namespace
+using namespace vitro::nettest;
 
 TEST_F(NetReal, TwoContainersOnABridgeReachEachOtherAndLeaveNothing) {
     auto list = network("itest", "vtbr0", "10.199.0.0/24");
@@ -275,30 +180,4 @@ TEST_F(NetReal, NetNsIsRemovedOnEveryPath) {
     EXPECT_FALSE(moved);
     to.remove();
     EXPECT_FALSE(fs::exists(root / "netns" / "y"));
-}
-
-// Runs every test inside a private network + mount namespace: the "host" here.
-int main(int argc, char** argv) {
-    ::testing::InitGoogleTest(&argc, argv);
-    if (::geteuid() == 0) {
-        if (::unshare(CLONE_NEWNET | CLONE_NEWNS) < 0) {
-            g_setup_error = std::string("unshare(CLONE_NEWNET|CLONE_NEWNS): ") + strerror(errno);
-        } else if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) {
-            g_setup_error = std::string("make / private: ") + strerror(errno);
-        } else {
-            // sysfs shows the namespace of whoever mounted it: remount it for ours
-            // (cgroups under it vanish, which these tests do not need).
-            ::umount2("/sys", MNT_DETACH);
-            ::mount("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
-            int s = ::socket(AF_INET, SOCK_DGRAM, 0);
-            ifreq ifr{};
-            std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
-            if (s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0) {
-                ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP);
-                ::ioctl(s, SIOCSIFFLAGS, &ifr);
-            }
-            if (s >= 0) ::close(s);
-        }
-    }
-    return RUN_ALL_TESTS();
 }

@@ -259,6 +259,7 @@ TEST_F(NetworkCmd, HelpForEveryCommand) {
     auto r = network({"--help"});
     EXPECT_EQ(r.code, 0) << r.describe();
     for (const char* sub : {"create", "ls", "rm", "inspect"}) EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+    EXPECT_NE(r.out.find("VITRO_CNI_BUILTIN=0"), std::string::npos) << r.out;  // the switch back to the binaries
     r = network({"create", "--help"});
     EXPECT_EQ(r.code, 0) << r.describe();
     for (const char* flag : {"--subnet", "--gateway", "--interface-name", "--internal", "--disable-dns", "--opt"})

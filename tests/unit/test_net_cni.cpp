@@ -212,3 +212,16 @@ TEST(NetCniNoop, PortmapAndTuningRunOnlyWithSomethingToDo) {
     // A capability the plugin does not declare changes nothing.
     EXPECT_TRUE(vitro::net::plugin_is_noop(tuning, rt));
 }
+
+TEST(NetCniBuiltin, VitroCniBuiltinZeroTurnsTheBuiltInsOff) {
+    const char* before = std::getenv("VITRO_CNI_BUILTIN");
+    std::string saved = before ? before : "";
+    ::unsetenv("VITRO_CNI_BUILTIN");
+    EXPECT_TRUE(vitro::net::CniOptions{}.builtin_plugins);
+    ::setenv("VITRO_CNI_BUILTIN", "0", 1);
+    EXPECT_FALSE(vitro::net::CniOptions{}.builtin_plugins);
+    ::setenv("VITRO_CNI_BUILTIN", "1", 1);
+    EXPECT_TRUE(vitro::net::CniOptions{}.builtin_plugins);
+    if (before) ::setenv("VITRO_CNI_BUILTIN", saved.c_str(), 1);
+    else ::unsetenv("VITRO_CNI_BUILTIN");
+}

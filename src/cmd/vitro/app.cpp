@@ -49,7 +49,10 @@ int run_cli(int argc, char** argv, bool exporter, const std::function<void(CLI::
     app.add_option("--runroot", g.runroot, "runtime state: container processes, network namespaces ($VITRO_RUNROOT)")
         ->default_str(g.runroot);
     app.add_option("--network-config-dir", g.net_dir, "CNI network conflists")->default_str(g.net_dir);
-    app.add_option("--cni-plugin-dir", g.cni_path, "directory of the CNI plugin binaries")->default_str(g.cni_path);
+    app.add_option("--cni-plugin-dir", g.cni_path,
+                   "directory of the CNI plugin binaries ($VITRO_CNI_PATH; bridge with host-local IPAM runs built "
+                   "in unless $VITRO_CNI_BUILTIN=0)")
+        ->default_str(g.cni_path);
     app.add_option("--runtime", g.runtime,
                    "OCI runtime binary to use instead of the built-in one: crun, runc or a path");
     app.add_option("--log-level", g.log_level, "debug, info, warn or error (debug: also debug messages)")
