@@ -155,10 +155,10 @@ std::string Collector::scrape() {
         const bool spec = now - c->spec_at >= o_.process_interval_s;
         // The first full read is now; the next ones are spread over the
         // interval by the container's id, not all due in the same scrape.
-        if (spec)
-            c->spec_at = c->spec_at < 0 ? now - o_.process_interval_s * static_cast<double>(
-                                                    std::hash<std::string>{}(c->target.id) % 1000) / 1000
-                                        : now;
+        if (spec) {
+            const double spread = c->spec_at < 0 ? static_cast<double>(std::hash<std::string>{}(c->target.id) % 1000) / 1000 : 0;
+            c->spec_at = now - spread * o_.process_interval_s;
+        }
         if (!c->counters.read(c->sample, spec)) {
             ++vanished_;
             stale_ = true;

@@ -23,12 +23,23 @@
 
 namespace {
 
+// The handle, or why there is none: dlerror() says it once, and every later
+// call must say it again.
+struct Loaded {
+    void* lib = nullptr;
+    std::string error;
+};
+
 void* library() {
-    static void* const lib = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
-    if (!lib)
-        throw vitro::Error(ENOENT, std::string("image and archive commands need libarchive (package libarchive13): ") +
-                                       ::dlerror());
-    return lib;
+    static const Loaded loaded = [] {
+        Loaded l;
+        l.lib = ::dlopen("libarchive.so.13", RTLD_NOW | RTLD_LOCAL);
+        if (!l.lib) l.error = ::dlerror();
+        return l;
+    }();
+    if (!loaded.lib)
+        throw vitro::Error(ENOENT, "image and archive commands need libarchive (package libarchive13): " + loaded.error);
+    return loaded.lib;
 }
 
 template <typename Fn>
