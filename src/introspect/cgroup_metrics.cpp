@@ -207,7 +207,16 @@ void CgroupCounters::read_memory(CgroupSample& s) {
     if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
 }
 
-bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
+// The memory usage, and the memory's files when it moved.
+void CgroupCounters::read_memory_usage(CgroupSample& s) {
+    if (!mem_usage_.read(buf_)) return;
+    uint64_t usage = first_number(buf_).value_or(0);
+    if (usage == s.memory_usage) return;
+    s.memory_usage = usage;
+    read_memory(s);
+}
+
+bool CgroupCounters::read(CgroupSample& s, What what) {
     CgroupSample next;
     auto& b = buf_;
     // The CPU time first (v2: all of cpu.stat, one file): a cgroup that is
@@ -224,7 +233,6 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
         if (!cpu_usage_.read(b)) return false;
         next.cpu_usage_s = static_cast<double>(first_number(b).value_or(0)) / 1e9;
     }
-    if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
     // Nothing in the cgroup ran since the last read (not a nanosecond of
     // CPU): what moves only when its processes run stands as read then:
     // forks and exits, faults, failed charges, user/system time, and block
@@ -234,18 +242,17 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
     // what could still move unseen: I/O a kernel worker submits on the
     // container's behalf after it went quiet, LRU aging without a charge
     // moving, a process moved in or out of the cgroup by someone else.
-    if (!with_spec && next.cpu_usage_s == s.cpu_usage_s) {
-        s.quiet = true;
-        if (next.memory_usage != s.memory_usage) {
-            s.memory_usage = next.memory_usage;
-            read_memory(s);
-        }
+    if (!what.full && next.cpu_usage_s == s.cpu_usage_s) {
+        s.quiet = s.idle = true;
+        read_memory_usage(s);
         return true;
     }
+    next.idle = next.cpu_usage_s == s.cpu_usage_s;
+    if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
     if (!procs_.read(b)) return false;
     parse_procs(b, next.procs);
     // The limits change only on `update`: kept from the last read unless asked.
-    if (with_spec) {
+    if (what.full && what.spec) {
         read_spec(next);  // before cpu.stat: the quota decides whether it is read
     } else {
         next.cpu_quota_us = s.cpu_quota_us;
@@ -256,6 +263,10 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
         next.memory_reservation = s.memory_reservation;
         next.tasks_max = s.tasks_max;
     }
+    // v1's failcnt counts the failures at this cgroup's own limit: without
+    // one it stays as it is (read again at each spec read).
+    const bool failcnt = v2_ || (what.full && what.spec) || next.memory_limit;
+    next.memory_failcnt = s.memory_failcnt;
     s = std::move(next);
     read_memory(s);
     if (v2_) {
@@ -273,7 +284,7 @@ bool CgroupCounters::read(CgroupSample& s, bool with_spec) {
             s.cfs_throttled_periods = key_or0(b, "nr_throttled");
             s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;
         }
-        if (mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
+        if (failcnt && mem_failcnt_.read(b)) s.memory_failcnt = first_number(b).value_or(0);
         if (io_.read(b)) parse_io_v1(b, s.io, true);
     }
     return true;

@@ -33,6 +33,9 @@ struct CgroupSample {
     // since the read before) and kept what only its processes' running can
     // move: the process list included.
     bool quiet = false;
+    // No CPU since the read before (quiet, or a full read of a cgroup that
+    // did not run): its processes' counters and fd tables are as they were.
+    bool idle = false;
     // Limits ("spec"): nullopt = unlimited.
     std::optional<uint64_t> cpu_quota_us;
     uint64_t cpu_period_us = 0, cpu_shares = 0;
@@ -44,19 +47,26 @@ struct CgroupSample {
 class CgroupCounters {
 public:
     explicit CgroupCounters(const cgroups::ProcessCgroups& where);
-    // with_spec: also the limits (the "spec" fields), and everything else;
-    // otherwise the limits are kept from the previous read of `out` (seven
-    // reads fewer on most scrapes), and a quiet cgroup (nothing ran since
-    // that read) costs two reads, its CPU time and memory usage, and the
-    // memory's files when the charge moved (see `quiet`). The task count is not read
-    // (pids.current): the collector sums the threads of the processes it
-    // reads anyway.
-    bool read(CgroupSample& out, bool with_spec = true);
+    struct What {
+        // Every file, quiet or not. Otherwise a quiet cgroup (nothing ran
+        // since the last read of `out`) costs two reads, its CPU time and
+        // memory usage, and the memory's files when the charge moved (see
+        // CgroupSample::quiet).
+        bool full = true;
+        // The limits (the "spec" fields); otherwise kept from the last read
+        // of `out` (seven reads fewer). Only with `full`.
+        bool spec = true;
+    };
+    // The task count is not read (pids.current): the collector sums the
+    // threads of the processes it reads anyway.
+    bool read(CgroupSample& out, What what);
+    bool read(CgroupSample& out, bool full = true) { return read(out, What{full, full}); }
     bool v2() const { return v2_; }
 
 private:
     void read_spec(CgroupSample& s);
     void read_memory(CgroupSample& s);
+    void read_memory_usage(CgroupSample& s);
     bool v2_ = false;
     StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
     StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;

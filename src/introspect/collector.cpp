@@ -24,6 +24,16 @@ double mono_now() { return clock_seconds(CLOCK_MONOTONIC); }
 double cpu_now() { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 double d(uint64_t v) { return static_cast<double>(v); }
 
+// Whether a periodic read last made at `at` is due at `now` (and then `at`
+// moves). The first is at once; the next ones are spread over the interval
+// by the container's id, not all due in the same scrape.
+bool due(double& at, double interval, double now, const std::string& id) {
+    if (now - at < interval) return false;
+    const double spread = at < 0 ? static_cast<double>(std::hash<std::string>{}(id) % 1000) / 1000 : 0;
+    at = now - spread * interval;
+    return true;
+}
+
 // Bytes used under `dir`, not following symlinks nor leaving the file system.
 uint64_t tree_usage(int dirfd, dev_t dev, int depth) {
     if (depth > 64) return 0;
@@ -68,11 +78,24 @@ struct Collector::Tracked {
         std::optional<ProcessSample> last;  // as read last
     };
     std::map<pid_t, Proc> procs;
-    double spec_at = -1e9;  // limits last read
+    // What its processes add up to, as last read: kept while the cgroup is quiet.
+    bool procs_read = false;
+    uint64_t threads = 0;
+    OpenFiles files;
+    struct Top {
+        pid_t pid;
+        ProcessSample p;
+        std::string exe_sha256;
+    };
+    std::vector<Top> top;  // the busiest, busiest first
+    double full_at = -1e9, spec_at = -1e9;  // last read of every cgroup file, of the limits
+    bool read_ok = false, full = false;     // this scrape's read: whether it worked, was full
     uint64_t fs_usage = 0;
     double fs_usage_at = -1e9;
     CgroupSample sample;
     std::vector<InterfaceCounters> net;
+    bool net_read = false;   // `net` holds a read of its net/dev
+    std::optional<int> nsid;  // its network namespace's id here, when a veth here peers into it
 
     explicit Tracked(Target t)
         : target(std::move(t)),
@@ -93,19 +116,25 @@ struct Collector::Tracked {
 Collector::Collector(CollectorOptions o)
     : o_(std::move(o)),
       mounts_(o_.cgroup_root),
+      watch_(o_.discovery),
       host_stat_("/proc/stat"),
       host_meminfo_("/proc/meminfo"),
       host_loadavg_("/proc/loadavg") {
     if (mounts_.empty()) throw Error("no cgroup hierarchy is mounted under " + o_.cgroup_root);
+    try {
+        veths_ = std::make_unique<VethActivity>();
+    } catch (const std::exception& ex) {
+        log::warn(std::string("network counters: every container's read at every scrape: ") + ex.what());
+    }
 }
 
 Collector::~Collector() = default;
 
 void Collector::refresh(bool force) {
     double now = mono_now();
-    std::string fp = discovery_fingerprint(o_.discovery);
-    if (!force && !stale_ && fp == fingerprint_ && now - last_discovery_ < o_.rediscover_after_s) return;
-    fingerprint_ = std::move(fp);
+    const bool changed = watch_.changed();
+    const double every = watch_.watching() ? o_.rediscover_after_s : std::min(o_.rediscover_after_s, 30.0);
+    if (!force && !stale_ && !changed && now - last_discovery_ < every) return;
     last_discovery_ = now;
     stale_ = false;
     ++discoveries_;
@@ -116,10 +145,17 @@ void Collector::refresh(bool force) {
         auto it = std::find_if(containers_.begin(), containers_.end(), [&](const auto& c) {
             return c && c->target.id == t.id && c->target.pid == t.pid && c->target.pid_start_ticks == t.pid_start_ticks;
         });
-        if (it != containers_.end()) next.push_back(std::move(*it));
-        else next.push_back(std::make_unique<Tracked>(std::move(t)));
+        if (it != containers_.end()) {
+            next.push_back(std::move(*it));
+            continue;
+        }
+        auto c = std::make_unique<Tracked>(std::move(t));
+        UniqueFd netns(::open(("/proc/" + std::to_string(c->target.pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+        if (veths_ && netns) c->nsid = veths_->nsid_of(netns.get());
+        next.push_back(std::move(c));
     }
     containers_ = std::move(next);
+    if (veths_) veths_->relearn();
     if (on_discovery_) {
         std::vector<const Target*> now_watched;
         for (auto& c : containers_) now_watched.push_back(&c->target);
@@ -150,22 +186,28 @@ std::string Collector::scrape() {
         log::warn(std::string("discovery: ") + ex.what());
     }
     collect_host(e);
-    for (auto& c : containers_) {
-        // Read first: a container that exits mid-scrape is dropped whole, never half-written.
-        const bool spec = now - c->spec_at >= o_.process_interval_s;
-        // The first full read is now; the next ones are spread over the
-        // interval by the container's id, not all due in the same scrape.
-        if (spec) {
-            const double spread = c->spec_at < 0 ? static_cast<double>(std::hash<std::string>{}(c->target.id) % 1000) / 1000 : 0;
-            c->spec_at = now - spread * o_.process_interval_s;
+    if (veths_) {
+        try {
+            veths_->sample();
+        } catch (const std::exception& ex) {
+            ++errors_;
+            log::warn(std::string("network counters: every container's read at every scrape from now on: ") + ex.what());
+            veths_.reset();
         }
-        if (!c->counters.read(c->sample, spec)) {
+    }
+    // Every cgroup read first: a container that exits mid-scrape is dropped
+    // whole, never half-written.
+    for (auto& c : containers_) {
+        const bool spec = due(c->spec_at, o_.spec_interval_s, now, c->target.id);
+        c->full = due(c->full_at, o_.process_interval_s, now, c->target.id) || spec;
+        c->read_ok = c->counters.read(c->sample, {c->full, spec});
+        if (!c->read_ok) {
             ++vanished_;
             stale_ = true;
-            continue;
         }
-        collect_container(e, *c, now);
     }
+    for (auto& c : containers_)
+        if (c->read_ok) collect_container(e, *c, now, c->full);
     // Pod level: members summed; the network once per shared namespace.
     struct Pod {
         double cpu = 0, working_set = 0, rx = 0, tx = 0;
@@ -175,7 +217,7 @@ std::string Collector::scrape() {
     };
     std::map<std::string, Pod> pods;
     for (auto& c : containers_) {
-        if (c->target.pod.empty() || c->sample.procs.empty()) continue;
+        if (c->target.pod.empty() || !c->read_ok || c->sample.procs.empty()) continue;
         auto& p = pods[c->target.pod + '\0' + c->target.ns];
         p.ns = c->target.ns;
         p.cpu += c->sample.cpu_usage_s;
@@ -256,7 +298,93 @@ void Collector::collect_host(Exposition& e) {
     e.add(e.family("node_forks_total", MetricType::counter, "Total number of forks"), {}, d(h.forks));
 }
 
-void Collector::collect_container(Exposition& e, Tracked& t, double now) {
+// Its net/dev is read when one of its veths moved (VethActivity), at a full
+// read, and always for a container with an interface that is not the peer of
+// a veth here (host network, macvlan, ...): `net` then counts more
+// interfaces than there are veths peering into its namespace.
+void Collector::collect_network(Tracked& t, bool full) {
+    if (veths_ && t.nsid && t.net_read && !full && veths_->peers_in(*t.nsid) == t.net.size() && !veths_->moved(*t.nsid))
+        return;
+    t.net.clear();
+    if (t.net_dev.read(buf_)) t.net = parse_net_dev(buf_);
+    t.net_read = true;
+}
+
+// Processes: every one read for the thread count and the top-N ranking (CPU
+// since the last scrape); fd tables walked every process_interval_s. When
+// the cgroup did not run since the last read, its processes did not either:
+// what they added up to stands, unless the list itself changed (a process
+// moved in or out by someone else).
+void Collector::collect_processes(Tracked& t, double now) {
+    const CgroupSample& s = t.sample;
+    const bool ran = !s.idle || !t.procs_read;
+    if (!ran && s.procs.size() == t.procs.size() &&
+        std::all_of(s.procs.begin(), s.procs.end(), [&](pid_t pid) { return t.procs.count(pid) != 0; }))
+        return;
+    struct Ranked {
+        pid_t pid;
+        ProcessSample p;
+        double delta;
+        Tracked::Proc* state;
+    };
+    std::vector<Ranked> ranked;
+    t.threads = 0;
+    t.files = {};
+    std::map<pid_t, Tracked::Proc> seen;
+    for (pid_t pid : s.procs) {
+        auto it = t.procs.find(pid);
+        Tracked::Proc st;
+        if (it != t.procs.end()) st = std::move(it->second);
+        else st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
+        std::optional<ProcessSample> p;
+        if (!ran && st.last) p = st.last;
+        else if (st.stat.read(buf_)) p = parse_proc_stat(buf_);
+        if (!p) continue;
+        if (st.start_ticks != p->start_ticks) {  // new, or the pid was reused
+            st = Tracked::Proc{p->start_ticks, std::move(st.stat)};
+        }
+        st.last = p;
+        t.threads += p->threads;
+        if (o_.process_metrics) {
+            // Opening or closing a file takes the process running.
+            const bool born = st.files_at < 0;
+            if (born && t.procs_read) {
+                // Born since the last read: its fds from the size of its
+                // fd directory (one stat), its sockets from its first
+                // walk, a second on. Most such are short-lived children.
+                st.files = {count_open_files(pid, false).fds, 0};
+                st.files_at = now - o_.process_interval_s + 1;
+            } else if (born || (ran && now - st.files_at >= o_.process_interval_s)) {
+                st.files = count_open_files(pid);
+                st.files_at = now;
+            }
+            t.files.fds += st.files.fds;
+            t.files.sockets += st.files.sockets;
+        }
+        double delta = p->cpu_s - st.cpu_s;
+        st.cpu_s = p->cpu_s;
+        auto& kept = seen[pid] = std::move(st);
+        ranked.push_back({pid, std::move(*p), delta, &kept});
+    }
+    t.procs = std::move(seen);  // map nodes are stable: the pointers in `ranked` stay valid
+    t.procs_read = true;
+    t.top.clear();
+    std::size_t n = std::min(ranked.size(), static_cast<std::size_t>(std::max(o_.top_processes, 0)));
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n), ranked.end(),
+                      [](const Ranked& a, const Ranked& b) {
+                          return a.delta != b.delta ? a.delta > b.delta : a.p.cpu_s > b.p.cpu_s;
+                      });
+    for (std::size_t i = 0; i < n; ++i) {
+        auto& r = ranked[i];
+        if (r.state->exe_sha256.empty() || r.state->exe_comm != r.p.comm) {
+            r.state->exe_sha256 = exe_sha256(r.pid);
+            r.state->exe_comm = r.p.comm;
+        }
+        t.top.push_back({r.pid, std::move(r.p), r.state->exe_sha256});
+    }
+}
+
+void Collector::collect_container(Exposition& e, Tracked& t, double now, bool full) {
     const CgroupSample& s = t.sample;
     const std::string_view l = t.labels;
     using MT = MetricType;
@@ -316,8 +444,7 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
               l, {{"device", t.target.upper_dir}}, d(t.fs_usage));
     }
 
-    t.net.clear();
-    if (t.net_dev.read(buf_)) t.net = parse_net_dev(buf_);
+    collect_network(t, full);
     struct NetFamily {
         const char* name;
         const char* help;
@@ -338,61 +465,18 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
         for (auto& i : t.net) e.add_formatted(f, l, {{"interface", i.name}}, d(i.*nf.field));
     }
 
-    // Processes: every one read for the thread count and the top-N ranking
-    // (CPU since the last scrape); fd tables walked every process_interval_s.
-    struct Ranked {
-        pid_t pid;
-        ProcessSample p;
-        double delta;
-        Tracked::Proc* state;
-    };
-    std::vector<Ranked> ranked;
-    uint64_t threads = 0;
-    OpenFiles files;
-    std::map<pid_t, Tracked::Proc> seen;
-    for (pid_t pid : s.procs) {
-        auto it = t.procs.find(pid);
-        Tracked::Proc st;
-        if (it != t.procs.end()) st = std::move(it->second);
-        else st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
-        std::optional<ProcessSample> p;
-        // A quiet cgroup ran nothing since the last read: its processes'
-        // CPU time and threads are the same, and so their samples.
-        if (s.quiet && st.last) p = st.last;
-        else if (st.stat.read(buf_)) p = parse_proc_stat(buf_);
-        if (!p) continue;
-        if (st.start_ticks != p->start_ticks) {  // new, or the pid was reused
-            st = Tracked::Proc{p->start_ticks, std::move(st.stat)};
-        }
-        st.last = p;
-        threads += p->threads;
-        if (o_.process_metrics) {
-            // Opening or closing a file takes the process running: a quiet
-            // cgroup's fd tables are as counted.
-            if (!s.quiet && now - st.files_at >= o_.process_interval_s) {
-                st.files = count_open_files(pid);
-                st.files_at = now;
-            }
-            files.fds += st.files.fds;
-            files.sockets += st.files.sockets;
-        }
-        double delta = p->cpu_s - st.cpu_s;
-        st.cpu_s = p->cpu_s;
-        auto& kept = seen[pid] = std::move(st);
-        ranked.push_back({pid, std::move(*p), delta, &kept});
-    }
-    t.procs = std::move(seen);  // map nodes are stable: the pointers in `ranked` stay valid
+    collect_processes(t, now);
     e.add_formatted(e.family("container_processes", MT::gauge, "Number of processes running inside the container."), l,
           d(s.procs.size()));
     e.add_formatted(e.family("container_threads", MT::gauge, "Number of threads running inside the container"), l,
-          d(threads));
+          d(t.threads));
     if (s.tasks_max)
         e.add_formatted(e.family("container_threads_max", MT::gauge, "Maximum number of threads allowed inside the container, infinity if value is zero"),
               l, d(*s.tasks_max));
     if (o_.process_metrics) {
         e.add_formatted(e.family("container_file_descriptors", MT::gauge, "Number of open file descriptors for the container."), l,
-              d(files.fds));
-        e.add_formatted(e.family("container_sockets", MT::gauge, "Number of open sockets for the container."), l, d(files.sockets));
+              d(t.files.fds));
+        e.add_formatted(e.family("container_sockets", MT::gauge, "Number of open sockets for the container."), l, d(t.files.sockets));
     }
     e.add_formatted(e.family("container_start_time_seconds", MT::gauge, "Start time of the container since unix epoch in seconds."),
           l, t.start_time);
@@ -409,29 +493,19 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now) {
     e.add_formatted(e.family("container_spec_memory_reservation_limit_bytes", MT::gauge, "Memory reservation limit for the container."),
           l, d(s.memory_reservation.value_or(0)));
 
-    if (o_.top_processes <= 0) return;
-    std::size_t n = std::min(ranked.size(), static_cast<std::size_t>(o_.top_processes));
-    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<long>(n), ranked.end(),
-                      [](const Ranked& a, const Ranked& b) {
-                          return a.delta != b.delta ? a.delta > b.delta : a.p.cpu_s > b.p.cpu_s;
-                      });
+    if (t.top.empty()) return;
     auto pcpu = e.family("vitro_process_cpu_seconds_total", MT::counter,
                          "CPU time of one of the container's busiest processes (top N by CPU since the last scrape)");
     auto prss = e.family("vitro_process_resident_memory_bytes", MT::gauge, "Resident memory of that process");
     auto pthr = e.family("vitro_process_threads", MT::gauge, "Threads of that process");
     auto pstart = e.family("vitro_process_start_time_seconds", MT::gauge, "Start time of that process since unix epoch");
-    for (std::size_t i = 0; i < n; ++i) {
-        auto& r = ranked[i];
-        if (r.state->exe_sha256.empty() || r.state->exe_comm != r.p.comm) {
-            r.state->exe_sha256 = exe_sha256(r.pid);
-            r.state->exe_comm = r.p.comm;
-        }
-        std::string pid = std::to_string(r.pid);
-        Labels pl = {{"comm", r.p.comm}, {"exe_sha256", r.state->exe_sha256}, {"pid", pid}};
-        e.add_formatted(pcpu, l, pl, r.p.cpu_s);
-        e.add_formatted(prss, l, pl, d(r.p.rss_bytes));
-        e.add_formatted(pthr, l, pl, d(r.p.threads));
-        e.add_formatted(pstart, l, pl, boot_time() + d(r.p.start_ticks) / clock_ticks_per_second());
+    for (auto& top : t.top) {
+        std::string pid = std::to_string(top.pid);
+        Labels pl = {{"comm", top.p.comm}, {"exe_sha256", top.exe_sha256}, {"pid", pid}};
+        e.add_formatted(pcpu, l, pl, top.p.cpu_s);
+        e.add_formatted(prss, l, pl, d(top.p.rss_bytes));
+        e.add_formatted(pthr, l, pl, d(top.p.threads));
+        e.add_formatted(pstart, l, pl, boot_time() + d(top.p.start_ticks) / clock_ticks_per_second());
     }
 }
 

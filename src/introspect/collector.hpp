@@ -19,6 +19,7 @@
 #include "introspect/discovery.hpp"
 #include "introspect/exposition.hpp"
 #include "introspect/stat_file.hpp"
+#include "introspect/veth_activity.hpp"
 
 namespace vitro::introspect {
 
@@ -27,8 +28,12 @@ struct CollectorOptions {
     std::string cgroup_root = "/sys/fs/cgroup";
     int top_processes = 5;           // vitro_process_* series per container (0: none)
     bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
-    double process_interval_s = 10;  // ... at most this often per process; the limits (spec) too
-    double rediscover_after_s = 30;  // rediscover at least this often, even when nothing changed
+    double process_interval_s = 10;  // ... at most this often per process; every cgroup file too
+    double spec_interval_s = 30;     // the limits (container_spec_*): they move only on an update
+    // Rediscover at least this often, even when nothing seemed to change
+    // (a discovery reads the state database and every container's state):
+    // 30 s when the state cannot be watched with inotify.
+    double rediscover_after_s = 300;
     double fs_usage_interval_s = 15; // container_fs_usage_bytes: a walk of the upper dir
 };
 
@@ -56,14 +61,17 @@ private:
     struct Tracked;
     void refresh(bool force);
     void collect_host(Exposition& e);
-    void collect_container(Exposition& e, Tracked& t, double now);
+    void collect_container(Exposition& e, Tracked& t, double now, bool full);
+    void collect_network(Tracked& t, bool full);
+    void collect_processes(Tracked& t, double now);
     void collect_self(Exposition& e, double scrape_s);
     std::string exe_sha256(pid_t pid);
 
     CollectorOptions o_;
     cgroups::CgroupMounts mounts_;
     std::vector<std::unique_ptr<Tracked>> containers_;
-    std::string fingerprint_;
+
+    DiscoveryWatch watch_;
     double last_discovery_ = 0;
     bool stale_ = true;
     uint64_t scrapes_ = 0, discoveries_ = 0, errors_ = 0, vanished_ = 0;
@@ -73,6 +81,9 @@ private:
     StatFile host_stat_, host_meminfo_, host_loadavg_;
     std::string buf_;
     Exposition expo_;
+    // Null when this namespace's devices cannot be dumped: every container's
+    // net/dev is read at every scrape then.
+    std::unique_ptr<VethActivity> veths_;
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
     std::function<void(const std::vector<const Target*>&)> on_discovery_;

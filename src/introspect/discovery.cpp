@@ -1,7 +1,9 @@
 #include "introspect/discovery.hpp"
 
 #include <dirent.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <set>
 
@@ -159,6 +161,41 @@ std::string discovery_fingerprint(const DiscoveryOptions& o) {
         for (auto& sub : list_dir(r)) fp += mtime_of(r + "/" + sub);
     }
     return fp;
+}
+
+DiscoveryWatch::DiscoveryWatch(DiscoveryOptions o) : o_(std::move(o)), fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    if (fd_) arm();
+}
+
+void DiscoveryWatch::arm() {
+    // Entries made, removed or renamed (a runtime's new state.json is a
+    // rename) in each directory; in the database's, its files written too.
+    constexpr uint32_t entries = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF;
+    missing_.clear();
+    auto watch = [&](const std::string& dir, uint32_t mask) {
+        if (::inotify_add_watch(fd_.get(), dir.c_str(), mask | IN_ONLYDIR) < 0) missing_.push_back(dir);
+    };
+    watch(o_.vitro_root, entries | IN_MODIFY);
+    for (auto& r : o_.runtime_roots) {
+        watch(r, entries);
+        for (auto& sub : list_dir(r)) ::inotify_add_watch(fd_.get(), (r + "/" + sub).c_str(), entries | IN_ONLYDIR);
+    }
+}
+
+bool DiscoveryWatch::changed() {
+    if (!fd_) {
+        std::string fp = discovery_fingerprint(o_);
+        bool moved = fp != fingerprint_;
+        fingerprint_ = std::move(fp);
+        return moved;
+    }
+    bool moved = std::exchange(first_, false);
+    alignas(inotify_event) char buf[4096];
+    while (::read(fd_.get(), buf, sizeof buf) > 0) moved = true;  // the events themselves do not matter
+    struct stat st;
+    for (auto& dir : missing_) moved |= ::stat(dir.c_str(), &st) == 0;
+    if (moved) arm();  // new entries to watch; a watch added twice is the same watch
+    return moved;
 }
 
 std::vector<Target> discover(const DiscoveryOptions& o, const cgroups::CgroupMounts& mounts, uint64_t* errors) {

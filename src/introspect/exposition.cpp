@@ -6,9 +6,16 @@
 namespace vitro::introspect {
 
 Exposition::Family Exposition::family(std::string_view name, MetricType type, std::string_view help) {
-    if (auto it = index_.find(name); it != index_.end()) return it->second;
+    // Each container names the same families in the same order: the one
+    // after the last named is the likely one, checked before the hash.
+    if (next_ < families_.size() && families_[next_].name == name) return next_++;
+    if (auto it = index_.find(name); it != index_.end()) {
+        next_ = it->second + 1;
+        return it->second;
+    }
     index_.emplace(std::string(name), families_.size());
     families_.push_back(Entry{std::string(name), std::string(help), type, {}});
+    next_ = families_.size();
     return families_.size() - 1;
 }
 

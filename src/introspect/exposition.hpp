@@ -60,6 +60,7 @@ private:
     };
     std::unordered_map<std::string, std::size_t, NameHash, std::equal_to<>> index_;
     std::size_t samples_ = 0;
+    std::size_t next_ = 0;  // the family after the one named last
 };
 
 // `k="v",...` for Exposition::add's preformatted form.
