@@ -175,7 +175,7 @@ void CgroupCounters::read_spec(CgroupSample& s) {
 
 // The memory the cgroup holds, by kind: memory.stat, swap and the peak.
 // s.memory_usage is read already.
-void CgroupCounters::read_memory(CgroupSample& s) {
+void CgroupCounters::read_memory(CgroupSample& s, bool peak) {
     auto& b = buf_;
     if (v2_) {
         if (mem_stat_.read(b)) {
@@ -204,16 +204,18 @@ void CgroupCounters::read_memory(CgroupSample& s) {
             s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
         }
     }
-    if (mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+    if (peak && mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
 }
 
-// The memory usage, and the memory's files when it moved.
+// The memory usage, and the memory's files when it moved (its peak only
+// when it rose: the peak cannot have moved in a fall).
 void CgroupCounters::read_memory_usage(CgroupSample& s) {
     if (!mem_usage_.read(buf_)) return;
     uint64_t usage = first_number(buf_).value_or(0);
     if (usage == s.memory_usage) return;
+    const bool rose = usage > s.memory_usage;
     s.memory_usage = usage;
-    read_memory(s);
+    read_memory(s, rose);
 }
 
 bool CgroupCounters::read(CgroupSample& s, What what) {
@@ -247,8 +249,12 @@ bool CgroupCounters::read(CgroupSample& s, What what) {
         read_memory_usage(s);
         return true;
     }
-    next.idle = next.cpu_usage_s == s.cpu_usage_s;
+    // A full read of a cgroup that did not run reads what can move without
+    // it running (see above), not its CPU split, throttling, peak or failures.
+    next.idle = read_once_ && next.cpu_usage_s == s.cpu_usage_s;
+    const bool ran = !next.idle;
     if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
+    const bool peak = ran || next.memory_usage > s.memory_usage;
     if (!procs_.read(b)) return false;
     parse_procs(b, next.procs);
     // The limits change only on `update`: kept from the last read unless asked.
@@ -265,21 +271,30 @@ bool CgroupCounters::read(CgroupSample& s, What what) {
     }
     // v1's failcnt counts the failures at this cgroup's own limit: without
     // one it stays as it is (read again at each spec read).
-    const bool failcnt = v2_ || (what.full && what.spec) || next.memory_limit;
+    const bool failcnt = (what.full && what.spec) || (ran && (v2_ || next.memory_limit));
     next.memory_failcnt = s.memory_failcnt;
+    next.memory_max_usage = s.memory_max_usage;
+    if (!v2_) {  // v2's are in cpu.stat, read already
+        next.cpu_user_s = s.cpu_user_s;
+        next.cpu_system_s = s.cpu_system_s;
+        next.cfs_periods = s.cfs_periods;
+        next.cfs_throttled_periods = s.cfs_throttled_periods;
+        next.cfs_throttled_s = s.cfs_throttled_s;
+    }
     s = std::move(next);
-    read_memory(s);
+    read_once_ = true;
+    read_memory(s, peak);
     if (v2_) {
-        if (mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
+        if (failcnt && mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
         if (io_.read(b)) parse_io_v2(b, s.io);
     } else {
-        if (cpu_times_.read(b)) {  // USER_HZ ticks
+        if (ran && cpu_times_.read(b)) {  // USER_HZ ticks
             static const double hz = static_cast<double>(::sysconf(_SC_CLK_TCK));
             s.cpu_user_s = static_cast<double>(key_or0(b, "user")) / hz;
             s.cpu_system_s = static_cast<double>(key_or0(b, "system")) / hz;
         }
         // Without a quota no period is enforced: the throttling counters stay 0.
-        if (s.cpu_quota_us && cpu_stat_.read(b)) {
+        if (ran && s.cpu_quota_us && cpu_stat_.read(b)) {
             s.cfs_periods = key_or0(b, "nr_periods");
             s.cfs_throttled_periods = key_or0(b, "nr_throttled");
             s.cfs_throttled_s = static_cast<double>(key_or0(b, "throttled_time")) / 1e9;

@@ -65,9 +65,10 @@ public:
 
 private:
     void read_spec(CgroupSample& s);
-    void read_memory(CgroupSample& s);
+    void read_memory(CgroupSample& s, bool peak);
     void read_memory_usage(CgroupSample& s);
     bool v2_ = false;
+    bool read_once_ = false;
     StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
     StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;
     StatFile mem_limit_, mem_swap_limit_, mem_low_;

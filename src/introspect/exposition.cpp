@@ -101,12 +101,16 @@ void Exposition::text(std::string& out) const {
 }
 
 void append_label_value(std::string& out, std::string_view value) {
-    for (char c : value) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out += c;
+    // In runs between the characters to escape: most values have none.
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+        const char c = value[i];
+        if (c != '\\' && c != '"' && c != '\n') continue;
+        out.append(value, run, i - run);
+        out += c == '\\' ? "\\\\" : c == '"' ? "\\\"" : "\\n";
+        run = i + 1;
     }
+    out.append(value, run, std::string_view::npos);
 }
 
 void append_value(std::string& out, double value) {
