@@ -175,7 +175,8 @@ void DiscoveryWatch::arm() {
     auto watch = [&](const std::string& dir, uint32_t mask) {
         if (::inotify_add_watch(fd_.get(), dir.c_str(), mask | IN_ONLYDIR) < 0) missing_.push_back(dir);
     };
-    watch(o_.vitro_root, entries | IN_MODIFY);
+    root_wd_ = ::inotify_add_watch(fd_.get(), o_.vitro_root.c_str(), entries | IN_MODIFY | IN_ONLYDIR);
+    if (root_wd_ < 0) missing_.push_back(o_.vitro_root);
     for (auto& r : o_.runtime_roots) {
         watch(r, entries);
         for (auto& sub : list_dir(r)) ::inotify_add_watch(fd_.get(), (r + "/" + sub).c_str(), entries | IN_ONLYDIR);
@@ -191,7 +192,18 @@ bool DiscoveryWatch::changed() {
     }
     bool moved = std::exchange(first_, false);
     alignas(inotify_event) char buf[4096];
-    while (::read(fd_.get(), buf, sizeof buf) > 0) moved = true;  // the events themselves do not matter
+    for (ssize_t n; (n = ::read(fd_.get(), buf, sizeof buf)) > 0;) {
+        for (ssize_t off = 0; off < n;) {
+            auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+            off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+            // In the database's directory only the database and its WAL: a
+            // reader (discovery's own) rewrites the shared-memory index.
+            const std::string_view name = e->len ? std::string_view(e->name) : std::string_view();
+            if (e->wd != root_wd_ || !(e->mask & (IN_MODIFY | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) ||
+                name == "vitro.db" || name == "vitro.db-wal")
+                moved = true;
+        }
+    }
     struct stat st;
     for (auto& dir : missing_) moved |= ::stat(dir.c_str(), &st) == 0;
     if (moved) arm();  // new entries to watch; a watch added twice is the same watch

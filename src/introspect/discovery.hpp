@@ -53,6 +53,7 @@ private:
     DiscoveryOptions o_;
     UniqueFd fd_;
     std::vector<std::string> missing_;  // watched for by a stat at each call
+    int root_wd_ = -1;                  // the watch of the database's directory
     std::string fingerprint_;
     bool first_ = true;
 };

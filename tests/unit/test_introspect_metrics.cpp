@@ -8,6 +8,7 @@
 
 #include "cgroups/cgroup.hpp"
 #include "introspect/cgroup_metrics.hpp"
+#include "introspect/discovery.hpp"
 #include "introspect/exposition.hpp"
 #include "introspect/metrics_server.hpp"
 #include "introspect/proc_stats.hpp"
@@ -195,4 +196,42 @@ TEST(ScrapeAhead, SteadyScrapesAreCollectedAheadNeverTwice) {
     EXPECT_GE(ahead.served_ahead(), 3u);
     EXPECT_GE(ahead.collected_in_request(), 1u);  // the first one: no interval to plan by yet
     ahead.stop();
+}
+
+// What discovery reads changed, as inotify tells it: entries of the runtime
+// roots and their containers' directories, the state database and its WAL;
+// not the database's shared-memory index, which readers rewrite.
+TEST(DiscoveryWatch, SeesStateChangesAndNotReaders) {
+    test::TempDir dir("discovery-watch");
+    const std::string base = dir.path.string(), root = base + "/vitro", runc = base + "/runc", crun = base + "/crun";
+    std::filesystem::create_directories(root);
+    std::filesystem::create_directories(runc + "/old");
+    DiscoveryOptions o;
+    o.vitro_root = root;
+    o.runtime_roots = {runc, crun};
+    DiscoveryWatch w(o);
+    ASSERT_TRUE(w.watching());
+    auto write = [](const std::string& path) { std::ofstream(path) << "x"; };
+    EXPECT_TRUE(w.changed()) << "the first call";
+    EXPECT_FALSE(w.changed());
+    write(root + "/vitro.db-shm");
+    EXPECT_FALSE(w.changed()) << "a reader's shared-memory index";
+    write(root + "/vitro.db-wal");
+    EXPECT_TRUE(w.changed()) << "a write to the WAL";
+    EXPECT_FALSE(w.changed());
+    std::filesystem::create_directories(runc + "/new");
+    EXPECT_TRUE(w.changed()) << "a container's directory made";
+    write(runc + "/new/state.json.tmp");
+    EXPECT_TRUE(w.changed()) << "a file made in the new container's directory";
+    std::filesystem::rename(runc + "/new/state.json.tmp", runc + "/new/state.json");
+    write(runc + "/old/state.json");
+    EXPECT_TRUE(w.changed()) << "state written in a container's directory";
+    EXPECT_FALSE(w.changed());
+    std::filesystem::create_directories(crun);
+    EXPECT_TRUE(w.changed()) << "a runtime root that was missing appeared";
+    std::filesystem::create_directories(crun + "/c1");
+    EXPECT_TRUE(w.changed()) << "... and is watched from then on";
+    std::filesystem::remove_all(runc + "/old");
+    EXPECT_TRUE(w.changed()) << "a container's directory removed";
+    EXPECT_FALSE(w.changed());
 }
