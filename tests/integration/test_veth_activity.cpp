@@ -15,6 +15,8 @@
 #include "linux/netdev.hpp"
 #include "net_test_util.hpp"
 #include "util/fd.hpp"
+#include "util/file.hpp"
+#include "util/strings.hpp"
 
 namespace vitro::nettest {
 namespace {
@@ -65,6 +67,14 @@ TEST(VethActivity, TellsWhichNamespacesVethsMoved) {
     no_ipv6(ns.path(), "eth0");
     up(host, "va-h0");
     up(inside, "eth0");
+    // The kernel's link watch attaches the queueing discipline when it sees
+    // the carrier (operstate up): a frame sent before that is dropped.
+    std::string state;
+    for (int i = 0; i < 200 && trim(state) != "up"; ++i) {
+        ::usleep(25 * 1000);
+        state = read_file("/sys/class/net/va-h0/operstate");
+    }
+    ASSERT_EQ(trim(state), "up");
     auto nsid = va.nsid_of(nsfd.get());
     ASSERT_TRUE(nsid) << "a veth peers into it: it has an id here";
     va.sample();
