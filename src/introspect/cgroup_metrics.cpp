@@ -111,6 +111,8 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
     // has the controllers (no v1 memory hierarchy) is read as v2.
     v2_ = w.v1.find("memory") == w.v1.end() && w.v1.find("cpu") == w.v1.end() && !w.v2.empty();
     if (v2_) {
+        cpu_dir_ = mem_dir_ = w.v2;
+        cpu_id_ = mem_id_ = CgroupActivity::id_of(w.v2);
         const std::string d = w.v2 + "/";
         cpu_stat_ = StatFile(d + "cpu.stat");
         cpu_max_ = StatFile(d + "cpu.max");
@@ -128,6 +130,10 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
         procs_ = StatFile(d + "cgroup.procs");
         return;
     }
+    if (auto it = w.v1.find("cpu"); it != w.v1.end()) cpu_dir_ = it->second;
+    if (auto it = w.v1.find("memory"); it != w.v1.end()) mem_dir_ = it->second;
+    cpu_id_ = cpu_dir_.empty() ? 0 : CgroupActivity::id_of(cpu_dir_);
+    mem_id_ = mem_dir_.empty() ? 0 : CgroupActivity::id_of(mem_dir_);
     // Not usage_all: its user/system columns are the tick-sampled split
     // (cpuacct.stat's, in ns) and do not add up to the exact usage.
     cpu_usage_ = StatFile(in(w, "cpuacct", "cpuacct.usage"));
@@ -148,6 +154,13 @@ CgroupCounters::CgroupCounters(const cgroups::ProcessCgroups& w) {
     pids_max_ = StatFile(in(w, "pids", "pids.max"));
     // The process list from the memory hierarchy (any would do; memory is always there).
     procs_ = StatFile(in(w, w.v1.count("memory") ? "memory" : "cpu", "cgroup.procs"));
+}
+
+std::vector<std::string> CgroupCounters::activity_dirs() const {
+    std::vector<std::string> out;
+    if (!cpu_dir_.empty()) out.push_back(cpu_dir_);
+    if (!mem_dir_.empty() && mem_dir_ != cpu_dir_) out.push_back(mem_dir_);
+    return out;
 }
 
 void CgroupCounters::read_spec(CgroupSample& s) {
@@ -173,9 +186,9 @@ void CgroupCounters::read_spec(CgroupSample& s) {
     if (pids_max_.read(b)) s.tasks_max = limit_of(b);
 }
 
-// The memory the cgroup holds, by kind: memory.stat, swap and the peak.
-// s.memory_usage is read already.
-void CgroupCounters::read_memory(CgroupSample& s, bool peak) {
+// The memory the cgroup holds, by kind: memory.stat, swap and the peak (the
+// walk's when it saw the cgroup's). s.memory_usage is read already.
+void CgroupCounters::read_memory(CgroupSample& s, bool peak, const CgroupActivity::Seen* mem) {
     auto& b = buf_;
     if (v2_) {
         if (mem_stat_.read(b)) {
@@ -204,23 +217,39 @@ void CgroupCounters::read_memory(CgroupSample& s, bool peak) {
             s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
         }
     }
-    if (peak && mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+    if (peak && mem) s.memory_max_usage = mem->memory_peak_bytes;
+    else if (peak && mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
 }
 
-// The memory usage, and the memory's files when it moved (its peak only
-// when it rose: the peak cannot have moved in a fall).
-void CgroupCounters::read_memory_usage(CgroupSample& s) {
-    if (!mem_usage_.read(buf_)) return;
-    uint64_t usage = first_number(buf_).value_or(0);
+// The memory usage (the walk's when it saw the cgroup's), and the memory's
+// files when it moved (its peak only when it rose: the peak cannot have
+// moved in a fall).
+void CgroupCounters::read_memory_usage(CgroupSample& s, const CgroupActivity::Seen* mem) {
+    uint64_t usage = 0;
+    if (mem) usage = mem->memory_bytes;
+    else if (mem_usage_.read(buf_)) usage = first_number(buf_).value_or(0);
+    else return;
     if (usage == s.memory_usage) return;
     const bool rose = usage > s.memory_usage;
     s.memory_usage = usage;
-    read_memory(s, rose);
+    read_memory(s, rose, mem);
 }
 
 bool CgroupCounters::read(CgroupSample& s, What what) {
     CgroupSample next;
     auto& b = buf_;
+    // What this scrape's walk saw, when it saw this cgroup's CPU time and
+    // memory; a cgroup that is gone is not seen, and its files tell.
+    const CgroupActivity::Seen* cpu = what.activity ? what.activity->seen(cpu_id_) : nullptr;
+    const CgroupActivity::Seen* mem = what.activity ? what.activity->seen(mem_id_) : nullptr;
+    if (cpu && !cpu->cpu) cpu = nullptr;
+    if (mem && !mem->memory) mem = nullptr;
+    // Quiet, as the walk saw it (see below): not one file read.
+    if (!what.full && read_once_ && cpu && !cpu->ran && mem) {
+        s.quiet = s.idle = true;
+        read_memory_usage(s, mem);
+        return true;
+    }
     // The CPU time first (v2: all of cpu.stat, one file): a cgroup that is
     // gone ends the sample here.
     if (v2_) {
@@ -246,14 +275,15 @@ bool CgroupCounters::read(CgroupSample& s, What what) {
     // moving, a process moved in or out of the cgroup by someone else.
     if (!what.full && next.cpu_usage_s == s.cpu_usage_s) {
         s.quiet = s.idle = true;
-        read_memory_usage(s);
+        read_memory_usage(s, mem);
         return true;
     }
     // A full read of a cgroup that did not run reads what can move without
     // it running (see above), not its CPU split, throttling, peak or failures.
     next.idle = read_once_ && next.cpu_usage_s == s.cpu_usage_s;
     const bool ran = !next.idle;
-    if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
+    if (mem) next.memory_usage = mem->memory_bytes;
+    else if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
     const bool peak = ran || next.memory_usage > s.memory_usage;
     if (!procs_.read(b)) return false;
     parse_procs(b, next.procs);
@@ -283,7 +313,7 @@ bool CgroupCounters::read(CgroupSample& s, What what) {
     }
     s = std::move(next);
     read_once_ = true;
-    read_memory(s, peak);
+    read_memory(s, peak, mem);
     if (v2_) {
         if (failcnt && mem_events_.read(b)) s.memory_failcnt = key_or0(b, "max");
         if (io_.read(b)) parse_io_v2(b, s.io);

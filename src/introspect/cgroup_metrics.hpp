@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cgroups/cgroup.hpp"
+#include "introspect/cgroup_activity.hpp"
 #include "introspect/stat_file.hpp"
 
 namespace vitro::introspect {
@@ -56,18 +57,27 @@ public:
         // The limits (the "spec" fields); otherwise kept from the last read
         // of `out` (seven reads fewer). Only with `full`.
         bool spec = true;
+        // This scrape's walk of the cgroups (null: none): a quiet cgroup it
+        // saw not run costs no read at all, and the memory usage is the
+        // walk's (the same page counter the file prints).
+        const CgroupActivity* activity = nullptr;
     };
     // The task count is not read (pids.current): the collector sums the
     // threads of the processes it reads anyway.
     bool read(CgroupSample& out, What what);
     bool read(CgroupSample& out, bool full = true) { return read(out, What{full, full}); }
     bool v2() const { return v2_; }
+    // The directories a CgroupActivity should watch for this cgroup: the
+    // cpu and memory controllers' (one on v2).
+    std::vector<std::string> activity_dirs() const;
 
 private:
     void read_spec(CgroupSample& s);
-    void read_memory(CgroupSample& s, bool peak);
-    void read_memory_usage(CgroupSample& s);
+    void read_memory(CgroupSample& s, bool peak, const CgroupActivity::Seen* mem);
+    void read_memory_usage(CgroupSample& s, const CgroupActivity::Seen* mem);
     bool v2_ = false;
+    std::string cpu_dir_, mem_dir_;
+    uint64_t cpu_id_ = 0, mem_id_ = 0;  // their kernfs ids
     bool read_once_ = false;
     StatFile cpu_stat_, cpu_usage_, cpu_times_, cpu_max_, cpu_quota_, cpu_period_, cpu_weight_;
     StatFile mem_usage_, mem_stat_, mem_events_, mem_swap_, mem_peak_, mem_failcnt_;

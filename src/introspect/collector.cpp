@@ -126,6 +126,11 @@ Collector::Collector(CollectorOptions o)
     } catch (const std::exception& ex) {
         log::warn(std::string("network counters: every container's read at every scrape: ") + ex.what());
     }
+    try {
+        cgroup_walk_ = std::make_unique<CgroupActivity>();
+    } catch (const std::exception& ex) {
+        log::warn(std::string("cgroup counters: every container's CPU and memory files read at every scrape: ") + ex.what());
+    }
 }
 
 Collector::~Collector() = default;
@@ -156,11 +161,27 @@ void Collector::refresh(bool force) {
     }
     containers_ = std::move(next);
     if (veths_) veths_->relearn();
+    if (cgroup_walk_) {
+        std::vector<std::string> dirs;
+        for (auto& c : containers_)
+            for (auto& d : c->counters.activity_dirs()) dirs.push_back(std::move(d));
+        try {
+            cgroup_walk_->watch(dirs);
+        } catch (const std::exception& ex) {
+            walk_failed(ex);
+        }
+    }
     if (on_discovery_) {
         std::vector<const Target*> now_watched;
         for (auto& c : containers_) now_watched.push_back(&c->target);
         on_discovery_(now_watched);
     }
+}
+
+void Collector::walk_failed(const std::exception& ex) {
+    ++errors_;
+    log::warn(std::string("cgroup counters: every container's files read at every scrape from now on: ") + ex.what());
+    cgroup_walk_.reset();
 }
 
 void Collector::rediscover() {
@@ -195,12 +216,19 @@ std::string Collector::scrape() {
             veths_.reset();
         }
     }
+    if (cgroup_walk_) {
+        try {
+            cgroup_walk_->sample();
+        } catch (const std::exception& ex) {
+            walk_failed(ex);
+        }
+    }
     // Every cgroup read first: a container that exits mid-scrape is dropped
     // whole, never half-written.
     for (auto& c : containers_) {
         const bool spec = due(c->spec_at, o_.spec_interval_s, now, c->target.id);
         c->full = due(c->full_at, o_.process_interval_s, now, c->target.id) || spec;
-        c->read_ok = c->counters.read(c->sample, {c->full, spec});
+        c->read_ok = c->counters.read(c->sample, {c->full, spec, cgroup_walk_.get()});
         if (!c->read_ok) {
             ++vanished_;
             stale_ = true;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cgroups/cgroup.hpp"
+#include "introspect/cgroup_activity.hpp"
 #include "introspect/cgroup_metrics.hpp"
 #include "introspect/discovery.hpp"
 #include "introspect/exposition.hpp"
@@ -60,6 +61,7 @@ public:
 private:
     struct Tracked;
     void refresh(bool force);
+    void walk_failed(const std::exception& ex);
     void collect_host(Exposition& e);
     void collect_container(Exposition& e, Tracked& t, double now, bool full);
     void collect_network(Tracked& t, bool full);
@@ -70,7 +72,6 @@ private:
     CollectorOptions o_;
     cgroups::CgroupMounts mounts_;
     std::vector<std::unique_ptr<Tracked>> containers_;
-
     DiscoveryWatch watch_;
     double last_discovery_ = 0;
     bool stale_ = true;
@@ -84,6 +85,9 @@ private:
     // Null when this namespace's devices cannot be dumped: every container's
     // net/dev is read at every scrape then.
     std::unique_ptr<VethActivity> veths_;
+    // Null where BPF cgroup iterators cannot be loaded: every container's
+    // CPU time and memory usage are read from its files at every scrape then.
+    std::unique_ptr<CgroupActivity> cgroup_walk_;
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
     std::function<void(const std::vector<const Target*>&)> on_discovery_;

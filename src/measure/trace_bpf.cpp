@@ -8,10 +8,9 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
-#include <cstdarg>
 #include <cstring>
-#include <filesystem>
 
+#include "bpf/object.hpp"
 #include "util/error.hpp"
 
 extern "C" {
@@ -22,59 +21,14 @@ extern "C" const unsigned char vitro_netlat_bpf_start[];
 extern "C" const unsigned char vitro_netlat_bpf_end[];
 
 namespace vitro::measure {
-namespace {
 
-// libbpf's own messages: kept (the last few lines) for our error message
-// rather than printed over the user's output. Set once, before any load.
-thread_local std::string libbpf_log;
+using bpf::error;
 
-int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
-    if (level == LIBBPF_DEBUG) return 0;
-    char buf[1024];
-    int n = std::vsnprintf(buf, sizeof(buf), fmt, ap);
-    libbpf_log += buf;
-    if (libbpf_log.size() > 4096) libbpf_log.erase(0, libbpf_log.size() - 4096);
-    return n;
-}
-
-std::string last_log_lines() {
-    std::string s = libbpf_log;
-    while (!s.empty() && s.back() == '\n') s.pop_back();
-    auto pos = s.rfind('\n');
-    return pos == std::string::npos ? s : s.substr(pos + 1);
-}
-
-Error bpf_error(int err, const std::string& what) {
-    std::string msg = what + ": " + std::strerror(err);
-    if (err == EPERM || err == EACCES)
-        msg += " (loading BPF programs needs CAP_BPF and CAP_PERFMON, or root)";
-    std::string log = last_log_lines();
-    if (!log.empty()) msg += " [libbpf: " + log + "]";
-    return Error(err, msg);
-}
-
-}  // namespace
-
-void BpfTracer::ObjectCloser::operator()(bpf_object* o) const { bpf_object__close(o); }
-void BpfTracer::LinkDestroyer::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 void BpfTracer::RingFree::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
-std::string bpf_unavailable_reason() {
-    if (!std::filesystem::exists("/sys/kernel/btf/vmlinux"))
-        return "the kernel has no BTF (/sys/kernel/btf/vmlinux): tp_btf programs cannot load";
-    if (::geteuid() != 0) return "loading BPF programs needs root (CAP_BPF + CAP_PERFMON)";
-    return "";
-}
-
 BpfTracer::BpfTracer(const Config& cfg) {
-    libbpf_set_print(libbpf_print);
-    libbpf_log.clear();
-    if (std::string why = bpf_unavailable_reason(); !why.empty()) throw Error(EPERM, "BPF tracer: " + why);
-    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "vitro_netlat");
-    size_t size = static_cast<size_t>(vitro_netlat_bpf_end - vitro_netlat_bpf_start);
-    bpf_object* o = bpf_object__open_mem(vitro_netlat_bpf_start, size, &opts);
-    if (!o) throw bpf_error(errno, "open the netlat BPF object");
-    obj_.reset(o);
+    obj_ = bpf::open_embedded(vitro_netlat_bpf_start, vitro_netlat_bpf_end, "vitro_netlat");
+    bpf_object* o = obj_.get();
 
     // The settings go into .rodata before load (the verifier folds them),
     // each variable found by name in the section's BTF.
@@ -112,9 +66,9 @@ BpfTracer::BpfTracer(const Config& cfg) {
     set("ns_host", &cfg.ns_host, sizeof(cfg.ns_host));
     set("edges_only", &edges, sizeof(edges));
     if (int rc = bpf_map__set_initial_value(rodata, ro.data(), ro.size()); rc)
-        throw bpf_error(-rc, "configure the netlat BPF programs");
+        throw error(-rc, "configure the netlat BPF programs");
 
-    if (int rc = bpf_object__load(o); rc) throw bpf_error(-rc, "load the netlat BPF programs");
+    if (int rc = bpf_object__load(o); rc) throw error(-rc, "load the netlat BPF programs");
 
     int ring_fd = bpf_object__find_map_fd_by_name(o, "events");
     if (ring_fd < 0) throw Error(EINVAL, "netlat BPF object: no events ring buffer");
@@ -136,7 +90,7 @@ BpfTracer::BpfTracer(const Config& cfg) {
         return 0;
     };
     ring_buffer* rb = ring_buffer__new(ring_fd, on_event, this, nullptr);
-    if (!rb) throw bpf_error(errno, "set up the netlat ring buffer");
+    if (!rb) throw error(errno, "set up the netlat ring buffer");
     ring_.reset(rb);
 }
 
@@ -148,7 +102,7 @@ void BpfTracer::attach() {
     try {
         bpf_object__for_each_program(p, obj_.get()) {
             bpf_link* l = bpf_program__attach(p);
-            if (!l) throw bpf_error(errno, std::string("attach BPF program ") + bpf_program__name(p));
+            if (!l) throw error(errno, std::string("attach BPF program ") + bpf_program__name(p));
             links_.emplace_back(l);
         }
     } catch (...) {
@@ -163,7 +117,7 @@ void BpfTracer::drain(std::vector<TraceEvent>& out) {
     sink_ = &out;
     int rc = ring_buffer__consume(ring_.get());
     sink_ = nullptr;
-    if (rc < 0) throw bpf_error(-rc, "read the netlat ring buffer");
+    if (rc < 0) throw error(-rc, "read the netlat ring buffer");
 }
 
 uint64_t BpfTracer::dropped() const {

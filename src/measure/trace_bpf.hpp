@@ -9,10 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "bpf/object.hpp"
 #include "measure/trace_event.hpp"
 
-struct bpf_object;
-struct bpf_link;
 struct ring_buffer;
 
 namespace vitro::measure {
@@ -44,17 +43,11 @@ public:
     const char* kind() const override { return "bpf"; }
 
 private:
-    struct ObjectCloser { void operator()(bpf_object* o) const; };
-    struct LinkDestroyer { void operator()(bpf_link* l) const; };
     struct RingFree { void operator()(ring_buffer* r) const; };
-    std::unique_ptr<bpf_object, ObjectCloser> obj_;
-    std::vector<std::unique_ptr<bpf_link, LinkDestroyer>> links_;
+    bpf::Object obj_;
+    std::vector<bpf::Link> links_;
     std::unique_ptr<ring_buffer, RingFree> ring_;
     std::vector<TraceEvent>* sink_ = nullptr;
 };
-
-// Why BPF tracing cannot work here ("" when it can, as far as we can tell
-// without loading): no BTF, not root.
-std::string bpf_unavailable_reason();
 
 }  // namespace vitro::measure

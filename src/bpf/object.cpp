@@ -1,0 +1,65 @@
+#include "bpf/object.hpp"
+
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <filesystem>
+
+namespace vitro::bpf {
+
+namespace {
+
+// libbpf's own messages, the last few KiB: for our error message.
+thread_local std::string libbpf_log;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list ap) {
+    if (level == LIBBPF_DEBUG) return 0;
+    char buf[1024];
+    int n = std::vsnprintf(buf, sizeof(buf), fmt, ap);
+    libbpf_log += buf;
+    if (libbpf_log.size() > 4096) libbpf_log.erase(0, libbpf_log.size() - 4096);
+    return n;
+}
+
+std::string last_log_line() {
+    std::string s = libbpf_log;
+    while (!s.empty() && s.back() == '\n') s.pop_back();
+    auto pos = s.rfind('\n');
+    return pos == std::string::npos ? s : s.substr(pos + 1);
+}
+
+}  // namespace
+
+void ObjectCloser::operator()(bpf_object* o) const { bpf_object__close(o); }
+void LinkDestroyer::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+std::string unavailable_reason() {
+    if (!std::filesystem::exists("/sys/kernel/btf/vmlinux"))
+        return "the kernel has no BTF (/sys/kernel/btf/vmlinux): vitro's BPF programs cannot load";
+    if (::geteuid() != 0) return "loading BPF programs needs root (CAP_BPF + CAP_PERFMON)";
+    return "";
+}
+
+Error error(int err, const std::string& what) {
+    std::string msg = what + ": " + std::strerror(err);
+    if (err == EPERM || err == EACCES) msg += " (loading BPF programs needs CAP_BPF and CAP_PERFMON, or root)";
+    std::string log = last_log_line();
+    if (!log.empty()) msg += " [libbpf: " + log + "]";
+    return Error(err, msg);
+}
+
+Object open_embedded(const unsigned char* start, const unsigned char* end, const char* name) {
+    libbpf_set_print(libbpf_print);
+    libbpf_log.clear();
+    if (std::string why = unavailable_reason(); !why.empty()) throw Error(EPERM, std::string(name) + ": " + why);
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+    bpf_object* o = bpf_object__open_mem(start, static_cast<size_t>(end - start), &opts);
+    if (!o) throw error(errno, std::string("open the ") + name + " BPF object");
+    return Object(o);
+}
+
+}  // namespace vitro::bpf

@@ -1,0 +1,180 @@
+// introspect::CgroupActivity on this host's real cgroups (root only): the
+// BPF walk tells a cgroup whose task ran from one whose task slept, and
+// reads the memory charge and peak its files print; CgroupCounters, given
+// the walk, reads a quiet cgroup as its files would.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "cgroups/cgroup.hpp"
+#include "introspect/cgroup_activity.hpp"
+#include "introspect/cgroup_metrics.hpp"
+#include "introspect/stat_file.hpp"
+#include "util/error.hpp"
+#include "util/file.hpp"
+
+namespace vitro::introspect {
+namespace {
+
+// A child that burns ~10 ms of CPU and touches 4 MiB each time it is told
+// to, then blocks on its pipe: between bursts it does not run at all.
+class Burner {
+public:
+    Burner() {
+        int a[2], b[2];
+        if (::pipe2(a, O_CLOEXEC) < 0 || ::pipe2(b, O_CLOEXEC) < 0) throw_errno("pipe2");
+        pid_ = ::fork();
+        if (pid_ < 0) throw_errno("fork");
+        if (pid_ == 0) {
+            char c;
+            static char mem[4 << 20];
+            volatile char* touch = mem;  // stores the compiler must keep
+            unsigned round = 0;
+            while (::read(a[0], &c, 1) == 1) {
+                volatile uint64_t x = 0;
+                for (uint64_t i = 0; i < 20'000'000; ++i) x = x + i;
+                for (size_t i = 0; i < sizeof mem; i += 4096) touch[i] = static_cast<char>(++round);
+                if (::write(b[1], "d", 1) != 1) _exit(1);
+            }
+            _exit(0);
+        }
+        ::close(a[0]);
+        ::close(b[1]);
+        go_ = a[1];
+        done_ = b[0];
+    }
+    ~Burner() {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        ::close(go_);
+        ::close(done_);
+    }
+    pid_t pid() const { return pid_; }
+    bool burst() {
+        char c;
+        return ::write(go_, "g", 1) == 1 && ::read(done_, &c, 1) == 1;
+    }
+
+private:
+    pid_t pid_ = -1;
+    int go_ = -1, done_ = -1;
+};
+
+uint64_t file_number(const std::string& path) {
+    StatFile f(path);
+    std::string b;
+    EXPECT_TRUE(f.read(b)) << path;
+    return first_number(b).value_or(0);
+}
+
+class CgroupWalk : public ::testing::Test {
+protected:
+    void SetUp() override {
+        if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+        try {
+            walk_ = std::make_unique<CgroupActivity>();
+        } catch (const Error& e) {
+            GTEST_SKIP() << "no BPF cgroup walk here: " << e.what();
+        }
+        mgr_ = cgroups::make_manager("/vitro-test-walk-" + std::to_string(::getpid()), "walk");
+        mgr_->create(std::nullopt);
+        mgr_->add_process(burner_.pid());
+        where_ = cgroups::CgroupMounts().of_process(burner_.pid());
+    }
+    void TearDown() override {
+        if (mgr_) {
+            ::kill(burner_.pid(), SIGKILL);
+            mgr_->destroy();
+        }
+    }
+    // What the last walk saw of the cgroup's cpu and memory directories.
+    const CgroupActivity::Seen* cpu() const { return walk_->seen(CgroupActivity::id_of(cpu_dir())); }
+    const CgroupActivity::Seen* mem() const { return walk_->seen(CgroupActivity::id_of(mem_dir())); }
+    std::string cpu_dir() const { return where_.v1.count("cpu") ? where_.v1.at("cpu") : where_.v2; }
+    std::string mem_dir() const { return where_.v1.count("memory") ? where_.v1.at("memory") : where_.v2; }
+    std::string usage_file() const { return mem_dir() + (where_.v1.count("memory") ? "/memory.usage_in_bytes" : "/memory.current"); }
+    std::string peak_file() const { return mem_dir() + (where_.v1.count("memory") ? "/memory.max_usage_in_bytes" : "/memory.peak"); }
+
+    Burner burner_;
+    std::unique_ptr<CgroupActivity> walk_;
+    std::unique_ptr<cgroups::Manager> mgr_;
+    cgroups::ProcessCgroups where_;
+};
+
+TEST_F(CgroupWalk, TellsRunFromSleepAndReadsTheMemoryCounter) {
+    CgroupCounters counters(where_);
+    walk_->watch(counters.activity_dirs());
+    ASSERT_TRUE(burner_.burst());
+    walk_->sample();
+    ASSERT_NE(cpu(), nullptr) << cpu_dir();
+    ASSERT_NE(mem(), nullptr) << mem_dir();
+    if (!cpu()->cpu) GTEST_SKIP() << "no cpu controller on " << cpu_dir();
+    EXPECT_TRUE(cpu()->ran) << "first sight counts as having run";
+
+    // Asleep between two walks: not run. Its memory as its files print it
+    // (read before and after the walk: equal unless a charge moved between).
+    for (int i = 0; i < 3; ++i) {
+        const uint64_t before = file_number(usage_file()), peak = file_number(peak_file());
+        walk_->sample();
+        if (file_number(usage_file()) != before) continue;
+        ASSERT_NE(cpu(), nullptr);
+        EXPECT_FALSE(cpu()->ran);
+        ASSERT_TRUE(mem()->memory);
+        EXPECT_EQ(mem()->memory_bytes, before);
+        EXPECT_EQ(mem()->memory_peak_bytes, peak);
+        EXPECT_GE(mem()->memory_bytes, uint64_t{4} << 20) << "the burner's 4 MiB are charged here";
+        break;
+    }
+
+    // A burst between two walks: run; and not again after it.
+    ASSERT_TRUE(burner_.burst());
+    walk_->sample();
+    EXPECT_TRUE(cpu()->ran);
+    walk_->sample();
+    EXPECT_FALSE(cpu()->ran);
+
+    // Read through the walk, a quiet cgroup reads as through its files.
+    CgroupSample by_files, by_walk;
+    ASSERT_TRUE(counters.read(by_files, CgroupCounters::What{true, true}));
+    CgroupCounters counters2(where_);
+    ASSERT_TRUE(counters2.read(by_walk, CgroupCounters::What{true, true, walk_.get()}));
+    walk_->sample();
+    ASSERT_TRUE(counters2.read(by_walk, CgroupCounters::What{false, false, walk_.get()}));
+    EXPECT_TRUE(by_walk.quiet);
+    EXPECT_EQ(by_walk.cpu_usage_s, by_files.cpu_usage_s);
+    EXPECT_EQ(by_walk.procs, by_files.procs);
+    // After a burst the walk sends the read to the files: the CPU time moved.
+    ASSERT_TRUE(burner_.burst());
+    walk_->sample();
+    ASSERT_TRUE(counters2.read(by_walk, CgroupCounters::What{false, false, walk_.get()}));
+    EXPECT_FALSE(by_walk.quiet);
+    EXPECT_GT(by_walk.cpu_usage_s, by_files.cpu_usage_s);
+}
+
+TEST_F(CgroupWalk, ForgetsWhatIsNoLongerWatchedOrGone) {
+    CgroupCounters counters(where_);
+    walk_->watch(counters.activity_dirs());
+    walk_->sample();
+    ASSERT_NE(mem(), nullptr);
+    walk_->watch({});
+    walk_->sample();
+    EXPECT_EQ(mem(), nullptr);
+
+    walk_->watch(counters.activity_dirs());
+    const uint64_t id = CgroupActivity::id_of(mem_dir());
+    ::kill(burner_.pid(), SIGKILL);
+    ::waitpid(burner_.pid(), nullptr, 0);
+    mgr_->destroy();
+    mgr_.reset();
+    walk_->sample();
+    EXPECT_EQ(walk_->seen(id), nullptr) << "a removed cgroup is not seen";
+    EXPECT_EQ(CgroupActivity::id_of(mem_dir()), 0u);
+}
+
+}  // namespace
+}  // namespace vitro::introspect
