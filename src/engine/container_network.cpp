@@ -168,8 +168,24 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
     } catch (const Error& e) {
         throw e.wrap("network \"" + network + "\"");
     }
+    bool v6 = false;
     for (const auto& ip : result.value("ips", json::array()))
-        if (ip.contains("address")) att.ips.push_back(ip["address"].get<std::string>());
+        if (ip.contains("address")) {
+            att.ips.push_back(ip["address"].get<std::string>());
+            v6 = v6 || att.ips.back().find(':') != std::string::npos;
+        }
+    // An interface given no IPv6 address keeps none (Docker's fix for
+    // CVE-2024-32473): else it takes a link-local one and the router
+    // advertisements anyone on the bridge sends, so one container could
+    // route its neighbours' IPv6; and it solicits routers on the bridge for
+    // its first hour, moving every other container's counters each time.
+    if (!v6)
+        for (const auto& i : result.value("interfaces", json::array()))
+            if (!i.value("sandbox", "").empty()) try {
+                net::disable_ipv6(ns.path(), i.value("name", ""));
+            } catch (const Error& e) {
+                log::warn("container " + id + ": " + e.what());
+            }
     att.netns = ns.release().string();
     return att;
 }

@@ -9,6 +9,15 @@
 
 namespace vitro::os {
 
+int in_netns(int netns_fd, const std::function<int()>& fn) {
+    // setns(CLONE_NEWNET) changes only the calling thread; that thread ends
+    // right after, so nothing else ever runs in the other namespace.
+    int result = -EINVAL;
+    std::thread t([&] { result = ::setns(netns_fd, CLONE_NEWNET) < 0 ? -errno : fn(); });
+    t.join();
+    return result;
+}
+
 UniqueFd socket_in_netns(int netns_fd, int domain, int type, int protocol) {
     auto open_here = [=] {
         int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
@@ -19,19 +28,11 @@ UniqueFd socket_in_netns(int netns_fd, int domain, int type, int protocol) {
         if (fd < 0) throw_errno(-fd, "socket");
         return UniqueFd(fd);
     }
-    // setns(CLONE_NEWNET) changes only the calling thread; that thread ends
-    // right after, so nothing else ever runs in the other namespace.
-    int result = -EINVAL;
     bool joined = false;
-    std::thread t([&] {
-        if (::setns(netns_fd, CLONE_NEWNET) < 0) {
-            result = -errno;
-            return;
-        }
+    int result = in_netns(netns_fd, [&] {
         joined = true;
-        result = open_here();
+        return open_here();
     });
-    t.join();
     if (result < 0) throw_errno(-result, joined ? "socket in" : "setns", "another network namespace");
     return UniqueFd(result);
 }

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "linux/netns_socket.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -43,6 +44,21 @@ int make_pinned(const char* target, const char** step) {
 }
 
 }  // namespace
+
+void disable_ipv6(const fs::path& netns, const std::string& ifname) {
+    if (ifname.empty() || ifname.find('/') != std::string::npos || ifname == "." || ifname == "..")
+        throw Error(EINVAL, "interface name \"" + ifname + "\" is not one");
+    UniqueFd ns(::open(netns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!ns) throw_errno("open network namespace", netns.string());
+    // /proc/sys/net is the namespace of the thread that looks it up.
+    const std::string knob = "/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6";
+    int rc = os::in_netns(ns.get(), [&] {
+        UniqueFd f(::open(knob.c_str(), O_WRONLY | O_CLOEXEC));
+        if (!f) return errno == ENOENT && ::access("/proc/sys/net/ipv6", F_OK) != 0 ? 0 : -errno;
+        return ::write(f.get(), "1", 1) == 1 ? 0 : -errno;
+    });
+    if (rc < 0) throw_errno(-rc, "turn IPv6 off on " + ifname + " (" + knob + ")", netns.string());
+}
 
 void remove_netns(const fs::path& path) {
     if (::umount2(path.c_str(), MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)

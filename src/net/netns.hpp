@@ -38,4 +38,10 @@ private:
 // Unmounts (lazily) and unlinks a pinned namespace file; a missing file is fine.
 void remove_netns(const std::filesystem::path& path);
 
+// IPv6 off on interface `ifname` of the namespace pinned at `netns`
+// (net.ipv6.conf.IFNAME.disable_ipv6 = 1 there): no link-local address, no
+// router solicitations, no router advertisements taken. Nothing to do on a
+// kernel without IPv6. Throws naming the interface otherwise.
+void disable_ipv6(const std::filesystem::path& netns, const std::string& ifname);
+
 }  // namespace vitro::net

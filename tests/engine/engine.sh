@@ -119,6 +119,15 @@ check "... saying so" grep -q 'port 8080/tcp is already in use' "$T/err"
 check "... and --rm removes the container that could not start" eq "$("$V" ps -aq | wc -l)" 2
 check "/etc/hosts names the container" bash -c "'$V' exec a cat /etc/hosts | grep -q '$ip_a'"
 out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network none has only lo" eq "$out" lo
+# CVE-2024-32473's lesson: an interface given no IPv6 address keeps none (no
+# link-local address, no router advertisements taken, no solicitations sent).
+check "an IPv4-only network's interface has IPv6 off" \
+  eq "$("$V" run --rm $IMG cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)" 1
+check "... and no IPv6 address" eq "$("$V" run --rm $IMG sh -c 'grep -c eth0 /proc/net/if_inet6')" 0
+"$V" network create --subnet fd00:93::/64 six >/dev/null
+check "... and an IPv6 network's keeps it on" \
+  eq "$("$V" run --rm --network six $IMG cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6)" 0
+"$V" network rm six >/dev/null
 # Outbound traffic is masqueraded by the network's one host rule: a peer in
 # its own netns with no route back to the bridge's subnet answers only then.
 # FORWARD's policy is DROP meanwhile (as docker leaves a host): the network's
