@@ -197,8 +197,7 @@ void CgroupCounters::read_memory(CgroupSample& s, bool peak, const CgroupActivit
             s.memory_mapped_file = key_or0(b, "file_mapped");
             s.pgfault = key_or0(b, "pgfault");
             s.pgmajfault = key_or0(b, "pgmajfault");
-            uint64_t inactive = key_or0(b, "inactive_file");
-            s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+            s.memory_inactive_file = key_or0(b, "inactive_file");
         }
         if (host_has_swap() && mem_swap_.read(b)) s.memory_swap = first_number(b).value_or(0);
     } else {
@@ -209,16 +208,21 @@ void CgroupCounters::read_memory(CgroupSample& s, bool peak, const CgroupActivit
             s.memory_mapped_file = key_or0(b, "total_mapped_file");
             s.pgfault = key_or0(b, "total_pgfault");
             s.pgmajfault = key_or0(b, "total_pgmajfault");
-            uint64_t inactive = key_or0(b, "total_inactive_file");
-            s.memory_working_set = s.memory_usage > inactive ? s.memory_usage - inactive : 0;
+            s.memory_inactive_file = key_or0(b, "total_inactive_file");
         }
         if (host_has_swap() && mem_swap_.read(b)) {
             uint64_t memsw = first_number(b).value_or(0);
             s.memory_swap = memsw > s.memory_usage ? memsw - s.memory_usage : 0;
         }
     }
+    set_working_set(s);
     if (peak && mem) s.memory_max_usage = mem->memory_peak_bytes;
     else if (peak && mem_peak_.read(b)) s.memory_max_usage = first_number(b).value_or(0);
+}
+
+// cAdvisor's working set: the usage less the inactive file pages.
+void CgroupCounters::set_working_set(CgroupSample& s) {
+    s.memory_working_set = s.memory_usage > s.memory_inactive_file ? s.memory_usage - s.memory_inactive_file : 0;
 }
 
 // The memory usage (the walk's when it saw the cgroup's), and the memory's
@@ -230,6 +234,17 @@ void CgroupCounters::read_memory_usage(CgroupSample& s, const CgroupActivity::Se
     else if (mem_usage_.read(buf_)) usage = first_number(buf_).value_or(0);
     else return;
     if (usage == s.memory_usage) return;
+    // A fall of at most one CPU's charge stock (MEMCG_CHARGE_BATCH, 64
+    // pages) in a cgroup that did not run is that stock drained: another
+    // cgroup charged on that CPU, and the pages this one had charged ahead
+    // went back. What memory.stat counts did not move; the usage and the
+    // working set did. (A reclaim as small is seen at the next full read.)
+    static const uint64_t stock = 64 * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (usage < s.memory_usage && s.memory_usage - usage <= stock) {
+        s.memory_usage = usage;
+        set_working_set(s);
+        return;
+    }
     const bool rose = usage > s.memory_usage;
     s.memory_usage = usage;
     read_memory(s, rose, mem);

@@ -27,6 +27,7 @@ struct CgroupSample {
     uint64_t memory_usage = 0, memory_working_set = 0, memory_rss = 0, memory_cache = 0;
     uint64_t memory_swap = 0, memory_failcnt = 0, memory_max_usage = 0, memory_mapped_file = 0;
     uint64_t pgfault = 0, pgmajfault = 0;
+    uint64_t memory_inactive_file = 0;  // as memory.stat last read: the working set is the usage less it
     std::vector<DeviceIo> io;
     std::optional<uint64_t> tasks_max;  // pids controller: threads, not processes
     std::vector<pid_t> procs;
@@ -75,6 +76,7 @@ private:
     void read_spec(CgroupSample& s);
     void read_memory(CgroupSample& s, bool peak, const CgroupActivity::Seen* mem);
     void read_memory_usage(CgroupSample& s, const CgroupActivity::Seen* mem);
+    static void set_working_set(CgroupSample& s);
     bool v2_ = false;
     std::string cpu_dir_, mem_dir_;
     uint64_t cpu_id_ = 0, mem_id_ = 0;  // their kernfs ids
