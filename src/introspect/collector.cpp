@@ -67,14 +67,15 @@ struct Collector::Tracked {
     double start_time = 0;
     std::string labels;  // id, image, name (+ namespace, pod), formatted once
     // Each process's /proc/<pid>/stat held open, its CPU at the last scrape,
-    // its executable's hash (once) and its fd counts (every process_interval_s).
+    // its executable's hash (once), its fd count (every process_interval_s)
+    // and its sockets (every sockets_interval_s).
     struct Proc {
         uint64_t start_ticks = 0;
         StatFile stat;
         double cpu_s = 0;
         std::string exe_sha256, exe_comm;  // hashed again when an exec changes comm
         OpenFiles files;
-        double files_at = -1e9;
+        double files_at = -1e9, sockets_at = -1e9;
         std::optional<ProcessSample> last;  // as read last
     };
     std::map<pid_t, Proc> procs;
@@ -339,10 +340,10 @@ void Collector::collect_network(Tracked& t, bool full) {
 }
 
 // Processes: every one read for the thread count and the top-N ranking (CPU
-// since the last scrape); fd tables walked every process_interval_s. When
-// the cgroup did not run since the last read, its processes did not either:
-// what they added up to stands, unless the list itself changed (a process
-// moved in or out by someone else).
+// since the last scrape); fds counted every process_interval_s, sockets
+// every sockets_interval_s. When the cgroup did not run since the last read,
+// its processes did not either: what they added up to stands, unless the
+// list itself changed (a process moved in or out by someone else).
 void Collector::collect_processes(Tracked& t, double now) {
     const CgroupSample& s = t.sample;
     const bool ran = !s.idle || !t.procs_read;
@@ -382,8 +383,16 @@ void Collector::collect_processes(Tracked& t, double now) {
                 // walk, a second on. Most such are short-lived children.
                 st.files = {count_open_files(pid, false).fds, 0};
                 st.files_at = now - o_.process_interval_s + 1;
+                st.sockets_at = now - o_.sockets_interval_s + 1;
             } else if (born || (ran && now - st.files_at >= o_.process_interval_s)) {
-                st.files = count_open_files(pid);
+                // The count from the size of its fd directory (one stat); the
+                // sockets from a walk of it (a readlink per fd), less often.
+                if (born || now - st.sockets_at >= o_.sockets_interval_s) {
+                    st.files = count_open_files(pid);
+                    st.sockets_at = now;
+                } else {
+                    st.files.fds = count_open_files(pid, false).fds;
+                }
                 st.files_at = now;
             }
             t.files.fds += st.files.fds;

@@ -30,6 +30,7 @@ struct CollectorOptions {
     int top_processes = 5;           // vitro_process_* series per container (0: none)
     bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
     double process_interval_s = 10;  // ... at most this often per process; every cgroup file too
+    double sockets_interval_s = 30;  // ... their sockets (a readlink per fd) at most this often
     double spec_interval_s = 30;     // the limits (container_spec_*): they move only on an update
     // Rediscover at least this often, even when nothing seemed to change
     // (a discovery reads the state database and every container's state):
