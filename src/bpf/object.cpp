@@ -2,12 +2,15 @@
 
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
+
+#include "util/fd.hpp"
 
 namespace vitro::bpf {
 
@@ -60,6 +63,21 @@ Object open_embedded(const unsigned char* start, const unsigned char* end, const
     bpf_object* o = bpf_object__open_mem(start, static_cast<size_t>(end - start), &opts);
     if (!o) throw error(errno, std::string("open the ") + name + " BPF object");
     return Object(o);
+}
+
+size_t read_iterator(const Link& link, std::vector<char>& buf, const std::string& what) {
+    UniqueFd it(bpf_iter_create(bpf_link__fd(link.get())));
+    if (!it) throw error(errno, what);
+    if (buf.empty()) buf.resize(64 * 1024);
+    size_t have = 0;
+    for (;;) {
+        if (have == buf.size()) buf.resize(buf.size() * 2);
+        ssize_t n = ::read(it.get(), buf.data() + have, buf.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw error(errno, what);
+        if (n == 0) return have;
+        have += static_cast<size_t>(n);
+    }
 }
 
 }  // namespace vitro::bpf

@@ -4,8 +4,10 @@
 // for objects and links (fd-based, never pinned: they go with the process).
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "util/error.hpp"
 
@@ -31,6 +33,11 @@ std::string unavailable_reason();
 // it in libbpf and in errors. Throws Error, with the reason BPF is
 // unavailable when it is.
 Object open_embedded(const unsigned char* start, const unsigned char* end, const char* name);
+
+// One whole walk of the iterator `link` is attached to, into `buf` (grown
+// as needed, reused between walks): the bytes it wrote. Throws on a
+// failure, naming `what`.
+size_t read_iterator(const Link& link, std::vector<char>& buf, const std::string& what);
 
 // The Error for a failed libbpf call: `what`, errno's text, a hint at the
 // privileges on EPERM/EACCES, and libbpf's last message.

@@ -14,6 +14,8 @@
 #include <filesystem>
 #include <set>
 
+#include "util/fd.hpp"
+
 extern "C" {
 #include "introspect/cgroup_usage_record.h"
 }
@@ -94,17 +96,7 @@ void CgroupActivity::watch(const std::vector<std::string>& dirs) {
 void CgroupActivity::sample() {
     ++walks_done_;
     for (auto& [parent, link] : walks_) {
-        UniqueFd it(bpf_iter_create(bpf_link__fd(link.get())));
-        if (!it) throw bpf::error(errno, "walk the cgroups under " + parent);
-        size_t have = 0;
-        for (;;) {
-            if (have == buf_.size()) buf_.resize(buf_.size() * 2);
-            ssize_t n = ::read(it.get(), buf_.data() + have, buf_.size() - have);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw bpf::error(errno, "walk the cgroups under " + parent);
-            if (n == 0) break;
-            have += static_cast<size_t>(n);
-        }
+        const size_t have = bpf::read_iterator(link, buf_, "walk the cgroups under " + parent);
         for (size_t off = 0; off + sizeof(cgroup_usage_record) <= have; off += sizeof(cgroup_usage_record)) {
             cgroup_usage_record r;
             std::memcpy(&r, buf_.data() + off, sizeof r);

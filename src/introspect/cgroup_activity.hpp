@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "bpf/object.hpp"
-#include "util/fd.hpp"
 
 namespace vitro::introspect {
 

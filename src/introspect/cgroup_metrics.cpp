@@ -4,6 +4,8 @@
 
 #include <charconv>
 
+#include "introspect/process_activity.hpp"
+
 namespace vitro::introspect {
 
 namespace {
@@ -300,8 +302,15 @@ bool CgroupCounters::read(CgroupSample& s, What what) {
     if (mem) next.memory_usage = mem->memory_bytes;
     else if (mem_usage_.read(b)) next.memory_usage = first_number(b).value_or(0);
     const bool peak = ran || next.memory_usage > s.memory_usage;
-    if (!procs_.read(b)) return false;
-    parse_procs(b, next.procs);
+    // The processes: from the walk where it watches this cgroup (the one
+    // it lists them under: the cpu controller's first), else the file.
+    const std::vector<pid_t>* walked = what.processes ? what.processes->processes(cpu_id_ ? cpu_id_ : mem_id_) : nullptr;
+    if (walked) {
+        next.procs = *walked;
+    } else {
+        if (!procs_.read(b)) return false;
+        parse_procs(b, next.procs);
+    }
     // The limits change only on `update`: kept from the last read unless asked.
     if (what.full && what.spec) {
         read_spec(next);  // before cpu.stat: the quota decides whether it is read

@@ -15,6 +15,8 @@
 
 namespace vitro::introspect {
 
+class ProcessActivity;
+
 struct DeviceIo {
     std::string device;  // "major:minor"
     uint64_t read_bytes = 0, write_bytes = 0, reads = 0, writes = 0;
@@ -62,6 +64,9 @@ public:
         // saw not run costs no read at all, and the memory usage is the
         // walk's (the same page counter the file prints).
         const CgroupActivity* activity = nullptr;
+        // This scrape's walk of the processes (null: none): the process
+        // list is its, not cgroup.procs'.
+        const ProcessActivity* processes = nullptr;
     };
     // The task count is not read (pids.current): the collector sums the
     // threads of the processes it reads anyway.

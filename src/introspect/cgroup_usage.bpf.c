@@ -12,8 +12,13 @@
 // memory.usage_in_bytes (v1) and memory.current (v2) print, and its high
 // watermark, which memory.max_usage_in_bytes (v1) and memory.peak (v2) print.
 //
-// Everything is read with bpf_probe_read_kernel (BPF_CORE_READ): the
-// pointers walked here are not ones the verifier trusts.
+// Fields are loaded directly, through the kernel's BTF: the JIT makes each
+// a plain load that a fault cannot crash, where bpf_probe_read_kernel is a
+// helper call (copy_from_kernel_nofault, ~12% of the exporter's CPU when
+// everything here went through it). bpf_rdonly_cast gives the containers of
+// the controllers' states (task_group, mem_cgroup) their types. Only
+// task_group.se, an array of pointers with no BTF type to load through, is
+// read with the helper.
 #include "vmlinux.h"
 
 #include <bpf/bpf_core_read.h>
@@ -22,6 +27,8 @@
 #include "cgroup_usage_record.h"
 
 char LICENSE[] SEC("license") = "GPL";
+
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 
 // The cgroups asked for, by kernfs id (the value is unused).
 struct {
@@ -48,7 +55,10 @@ struct cpu_sum {
 static long add_cpu(__u32 cpu, struct cpu_sum *s) {
     struct sched_entity *e = 0;
     bpf_probe_read_kernel(&e, sizeof e, s->se + cpu);
-    if (e) s->run_ns += BPF_CORE_READ(e, sum_exec_runtime);
+    if (e) {
+        struct sched_entity *se = bpf_rdonly_cast(e, bpf_core_type_id_kernel(struct sched_entity));
+        s->run_ns += se->sum_exec_runtime;
+    }
     return 0;
 }
 
@@ -56,17 +66,17 @@ SEC("iter/cgroup")
 int cgroup_usage(struct bpf_iter__cgroup *ctx) {
     struct cgroup *cg = ctx->cgroup;
     if (!cg) return 0;  // the end of the walk
-    __u64 id = BPF_CORE_READ(cg, kn, id);
+    __u64 id = cg->kn->id;
     if (!bpf_map_lookup_elem(&watched, &id)) return 0;
     struct cgroup_usage_record r = {.id = id};
 
     __u32 zero = 0;
     __u32 *ncpus = bpf_map_lookup_elem(&cpu_ids, &zero);
-    struct cgroup_subsys_state *css = 0;
-    bpf_probe_read_kernel(&css, sizeof css, &cg->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)]);
+    struct cgroup_subsys_state *css = cg->subsys[bpf_core_enum_value(enum cgroup_subsys_id, cpu_cgrp_id)];
     if (css && ncpus && *ncpus) {
-        struct task_group *tg = (void *)css - bpf_core_field_offset(struct task_group, css);
-        struct cpu_sum sum = {.se = BPF_CORE_READ(tg, se)};
+        struct task_group *tg = bpf_rdonly_cast((void *)css - bpf_core_field_offset(struct task_group, css),
+                                                bpf_core_type_id_kernel(struct task_group));
+        struct cpu_sum sum = {.se = tg->se};
         if (sum.se) {  // the root's has none
             bpf_loop(*ncpus, add_cpu, &sum, 0);
             r.run_ns = sum.run_ns;
@@ -74,12 +84,12 @@ int cgroup_usage(struct bpf_iter__cgroup *ctx) {
         }
     }
 
-    css = 0;
-    bpf_probe_read_kernel(&css, sizeof css, &cg->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)]);
+    css = cg->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)];
     if (css) {
-        struct mem_cgroup *m = (void *)css - bpf_core_field_offset(struct mem_cgroup, css);
-        r.memory_pages = BPF_CORE_READ(m, memory.usage.counter);
-        r.memory_peak_pages = BPF_CORE_READ(m, memory.watermark);
+        struct mem_cgroup *m = bpf_rdonly_cast((void *)css - bpf_core_field_offset(struct mem_cgroup, css),
+                                               bpf_core_type_id_kernel(struct mem_cgroup));
+        r.memory_pages = m->memory.usage.counter;
+        r.memory_peak_pages = m->memory.watermark;
         r.flags |= CGROUP_USAGE_MEMORY;
     }
     bpf_seq_write(ctx->meta->seq, &r, sizeof r);

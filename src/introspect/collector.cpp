@@ -66,7 +66,7 @@ struct Collector::Tracked {
     ino_t netns = 0;
     double start_time = 0;
     std::string labels;  // id, image, name (+ namespace, pod), formatted once
-    // Each process's /proc/<pid>/stat held open, its CPU at the last scrape,
+    // Each process's /proc/<pid>/stat held open (without the process walk), its CPU at the last scrape,
     // its executable's hash (once), its fd count (every process_interval_s)
     // and its sockets (every sockets_interval_s).
     struct Proc {
@@ -76,6 +76,7 @@ struct Collector::Tracked {
         std::string exe_sha256, exe_comm;  // hashed again when an exec changes comm
         OpenFiles files;
         double files_at = -1e9, sockets_at = -1e9;
+        bool sockets_read = false;  // with the process walk: its sockets were counted once
         std::optional<ProcessSample> last;  // as read last
     };
     std::map<pid_t, Proc> procs;
@@ -132,6 +133,11 @@ Collector::Collector(CollectorOptions o)
     } catch (const std::exception& ex) {
         log::warn(std::string("cgroup counters: every container's CPU and memory files read at every scrape: ") + ex.what());
     }
+    try {
+        process_walk_ = std::make_unique<ProcessActivity>();
+    } catch (const std::exception& ex) {
+        log::warn(std::string("process counters: every running container's processes read from /proc: ") + ex.what());
+    }
 }
 
 Collector::~Collector() = default;
@@ -162,14 +168,21 @@ void Collector::refresh(bool force) {
     }
     containers_ = std::move(next);
     if (veths_) veths_->relearn();
+    std::vector<std::string> dirs;
+    for (auto& c : containers_)
+        for (auto& d : c->counters.activity_dirs()) dirs.push_back(std::move(d));
     if (cgroup_walk_) {
-        std::vector<std::string> dirs;
-        for (auto& c : containers_)
-            for (auto& d : c->counters.activity_dirs()) dirs.push_back(std::move(d));
         try {
             cgroup_walk_->watch(dirs);
         } catch (const std::exception& ex) {
             walk_failed(ex);
+        }
+    }
+    if (process_walk_) {
+        try {
+            process_walk_->watch(dirs);
+        } catch (const std::exception& ex) {
+            process_walk_failed(ex);
         }
     }
     if (on_discovery_) {
@@ -183,6 +196,12 @@ void Collector::walk_failed(const std::exception& ex) {
     ++errors_;
     log::warn(std::string("cgroup counters: every container's files read at every scrape from now on: ") + ex.what());
     cgroup_walk_.reset();
+}
+
+void Collector::process_walk_failed(const std::exception& ex) {
+    ++errors_;
+    log::warn(std::string("process counters: every running container's processes read from /proc from now on: ") + ex.what());
+    process_walk_.reset();
 }
 
 void Collector::rediscover() {
@@ -224,12 +243,19 @@ std::string Collector::scrape() {
             walk_failed(ex);
         }
     }
+    if (process_walk_) {
+        try {
+            process_walk_->sample();
+        } catch (const std::exception& ex) {
+            process_walk_failed(ex);
+        }
+    }
     // Every cgroup read first: a container that exits mid-scrape is dropped
     // whole, never half-written.
     for (auto& c : containers_) {
         const bool spec = due(c->spec_at, o_.spec_interval_s, now, c->target.id);
         c->full = due(c->full_at, o_.process_interval_s, now, c->target.id) || spec;
-        c->read_ok = c->counters.read(c->sample, {c->full, spec, cgroup_walk_.get()});
+        c->read_ok = c->counters.read(c->sample, {c->full, spec, cgroup_walk_.get(), process_walk_.get()});
         if (!c->read_ok) {
             ++vanished_;
             stale_ = true;
@@ -340,10 +366,13 @@ void Collector::collect_network(Tracked& t, bool full) {
 }
 
 // Processes: every one read for the thread count and the top-N ranking (CPU
-// since the last scrape); fds counted every process_interval_s, sockets
-// every sockets_interval_s. When the cgroup did not run since the last read,
-// its processes did not either: what they added up to stands, unless the
-// list itself changed (a process moved in or out by someone else).
+// since the last scrape); their fds counted (a stat of the fd directory)
+// every process_interval_s, sockets (a readlink per fd) every
+// sockets_interval_s. With the process walk, all but the sockets come from
+// it at every scrape, for no file read. When the cgroup did not run since
+// the last read, its processes did not either: what they added up to
+// stands, unless the list itself changed (a process moved in or out by
+// someone else).
 void Collector::collect_processes(Tracked& t, double now) {
     const CgroupSample& s = t.sample;
     const bool ran = !s.idle || !t.procs_read;
@@ -355,19 +384,26 @@ void Collector::collect_processes(Tracked& t, double now) {
         ProcessSample p;
         double delta;
         Tracked::Proc* state;
+        const ProcessActivity::Process* walked;
     };
     std::vector<Ranked> ranked;
     t.threads = 0;
     t.files = {};
     std::map<pid_t, Tracked::Proc> seen;
+    const ProcessActivity* walk = process_walk_.get();
     for (pid_t pid : s.procs) {
         auto it = t.procs.find(pid);
         Tracked::Proc st;
         if (it != t.procs.end()) st = std::move(it->second);
-        else st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
+        const ProcessActivity::Process* w = walk ? walk->process(pid) : nullptr;
         std::optional<ProcessSample> p;
-        if (!ran && st.last) p = st.last;
-        else if (st.stat.read(buf_)) p = parse_proc_stat(buf_);
+        if (w) {
+            p = w->sample;
+        } else if (!walk) {
+            if (!st.stat) st.stat = StatFile("/proc/" + std::to_string(pid) + "/stat");
+            if (!ran && st.last) p = st.last;
+            else if (st.stat.read(buf_)) p = parse_proc_stat(buf_);
+        }
         if (!p) continue;
         if (st.start_ticks != p->start_ticks) {  // new, or the pid was reused
             st = Tracked::Proc{p->start_ticks, std::move(st.stat)};
@@ -377,7 +413,21 @@ void Collector::collect_processes(Tracked& t, double now) {
         if (o_.process_metrics) {
             // Opening or closing a file takes the process running.
             const bool born = st.files_at < 0;
-            if (born && t.procs_read) {
+            if (w) {
+                // The count from the walk; the sockets from a walk of the
+                // fd directory when due: at once for one there at the first
+                // read, a second on for one born since (most such are
+                // short-lived children), then when it ran.
+                st.files.fds = w->files ? w->fds : 0;
+                if (born && t.procs_read) {
+                    st.sockets_at = now - o_.sockets_interval_s + 1;
+                } else if (born || (now - st.sockets_at >= o_.sockets_interval_s && (!st.sockets_read || p->cpu_s != st.cpu_s))) {
+                    st.files.sockets = count_open_files(pid).sockets;
+                    st.sockets_at = now;
+                    st.sockets_read = true;
+                }
+                st.files_at = now;
+            } else if (born && t.procs_read) {
                 // Born since the last read: its fds from the size of its
                 // fd directory (one stat), its sockets from its first
                 // walk, a second on. Most such are short-lived children.
@@ -398,10 +448,10 @@ void Collector::collect_processes(Tracked& t, double now) {
             t.files.fds += st.files.fds;
             t.files.sockets += st.files.sockets;
         }
-        double delta = p->cpu_s - st.cpu_s;
+    double delta = p->cpu_s - st.cpu_s;
         st.cpu_s = p->cpu_s;
         auto& kept = seen[pid] = std::move(st);
-        ranked.push_back({pid, std::move(*p), delta, &kept});
+        ranked.push_back({pid, std::move(*p), delta, &kept, w});
     }
     t.procs = std::move(seen);  // map nodes are stable: the pointers in `ranked` stay valid
     t.procs_read = true;
@@ -414,7 +464,7 @@ void Collector::collect_processes(Tracked& t, double now) {
     for (std::size_t i = 0; i < n; ++i) {
         auto& r = ranked[i];
         if (r.state->exe_sha256.empty() || r.state->exe_comm != r.p.comm) {
-            r.state->exe_sha256 = exe_sha256(r.pid);
+            r.state->exe_sha256 = exe_sha256(r.pid, r.walked);
             r.state->exe_comm = r.p.comm;
         }
         t.top.push_back({r.pid, std::move(r.p), r.state->exe_sha256});
@@ -554,14 +604,23 @@ std::string exe_key(const struct stat& st) {
 }
 }  // namespace
 
-std::string Collector::exe_sha256(pid_t pid) {
+std::string Collector::exe_sha256(pid_t pid, const ProcessActivity::Process* walked) {
     char path[64];
     std::snprintf(path, sizeof path, "/proc/%d/exe", pid);
-    // A stat through the link finds a file already hashed in one system
-    // call; new processes of a known binary are the common case.
+    // The file's identity as the walk saw it, or a stat through the link:
+    // finds a file already hashed without reading it (new processes of a
+    // known binary are the common case); the walk's costs no system call.
+    std::string key;
     struct stat st;
-    if (::stat(path, &st) != 0) return "unknown";  // gone, or a kernel thread
-    if (auto it = exe_hashes_.find(exe_key(st)); it != exe_hashes_.end()) return it->second;
+    if (walked && walked->exe) {
+        key = "w" + std::to_string(walked->exe_dev) + ":" + std::to_string(walked->exe_ino) + ":" +
+              std::to_string(walked->exe_size) + ":" + std::to_string(walked->exe_mtime_ns);
+    } else if (walked || ::stat(path, &st) != 0) {
+        return "unknown";  // gone, or a kernel thread
+    } else {
+        key = exe_key(st);
+    }
+    if (auto it = exe_hashes_.find(key); it != exe_hashes_.end()) return it->second;
     UniqueFd fd(::open(path, O_RDONLY | O_CLOEXEC));
     if (!fd || ::fstat(fd.get(), &st) != 0) return "unknown";
     std::string digest;
@@ -571,7 +630,8 @@ std::string Collector::exe_sha256(pid_t pid) {
         return "unknown";
     }
     if (exe_hashes_.size() > 4096) exe_hashes_.clear();  // bounded under a churn of binaries
-    return exe_hashes_.emplace(exe_key(st), digest).first->second;
+    if (!walked) key = exe_key(st);  // the file as opened
+    return exe_hashes_.emplace(key, digest).first->second;
 }
 
 void Collector::collect_self(Exposition& e, double scrape_s) {

@@ -19,6 +19,7 @@
 #include "introspect/cgroup_metrics.hpp"
 #include "introspect/discovery.hpp"
 #include "introspect/exposition.hpp"
+#include "introspect/process_activity.hpp"
 #include "introspect/stat_file.hpp"
 #include "introspect/veth_activity.hpp"
 
@@ -28,7 +29,7 @@ struct CollectorOptions {
     DiscoveryOptions discovery;
     std::string cgroup_root = "/sys/fs/cgroup";
     int top_processes = 5;           // vitro_process_* series per container (0: none)
-    bool process_metrics = true;     // container_file_descriptors/sockets (walks /proc/<pid>/fd)
+    bool process_metrics = true;     // container_file_descriptors/sockets (sockets: walks /proc/<pid>/fd)
     double process_interval_s = 10;  // ... at most this often per process; every cgroup file too
     double sockets_interval_s = 30;  // ... their sockets (a readlink per fd) at most this often
     double spec_interval_s = 30;     // the limits (container_spec_*): they move only on an update
@@ -63,12 +64,13 @@ private:
     struct Tracked;
     void refresh(bool force);
     void walk_failed(const std::exception& ex);
+    void process_walk_failed(const std::exception& ex);
     void collect_host(Exposition& e);
     void collect_container(Exposition& e, Tracked& t, double now, bool full);
     void collect_network(Tracked& t, bool full);
     void collect_processes(Tracked& t, double now);
     void collect_self(Exposition& e, double scrape_s);
-    std::string exe_sha256(pid_t pid);
+    std::string exe_sha256(pid_t pid, const ProcessActivity::Process* walked);
 
     CollectorOptions o_;
     cgroups::CgroupMounts mounts_;
@@ -89,6 +91,9 @@ private:
     // Null where BPF cgroup iterators cannot be loaded: every container's
     // CPU time and memory usage are read from its files at every scrape then.
     std::unique_ptr<CgroupActivity> cgroup_walk_;
+    // Null where BPF task iterators cannot be loaded: the processes of every
+    // container that ran are read from /proc then.
+    std::unique_ptr<ProcessActivity> process_walk_;
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
     std::function<void(const std::vector<const Target*>&)> on_discovery_;

@@ -62,6 +62,23 @@ check "host metrics: node_cpu_seconds_total, machine_memory_bytes" \
 check "top processes carry pid, comm and the exe's SHA-256" \
   grep -qE "^vitro_process_cpu_seconds_total\{[^}]*name=\"cpu\",comm=\"sh\",exe_sha256=\"$(sha256sum /bin/busybox | cut -c1-64)\",pid=\"[0-9]+\"\}" "$T/once.prom"
 check "a pod member carries the pod label" grep -q 'container_processes{[^}]*name="inpod",namespace="",pod="pod1"} 1' "$T/once.prom"
+# Processes, threads, fds and sockets against /proc: the net container's
+# shell and its `nc -l` (one listening socket), listed by its cgroup.
+netpid=$("$V" inspect --format '{{.State.Pid}}' net)
+cg=$(awk -F: '$2 ~ /(^|,)memory(,|$)/ {print "/sys/fs/cgroup/memory" $3; exit}' "/proc/$netpid/cgroup")
+[ -n "$cg" ] || cg=/sys/fs/cgroup$(awk -F: '$1 == "0" {print $3}' "/proc/$netpid/cgroup")
+"$V" monitor "${MON[@]}" --once >"$T/procs.prom"
+series() { sed -n "s/^$1{[^}]*name=\"net\"} //p" "$T/procs.prom"; }
+nprocs=0; nfds=0; nthreads=0
+for p in $(cat "$cg/cgroup.procs"); do
+  nprocs=$((nprocs + 1))
+  nfds=$((nfds + $(ls "/proc/$p/fd" | wc -l)))
+  nthreads=$((nthreads + $(awk '{print $20}' "/proc/$p/stat")))
+done
+check "container_processes is cgroup.procs' count ($nprocs)" eq "$(series container_processes)" "$nprocs"
+check "container_threads is its processes' threads ($nthreads)" eq "$(series container_threads)" "$nthreads"
+check "container_file_descriptors is their /proc/PID/fd entries ($nfds)" eq "$(series container_file_descriptors)" "$nfds"
+check "container_sockets counts nc's listener" eq "$(series container_sockets)" 1
 check "pod-level series: vitro_pod_containers counts the infra and the member" grep -q '^vitro_pod_containers{namespace="",pod="pod1"} 2' "$T/once.prom"
 check "spec: the CPU quota of --cpus 0.5" grep -q 'container_spec_cpu_quota{[^}]*name="cpu"} 50000' "$T/once.prom"
 

@@ -1,8 +1,12 @@
 // introspect::CgroupActivity on this host's real cgroups (root only): the
 // BPF walk tells a cgroup whose task ran from one whose task slept, and
 // reads the memory charge and peak its files print; CgroupCounters, given
-// the walk, reads a quiet cgroup as its files would.
+// the walk, reads a quiet cgroup as its files would. ProcessActivity, the
+// task walk, lists the cgroup's processes as cgroup.procs does and reads
+// each as /proc does.
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +18,8 @@
 #include "cgroups/cgroup.hpp"
 #include "introspect/cgroup_activity.hpp"
 #include "introspect/cgroup_metrics.hpp"
+#include "introspect/proc_stats.hpp"
+#include "introspect/process_activity.hpp"
 #include "introspect/stat_file.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
@@ -174,6 +180,71 @@ TEST_F(CgroupWalk, ForgetsWhatIsNoLongerWatchedOrGone) {
     walk_->sample();
     EXPECT_EQ(walk_->seen(id), nullptr) << "a removed cgroup is not seen";
     EXPECT_EQ(CgroupActivity::id_of(mem_dir()), 0u);
+}
+
+TEST_F(CgroupWalk, ProcessWalkListsAndReadsTheCgroupsProcesses) {
+    std::unique_ptr<ProcessActivity> procs;
+    try {
+        procs = std::make_unique<ProcessActivity>();
+    } catch (const Error& e) {
+        GTEST_SKIP() << "no BPF task walk here: " << e.what();
+    }
+    CgroupCounters counters(where_);
+    procs->watch(counters.activity_dirs());
+    ASSERT_TRUE(burner_.burst());
+    procs->sample();
+
+    // Listed under its cgroup (the cpu controller's where there is one),
+    // and nothing else is: this test process is not in it.
+    const uint64_t id = CgroupActivity::id_of(where_.v1.count("cpu") ? cpu_dir() : mem_dir());
+    const std::vector<pid_t>* listed = procs->processes(id);
+    ASSERT_NE(listed, nullptr);
+    EXPECT_EQ(*listed, std::vector<pid_t>{burner_.pid()});
+    EXPECT_EQ(procs->process(::getpid()), nullptr) << "not in a watched cgroup";
+
+    // Read as /proc reads it (the burner is blocked on its pipe: nothing moves between).
+    const ProcessActivity::Process* p = procs->process(burner_.pid());
+    ASSERT_NE(p, nullptr);
+    auto by_proc = read_process(burner_.pid());
+    ASSERT_TRUE(by_proc);
+    EXPECT_EQ(p->sample.pid, burner_.pid());
+    EXPECT_EQ(p->sample.comm, by_proc->comm);
+    EXPECT_EQ(p->sample.threads, by_proc->threads);
+    EXPECT_EQ(p->sample.start_ticks, by_proc->start_ticks);
+    EXPECT_EQ(p->sample.rss_bytes, by_proc->rss_bytes);
+    EXPECT_GE(p->sample.rss_bytes, uint64_t{4} << 20) << "the burner touched 4 MiB";
+    // /proc rounds down to ticks; the walk has the nanoseconds.
+    EXPECT_GE(p->sample.cpu_s, by_proc->cpu_s);
+    EXPECT_LT(p->sample.cpu_s, by_proc->cpu_s + 2.0 / clock_ticks_per_second());
+    EXPECT_GT(p->sample.cpu_s, 0.001) << "it burned ~10 ms";
+    ASSERT_TRUE(p->files);
+    EXPECT_EQ(p->fds, count_open_files(burner_.pid()).fds) << "as /proc/<pid>/fd lists them";
+    struct stat exe;
+    ASSERT_EQ(::stat(("/proc/" + std::to_string(burner_.pid()) + "/exe").c_str(), &exe), 0);
+    ASSERT_TRUE(p->exe);
+    EXPECT_EQ(p->exe_ino, exe.st_ino);
+    EXPECT_EQ(p->exe_size, static_cast<uint64_t>(exe.st_size));
+    EXPECT_EQ(p->exe_mtime_ns, static_cast<uint64_t>(exe.st_mtim.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(exe.st_mtim.tv_nsec));
+    EXPECT_EQ(p->exe_dev >> 20, major(exe.st_dev));
+    EXPECT_EQ(p->exe_dev & 0xfffff, minor(exe.st_dev));
+
+    // CgroupCounters takes the list from the walk: the same as cgroup.procs.
+    CgroupSample by_files, by_walk;
+    ASSERT_TRUE(counters.read(by_files, CgroupCounters::What{true, true}));
+    CgroupCounters counters2(where_);
+    ASSERT_TRUE(counters2.read(by_walk, CgroupCounters::What{true, true, nullptr, procs.get()}));
+    EXPECT_EQ(by_walk.procs, by_files.procs);
+
+    // Gone once reaped; a cgroup no longer watched is not listed.
+    ::kill(burner_.pid(), SIGKILL);
+    ::waitpid(burner_.pid(), nullptr, 0);
+    procs->sample();
+    ASSERT_NE(procs->processes(id), nullptr);
+    EXPECT_TRUE(procs->processes(id)->empty());
+    EXPECT_EQ(procs->process(burner_.pid()), nullptr);
+    procs->watch({});
+    procs->sample();
+    EXPECT_EQ(procs->processes(id), nullptr);
 }
 
 }  // namespace
