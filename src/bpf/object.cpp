@@ -65,6 +65,13 @@ Object open_embedded(const unsigned char* start, const unsigned char* end, const
     return Object(o);
 }
 
+void set_insert(int fd, uint64_t key, const std::string& what) {
+    const uint8_t one = 1;
+    if (bpf_map_update_elem(fd, &key, &one, BPF_ANY) != 0) throw error(errno, what + " " + std::to_string(key));
+}
+
+void set_erase(int fd, uint64_t key) { bpf_map_delete_elem(fd, &key); }
+
 size_t read_iterator(const Link& link, std::vector<char>& buf, const std::string& what) {
     UniqueFd it(bpf_iter_create(bpf_link__fd(link.get())));
     if (!it) throw error(errno, what);

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,31 @@ Object open_embedded(const unsigned char* start, const unsigned char* end, const
 // as needed, reused between walks): the bytes it wrote. Throws on a
 // failure, naming `what`.
 size_t read_iterator(const Link& link, std::vector<char>& buf, const std::string& what);
+
+// A BPF hash map used as a set (u64 key, u8 value), in `fd`: adds `key`
+// (throws naming `what`), removes it.
+void set_insert(int fd, uint64_t key, const std::string& what);
+void set_erase(int fd, uint64_t key);
+
+// Makes the set map `fd` hold `keys` and nothing else, and `mirror` (a map
+// by the same keys, of what user space keeps for each) follow it: entries
+// for keys gone are erased, new ones default-constructed.
+template <class Map>
+void mirror_set(int fd, const std::set<uint64_t>& keys, Map& mirror, const std::string& what) {
+    for (auto it = mirror.begin(); it != mirror.end();) {
+        if (keys.count(it->first)) {
+            ++it;
+            continue;
+        }
+        set_erase(fd, it->first);
+        it = mirror.erase(it);
+    }
+    for (uint64_t k : keys) {
+        if (mirror.count(k)) continue;
+        set_insert(fd, k, what);
+        mirror[k];
+    }
+}
 
 // The Error for a failed libbpf call: `what`, errno's text, a hint at the
 // privileges on EPERM/EACCES, and libbpf's last message.

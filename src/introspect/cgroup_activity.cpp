@@ -58,22 +58,9 @@ void CgroupActivity::watch(const std::vector<std::string>& dirs) {
         ids.insert(id);
         parents.insert(std::filesystem::path(d).parent_path().string());
     }
-    // The map: what is watched now, and nothing else.
-    for (auto it = cgroups_.begin(); it != cgroups_.end();) {
-        if (ids.count(it->first)) {
-            ++it;
-            continue;
-        }
-        bpf_map_delete_elem(watched_fd_, &it->first);
-        it = cgroups_.erase(it);
-    }
-    const uint8_t one = 1;
-    for (uint64_t id : ids) {
-        if (cgroups_.count(id)) continue;
-        if (bpf_map_update_elem(watched_fd_, &id, &one, BPF_ANY) != 0)
-            throw bpf::error(errno, "watch cgroup " + std::to_string(id));
-        cgroups_[id].walk = 0;  // not seen yet: its first sight counts as having run
-    }
+    // The map: what is watched now, and nothing else. A new one's first
+    // sight counts as having run (State::walk 0: not seen yet).
+    bpf::mirror_set(watched_fd_, ids, cgroups_, "watch cgroup");
     // One walk per parent directory, kept while it still has a watched child.
     for (auto it = walks_.begin(); it != walks_.end();)
         it = parents.count(it->first) ? std::next(it) : walks_.erase(it);

@@ -25,18 +25,11 @@
 #include <bpf/bpf_helpers.h>
 
 #include "cgroup_usage_record.h"
+#include "watched_cgroups.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
-
-// The cgroups asked for, by kernfs id (the value is unused).
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __type(key, __u64);
-    __type(value, __u8);
-    __uint(max_entries, 65536);
-} watched SEC(".maps");
 
 // [0]: the number of possible CPU ids (the length of task_group.se).
 struct {
@@ -67,7 +60,7 @@ int cgroup_usage(struct bpf_iter__cgroup *ctx) {
     struct cgroup *cg = ctx->cgroup;
     if (!cg) return 0;  // the end of the walk
     __u64 id = cg->kn->id;
-    if (!bpf_map_lookup_elem(&watched, &id)) return 0;
+    if (!is_watched(id)) return 0;
     struct cgroup_usage_record r = {.id = id};
 
     __u32 zero = 0;

@@ -40,21 +40,7 @@ void ProcessActivity::watch(const std::vector<std::string>& dirs) {
     std::set<uint64_t> ids;
     for (const auto& d : dirs)
         if (uint64_t id = CgroupActivity::id_of(d)) ids.insert(id);
-    for (auto it = by_cgroup_.begin(); it != by_cgroup_.end();) {
-        if (ids.count(it->first)) {
-            ++it;
-            continue;
-        }
-        bpf_map_delete_elem(watched_fd_, &it->first);
-        it = by_cgroup_.erase(it);
-    }
-    const uint8_t one = 1;
-    for (uint64_t id : ids) {
-        if (by_cgroup_.count(id)) continue;
-        if (bpf_map_update_elem(watched_fd_, &id, &one, BPF_ANY) != 0)
-            throw bpf::error(errno, "watch cgroup " + std::to_string(id) + " for processes");
-        by_cgroup_[id];
-    }
+    bpf::mirror_set(watched_fd_, ids, by_cgroup_, "watch for processes: cgroup");
 }
 
 void ProcessActivity::sample() {

@@ -17,24 +17,15 @@
 #include <bpf/bpf_helpers.h>
 
 #include "process_usage_record.h"
+#include "watched_cgroups.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
-
-// The cgroups asked for, by kernfs id (the value is unused).
-struct {
-    __uint(type, BPF_MAP_TYPE_HASH);
-    __type(key, __u64);
-    __type(value, __u8);
-    __uint(max_entries, 65536);
-} watched SEC(".maps");
 
 // The id of the cgroup that holds the task's state for controller `ss`.
 static __u64 cgroup_of(struct css_set *cset, int ss) {
     struct cgroup_subsys_state *css = cset->subsys[ss];
     return css ? css->cgroup->kn->id : 0;
 }
-
-static int is_watched(__u64 id) { return id && bpf_map_lookup_elem(&watched, &id); }
 
 // Open fds: those whose bit is set in the file table's open_fds bitmap and
 // whose file is installed. A bit is set from the fd's reservation on: a
