@@ -66,9 +66,10 @@ struct Collector::Tracked {
     ino_t netns = 0;
     double start_time = 0;
     std::string labels;  // id, image, name (+ namespace, pod), formatted once
-    // Each process's /proc/<pid>/stat held open (without the process walk), its CPU at the last scrape,
-    // its executable's hash (once), its fd count (every process_interval_s)
-    // and its sockets (every sockets_interval_s).
+    // Each process's /proc/<pid>/stat held open (without the process walk),
+    // its CPU at the last scrape, its executable's hash (once), its fd count
+    // (every process_interval_s; every scrape from the walk) and its sockets
+    // (every sockets_interval_s).
     struct Proc {
         uint64_t start_ticks = 0;
         StatFile stat;
@@ -448,7 +449,7 @@ void Collector::collect_processes(Tracked& t, double now) {
             t.files.fds += st.files.fds;
             t.files.sockets += st.files.sockets;
         }
-    double delta = p->cpu_s - st.cpu_s;
+        double delta = p->cpu_s - st.cpu_s;
         st.cpu_s = p->cpu_s;
         auto& kept = seen[pid] = std::move(st);
         ranked.push_back({pid, std::move(*p), delta, &kept, w});
@@ -520,8 +521,9 @@ void Collector::collect_container(Exposition& e, Tracked& t, double now, bool fu
         e.add_formatted(wn, l, dev, d(io.writes));
     }
     if (!t.target.upper_dir.empty()) {
-        if (now - t.fs_usage_at >= o_.fs_usage_interval_s) {
-            t.fs_usage_at = now;
+        // Spread over the interval like the other periodic reads, not every
+        // container's upper dir walked in the same scrape every 15 s.
+        if (due(t.fs_usage_at, o_.fs_usage_interval_s, now, t.target.id)) {
             int fd = ::open(t.target.upper_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             struct stat st;
             if (fd >= 0 && ::fstat(fd, &st) == 0) t.fs_usage = tree_usage(fd, st.st_dev, 0);
