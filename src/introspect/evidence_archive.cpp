@@ -185,77 +185,83 @@ VerifyResult verify_bundle_bytes(const std::string& bytes, const std::string& pa
         res.fail(std::nullopt, std::string("manifest.json is not valid JSON: ") + e.what());
         return res;
     }
-    if (!manifest.is_object() || manifest.value("format", "") != kFormat || !manifest.contains("members") ||
-        !manifest["members"].is_array()) {
-        res.fail(std::nullopt, std::string("manifest.json: not a ") + kFormat + " manifest");
-        return res;
-    }
-    // The records first, so that a damaged record is named by its seq.
-    for (const auto& m : all) {
-        if (m.name != "records.jsonl") continue;
-        std::vector<EvidenceRecord> recs;
-        size_t line_no = 0, start = 0;
-        while (start < m.data.size()) {
-            size_t nl = m.data.find('\n', start);
-            if (nl == std::string::npos) nl = m.data.size();
-            ++line_no;
-            try {
-                recs.push_back(EvidenceRecord::from_json(nlohmann::json::parse(m.data.substr(start, nl - start))));
-            } catch (const std::exception& e) {
-                std::optional<uint64_t> guess;
-                if (!recs.empty()) guess = recs.back().seq + 1;
-                res.fail(guess, "records.jsonl line " + std::to_string(line_no) + " is not a valid record: " + e.what());
-                return res;
-            }
-            start = nl + 1;
-        }
-        const auto& chain = manifest.value("chain", nlohmann::json::object());
-        if (recs.empty()) {
-            if (chain.value("count", 0) != 0) res.fail(std::nullopt, "records.jsonl is empty but the manifest counts records");
-            break;
-        }
-        try {
-            res = verify_chain(recs, chain.at("first_seq").get<uint64_t>(), chain.at("first_prev_hash").get<std::string>());
-            if (!res.ok) return res;
-            if (res.last_hash != chain.at("last_hash").get<std::string>())
-                res.fail(recs.back().seq, "the last record's hash is not the manifest's chain.last_hash");
-            else if (recs.size() != chain.at("count").get<size_t>() || recs.back().seq != chain.at("last_seq").get<uint64_t>())
-                res.fail(recs.back().seq, "the manifest's chain.count/last_seq do not match the records");
-        } catch (const nlohmann::json::exception& e) {
-            res.fail(std::nullopt, std::string("manifest.json: chain: ") + e.what());
-        }
-        if (!res.ok) return res;
-    }
-    // Each member against the manifest, in order, nothing missing or extra.
-    const auto& listed = manifest["members"];
-    if (listed.size() + 2 != all.size()) {
-        res.fail(std::nullopt, "the manifest lists " + std::to_string(listed.size()) + " members, the tar holds " +
-                                   std::to_string(all.size() - 2));
-        return res;
-    }
-    for (size_t i = 0; i < listed.size(); ++i) {
-        const auto& m = all[i + 1];
-        const auto& l = listed[i];
-        if (!l.is_object() || l.value("name", "") != m.name || l.value("size", uint64_t{0}) != m.data.size() ||
-            l.value("sha256", "") != image::sha256_digest(m.data)) {
-            res.fail(std::nullopt, "member " + m.name + " does not match the manifest (name, size or SHA-256)");
+    // A field of the wrong type (a number where a name should be, say) makes
+    // nlohmann's value()/get() throw: that is a verdict on the manifest too.
+    try {
+        if (!manifest.is_object() || manifest.value("format", "") != kFormat || !manifest.contains("members") ||
+            !manifest["members"].is_array()) {
+            res.fail(std::nullopt, std::string("manifest.json: not a ") + kFormat + " manifest");
             return res;
         }
+        // The records first, so that a damaged record is named by its seq.
+        for (const auto& m : all) {
+            if (m.name != "records.jsonl") continue;
+            std::vector<EvidenceRecord> recs;
+            size_t line_no = 0, start = 0;
+            while (start < m.data.size()) {
+                size_t nl = m.data.find('\n', start);
+                if (nl == std::string::npos) nl = m.data.size();
+                ++line_no;
+                try {
+                    recs.push_back(EvidenceRecord::from_json(nlohmann::json::parse(m.data.substr(start, nl - start))));
+                } catch (const std::exception& e) {
+                    std::optional<uint64_t> guess;
+                    if (!recs.empty()) guess = recs.back().seq + 1;
+                    res.fail(guess, "records.jsonl line " + std::to_string(line_no) + " is not a valid record: " + e.what());
+                    return res;
+                }
+                start = nl + 1;
+            }
+            const auto& chain = manifest.value("chain", nlohmann::json::object());
+            if (recs.empty()) {
+                if (chain.value("count", 0) != 0) res.fail(std::nullopt, "records.jsonl is empty but the manifest counts records");
+                break;
+            }
+            try {
+                res = verify_chain(recs, chain.at("first_seq").get<uint64_t>(), chain.at("first_prev_hash").get<std::string>());
+                if (!res.ok) return res;
+                if (res.last_hash != chain.at("last_hash").get<std::string>())
+                    res.fail(recs.back().seq, "the last record's hash is not the manifest's chain.last_hash");
+                else if (recs.size() != chain.at("count").get<size_t>() || recs.back().seq != chain.at("last_seq").get<uint64_t>())
+                    res.fail(recs.back().seq, "the manifest's chain.count/last_seq do not match the records");
+            } catch (const nlohmann::json::exception& e) {
+                res.fail(std::nullopt, std::string("manifest.json: chain: ") + e.what());
+            }
+            if (!res.ok) return res;
+        }
+        // Each member against the manifest, in order, nothing missing or extra.
+        const auto& listed = manifest["members"];
+        if (listed.size() + 2 != all.size()) {
+            res.fail(std::nullopt, "the manifest lists " + std::to_string(listed.size()) + " members, the tar holds " +
+                                       std::to_string(all.size() - 2));
+            return res;
+        }
+        for (size_t i = 0; i < listed.size(); ++i) {
+            const auto& m = all[i + 1];
+            const auto& l = listed[i];
+            if (!l.is_object() || l.value("name", "") != m.name || l.value("size", uint64_t{0}) != m.data.size() ||
+                l.value("sha256", "") != image::sha256_digest(m.data)) {
+                res.fail(std::nullopt, "member " + m.name + " does not match the manifest (name, size or SHA-256)");
+                return res;
+            }
+        }
+        if (all.back().data != image::sha256_digest(all.front().data) + "\n") {
+            res.fail(std::nullopt, "manifest.sha256 does not match manifest.json (the manifest was changed)");
+            return res;
+        }
+        // Finally every byte: the canonical rebuild must be this file.
+        std::string rebuilt = canonical_tar(all);
+        if (rebuilt != bytes) {
+            size_t at = 0;
+            while (at < rebuilt.size() && at < bytes.size() && rebuilt[at] == bytes[at]) ++at;
+            res.fail(std::nullopt, "the tar is not in canonical form: byte " + std::to_string(at) +
+                                       " differs (a header, padding or trailer was changed)");
+            return res;
+        }
+        if (res.count == 0) res.last_hash = manifest.value("chain", nlohmann::json::object()).value("last_hash", "");
+    } catch (const nlohmann::json::exception& e) {
+        res.fail(std::nullopt, std::string("manifest.json: a field has the wrong type: ") + e.what());
     }
-    if (all.back().data != image::sha256_digest(all.front().data) + "\n") {
-        res.fail(std::nullopt, "manifest.sha256 does not match manifest.json (the manifest was changed)");
-        return res;
-    }
-    // Finally every byte: the canonical rebuild must be this file.
-    std::string rebuilt = canonical_tar(all);
-    if (rebuilt != bytes) {
-        size_t at = 0;
-        while (at < rebuilt.size() && at < bytes.size() && rebuilt[at] == bytes[at]) ++at;
-        res.fail(std::nullopt, "the tar is not in canonical form: byte " + std::to_string(at) +
-                                   " differs (a header, padding or trailer was changed)");
-        return res;
-    }
-    if (res.count == 0) res.last_hash = manifest.value("chain", nlohmann::json::object()).value("last_hash", "");
     return res;
 }
 

@@ -9,7 +9,7 @@ set -euo pipefail
 src=$1 out=$2/fuzz target=$3 runs=${4:-20000} secs=${5:-45}
 corpus=$out/corpus-$target
 mkdir -p "$out" "$corpus"
-cp -n "$src/tests/fuzz/corpus/$target"/* "$corpus/" 2>/dev/null || true  # evidence: seeded by the target itself
+cp -n "$src/tests/fuzz/corpus/$target"/* "$corpus/" 2>/dev/null || true  # evidence: seeded by the target itself, plus regressions
 case $target in
   config)
     srcs=("$src"/src/oci/spec.cpp "$src"/src/linux/{capabilities,rlimits}.cpp "$src"/src/util/{error,file}.cpp)
