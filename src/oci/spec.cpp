@@ -6,6 +6,7 @@
 
 #include "linux/capabilities.hpp"
 #include "linux/rlimits.hpp"
+#include "oci/sysctl.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 
@@ -459,9 +460,50 @@ const Namespace* Spec::find_namespace(const std::string& type) const {
 
 bool Spec::has_namespace(const std::string& type) const { return find_namespace(type) != nullptr; }
 
+namespace {
+
+// The kernel's own limits, checked here so that an oversized field is named
+// instead of failing deep in the container's setup.
+constexpr size_t path_max = 4095;         // PATH_MAX less the NUL
+constexpr size_t uts_name_max = 64;       // __NEW_UTS_LEN
+constexpr size_t arg_string_max = 131071;  // MAX_ARG_STRLEN less the NUL
+constexpr size_t sysctl_value_max = 4095;  // /proc/sys takes one page
+
+void check_size(const std::string& value, size_t max, const std::string& field) {
+    if (value.size() > max)
+        throw Error(field + ": " + std::to_string(value.size()) + " bytes long, at most " + std::to_string(max) +
+                    " allowed");
+}
+
+void check_path(const std::string& value, const std::string& field) { check_size(value, path_max, field); }
+
+// A sysctl is written only inside a namespace of the container's own: a
+// host-wide one (vm.*, kernel.core_pattern) or one whose namespace the
+// container shares with the host would change the host. Whether a namespace
+// joined by path is the host's own is checked at create (runtime/).
+void validate_sysctls(const Spec& s) {
+    for (const auto& [key, value] : s.linux->sysctl) {
+        check_size(value, sysctl_value_max, "linux.sysctl: " + key);
+        std::string ns = sysctl_namespace(key);
+        if (ns.empty())
+            throw Error("linux.sysctl: " + key + " is not in a separate kernel namespace (only net.*, the IPC set, "
+                        "fs.mqueue.* and kernel.hostname/domainname are)");
+        if (!s.has_namespace(ns))
+            throw Error("linux.sysctl: " + key + " needs a " + ns + " namespace of the container's own, and " +
+                        "linux.namespaces has none: it would change the host's value");
+    }
+}
+
+}  // namespace
+
 void validate_process(const Process& p, const std::string& path) {
     if (p.args.empty()) throw Error(path + ".args: must name the program to run");
     if (p.cwd.empty() || p.cwd[0] != '/') throw Error(path + ".cwd: must be an absolute path, got '" + p.cwd + "'");
+    check_path(p.cwd, path + ".cwd");
+    for (size_t i = 0; i < p.args.size(); ++i)
+        check_size(p.args[i], arg_string_max, path + ".args[" + std::to_string(i) + "]");
+    for (size_t i = 0; i < p.env.size(); ++i)
+        check_size(p.env[i], arg_string_max, path + ".env[" + std::to_string(i) + "]");
     if (p.capabilities) {
         auto check_set = [&](const std::vector<std::string>& set, const char* name) {
             for (const auto& c : set)
@@ -499,12 +541,17 @@ void validate_spec(const Spec& s) {
     if (s.oci_version.rfind("1.", 0) != 0)
         throw Error("ociVersion: unsupported version '" + s.oci_version + "' (vitro-runtime supports 1.x)");
     if (s.root_path.empty()) throw Error("root.path: missing (the container needs a root filesystem)");
+    check_path(s.root_path, "root.path");
+    check_size(s.hostname, uts_name_max, "hostname");
+    check_size(s.domainname, uts_name_max, "domainname");
     // A config without a process is valid: its container starts and exits at once.
     if (s.process) validate_process(*s.process);
     for (size_t i = 0; i < s.mounts.size(); ++i)
         if (s.mounts[i].destination.empty() || s.mounts[i].destination[0] != '/')
             throw Error("mounts[" + std::to_string(i) + "].destination: must be an absolute path, got '" +
                         s.mounts[i].destination + "'");
+        else
+            check_path(s.mounts[i].destination, "mounts[" + std::to_string(i) + "].destination");
     if (s.hooks) {
         for (const auto* list : {&s.hooks->prestart, &s.hooks->create_runtime, &s.hooks->create_container,
                                  &s.hooks->start_container, &s.hooks->poststart, &s.hooks->poststop})
@@ -532,6 +579,7 @@ void validate_spec(const Spec& s) {
                 throw Error("linux.timeOffsets: unknown clock '" + clock + "'");
         static const std::set<std::string> props = {"", "shared", "slave", "private", "unbindable",
                                                     "rshared", "rslave", "rprivate", "runbindable"};
+        validate_sysctls(s);
         if (!props.count(s.linux->rootfs_propagation))
             throw Error("linux.rootfsPropagation: unknown value '" + s.linux->rootfs_propagation + "'");
         for (const auto& d : s.linux->devices) {

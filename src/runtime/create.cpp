@@ -13,8 +13,10 @@
 #include "cgroups/cgroup.hpp"
 #include "linux/clone.hpp"
 #include "linux/console.hpp"
+#include "linux/namespaces.hpp"
 #include "linux/procfs.hpp"
 #include "linux/sync_pipe.hpp"
+#include "oci/sysctl.hpp"
 #include "runtime/hooks.hpp"
 #include "runtime/init.hpp"
 #include "runtime/internal.hpp"
@@ -34,6 +36,39 @@ std::string absolute_existing(const std::string& path, const std::string& what) 
     char buf[PATH_MAX];
     if (!::realpath(path.c_str(), buf)) throw_errno(errno, what, path);
     return buf;
+}
+
+// The rootfs, absolute against the (already resolved) bundle. One reached
+// through a symlink is refused, as runc refuses it: a hostile bundle's
+// `rootfs -> /` would make the host's root the container's.
+std::string checked_rootfs(const std::string& bundle, const std::string& root_path) {
+    std::filesystem::path named(root_path);
+    if (named.is_relative()) named = std::filesystem::path(bundle) / named;
+    std::string lexical = named.lexically_normal().string();
+    if (lexical.size() > 1 && lexical.back() == '/') lexical.pop_back();
+    struct stat st;
+    if (::stat(lexical.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+        throw Error(ENOENT, "root.path: rootfs " + lexical + " does not exist or is not a directory");
+    std::string real = absolute_existing(lexical, "root.path");
+    if (real != lexical)
+        throw Error(ELOOP, "root.path: " + root_path + " goes through a symlink (" + lexical + " is " + real +
+                               "); name the real directory");
+    return real;
+}
+
+// validate_spec knows only that a sysctl's namespace is listed; one joined by
+// path must not be the runtime's own, i.e. the host's.
+void refuse_sysctls_in_host_namespaces(const oci::Spec& spec) {
+    if (!spec.linux) return;
+    for (const auto& [key, value] : spec.linux->sysctl) {
+        const oci::Namespace* ns = spec.find_namespace(oci::sysctl_namespace(key));
+        if (!ns || ns->path.empty()) continue;
+        struct stat st;
+        if (::stat(ns->path.c_str(), &st) < 0) throw_errno("linux.namespaces: " + ns->type, ns->path);
+        if (st.st_ino == os::namespace_inode(0, os::namespace_proc_name(ns->type)))
+            throw Error("linux.sysctl: " + key + " would change the host: the " + ns->type + " namespace at " +
+                        ns->path + " is the host's own");
+    }
 }
 
 // The creator's user name from /etc/passwd (no NSS: the binary is static).
@@ -128,11 +163,8 @@ CreateResult create_container(const Context& ctx, const std::string& id, const C
     validate_id(id);
     std::string bundle = absolute_existing(opts.bundle, "bundle");
     oci::Spec spec = oci::load_bundle_spec(bundle);
-    std::string rootfs = spec.root_path[0] == '/' ? spec.root_path : bundle + "/" + spec.root_path;
-    struct stat st;
-    if (::stat(rootfs.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
-        throw Error(ENOENT, "root.path: rootfs " + rootfs + " does not exist or is not a directory");
-    rootfs = absolute_existing(rootfs, "root.path");
+    std::string rootfs = checked_rootfs(bundle, spec.root_path);
+    refuse_sysctls_in_host_namespaces(spec);
     // Checked and compiled now, before anything is made; the init only loads it.
     std::optional<CompiledSeccomp> seccomp;
     if (spec.linux && spec.linux->seccomp) seccomp = compile_seccomp(*spec.linux->seccomp, seccomp_cache_dir(ctx));

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "linux/mounts.hpp"
+#include "oci/sysctl.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
@@ -308,13 +309,10 @@ void finish_rootfs(const RootfsConfig& cfg) {
     const oci::Spec& spec = *cfg.spec;
     // Without a mount namespace of its own, every mount would land on the host's.
     if (spec.linux && cfg.new_mount_ns) {
+        // validate_spec has refused every key outside the container's own namespaces.
         for (const auto& [key, value] : spec.linux->sysctl) {
-            std::string k = key;
-            for (auto& c : k)
-                if (c == '.') c = '/';
-            if (k.find("..") != std::string::npos) throw Error("linux.sysctl: bad key '" + key + "'");
             try {
-                write_file("/proc/sys/" + k, value);
+                write_file("/proc/sys/" + oci::sysctl_proc_path(key), value);
             } catch (const Error& e) {
                 throw e.wrap("linux.sysctl: " + key);
             }

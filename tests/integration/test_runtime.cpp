@@ -704,6 +704,78 @@ TEST_F(RuntimeTest, SysctlInNewNamespaces) {
     EXPECT_EQ(trim(read_file("/proc/sys/net/ipv4/ip_forward")), host_forward) << "the host's sysctl changed";
 }
 
+// A sysctl outside the container's own namespaces would be written on the
+// host (kernel.core_pattern runs a program as root there): refused before
+// anything is made, the key named, and the host's value never moves.
+TEST_F(RuntimeTest, SysctlOutsideTheContainersNamespacesIsRefused) {
+    struct Case {
+        std::string key, value, drop_ns;  // drop_ns: a namespace taken out of the config first
+    };
+    const std::vector<Case> cases = {
+        {"kernel.core_uses_pid", "", ""},     {"vm.overcommit_memory", "", ""},
+        {"kernel.core_pattern", "|/bin/false", ""}, {"net.ipv4.ip_forward", "", "network"},
+        {"kernel.shm_rmid_forced", "", "ipc"}, {"fs.mqueue.msg_max", "", "ipc"},
+        {"kernel.domainname", "evil", "uts"},
+    };
+    const json pristine = config_;
+    for (const auto& c : cases) {
+        config_ = pristine;
+        if (!c.drop_ns.empty()) remove_namespace(c.drop_ns);
+        if (c.drop_ns == "uts") config_.erase("hostname");
+        std::string proc = "/proc/sys/" + c.key;
+        std::replace(proc.begin(), proc.end(), '.', '/');
+        std::string before = trim(read_file(proc));
+        // A value the host does not have, so that a write would show.
+        std::string value = c.value.empty() ? (before == "1" ? "0" : "1") : c.value;
+        linux_()["sysctl"] = {{c.key, value}};
+        process()["args"] = {"true"};
+        auto r = run_container();
+        EXPECT_TRUE(failed(r)) << c.key << "\n" << r.describe();
+        EXPECT_TRUE(contains(r.err, "linux.sysctl: " + c.key)) << r.describe();
+        EXPECT_EQ(trim(read_file(proc)), before) << "the host's " << c.key << " changed";
+        expect_nothing_left(id_, "after a refused sysctl");
+    }
+}
+
+// A network namespace joined by path that is the host's own is no namespace
+// of the container's: net.* is refused there too.
+TEST_F(RuntimeTest, NetSysctlInTheHostsNetworkNamespaceIsRefused) {
+    std::string before = trim(read_file("/proc/sys/net/ipv4/ip_forward"));
+    for (auto& ns : linux_()["namespaces"])
+        if (ns["type"] == "network") ns["path"] = "/proc/" + std::to_string(::getpid()) + "/ns/net";
+    linux_()["sysctl"] = {{"net.ipv4.ip_forward", before == "1" ? "0" : "1"}};
+    process()["args"] = {"true"};
+    auto r = run_container();
+    EXPECT_TRUE(failed(r)) << r.describe();
+    EXPECT_TRUE(contains(r.err, "host's own")) << r.describe();
+    EXPECT_EQ(trim(read_file("/proc/sys/net/ipv4/ip_forward")), before) << "the host's ip_forward changed";
+    expect_nothing_left(id_, "after a refused sysctl");
+}
+
+// root.path through a symlink (here one out of the bundle, to a copy of the
+// rootfs elsewhere) is refused, as runc refuses it.
+TEST_F(RuntimeTest, RootfsThroughASymlinkIsRefused) {
+    fs::path elsewhere = tmp_ / "elsewhere";
+    fs::rename(rootfs_, elsewhere);
+    fs::create_directory_symlink(elsewhere, rootfs_);
+    checker({"pid1"});
+    auto r = run_container();
+    EXPECT_TRUE(failed(r)) << r.describe();
+    EXPECT_TRUE(contains(r.err, "root.path: rootfs goes through a symlink")) << r.describe();
+    expect_nothing_left(id_, "after a refused rootfs");
+    fs::remove(rootfs_);
+    fs::rename(elsewhere, rootfs_);
+}
+
+// Oversized fields are named by the parser, not found deep in the setup.
+TEST_F(RuntimeTest, OversizedHostnameIsNamed) {
+    config_["hostname"] = std::string(10 << 20, 'h');
+    auto r = run_container();
+    EXPECT_TRUE(failed(r)) << r.cmd;
+    EXPECT_TRUE(contains(r.err, "hostname: 10485760 bytes long, at most 64")) << r.err.substr(0, 500);
+    expect_nothing_left(id_, "after an oversized hostname");
+}
+
 TEST_F(RuntimeTest, SeccompErrnoRules) {
     linux_()["seccomp"] = {
         {"defaultAction", "SCMP_ACT_ALLOW"},

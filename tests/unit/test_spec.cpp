@@ -2,6 +2,10 @@
 // and the values the runtime must refuse at create.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "oci/default_spec.hpp"
 #include "oci/spec.hpp"
 #include "util/error.hpp"
@@ -111,4 +115,55 @@ TEST(Spec, ParsesResourcesAndSeccomp) {
 TEST(Spec, RefusesOutOfRangeIntegers) {
     EXPECT_NE(error_of(minimal(R"(,"user":{"uid":-1})")).find("out of range"), std::string::npos);
     EXPECT_NE(error_of(minimal(R"(,"oomScoreAdj":5000)")).find("oomScoreAdj"), std::string::npos);
+}
+
+namespace {
+
+// A spec with NAMESPACES (OCI types) and one sysctl KEY=1.
+std::string with_sysctl(const std::string& key, const std::vector<std::string>& namespaces) {
+    std::string ns;
+    for (const auto& t : namespaces) ns += std::string(ns.empty() ? "" : ",") + R"({"type":")" + t + R"("})";
+    return minimal("", R"(,"linux":{"namespaces":[)" + ns + R"(],"sysctl":{")" + key + R"(":"1"}})");
+}
+
+}  // namespace
+
+TEST(Spec, SysctlsOnlyInTheContainersOwnNamespaces) {
+    const std::vector<std::string> all = {"pid", "network", "ipc", "uts", "mount"};
+    // Host-wide whatever the namespaces: refused, the key named.
+    for (const char* key : {"kernel.core_pattern", "kernel.core_uses_pid", "vm.overcommit_memory", "fs.file-max",
+                            "kernel/core_pattern", "kernel.shm_next_id"}) {
+        auto e = error_of(with_sysctl(key, all));
+        EXPECT_NE(e.find(std::string("linux.sysctl: ") + key + " is not in a separate kernel namespace"),
+                  std::string::npos)
+            << key << ": " << e;
+    }
+    // Namespaced, and the namespace is the container's own: accepted.
+    for (auto [key, ns] : std::vector<std::pair<std::string, std::string>>{
+             {"net.ipv4.ip_forward", "network"}, {"net/ipv4/conf/eth0.100/forwarding", "network"},
+             {"kernel.shm_rmid_forced", "ipc"}, {"kernel.msgmax", "ipc"}, {"fs.mqueue.msg_max", "ipc"},
+             {"kernel.hostname", "uts"}, {"kernel.domainname", "uts"}}) {
+        EXPECT_EQ(error_of(with_sysctl(key, all)), "") << key;
+        // Without that namespace it would be the host's: refused, naming key and namespace.
+        std::vector<std::string> without;
+        for (const auto& t : all)
+            if (t != ns) without.push_back(t);
+        auto e = error_of(with_sysctl(key, without));
+        EXPECT_NE(e.find("linux.sysctl: " + key + " needs a " + ns + " namespace"), std::string::npos) << e;
+    }
+    for (const char* key : {"net..ipv4", "net/../kernel/core_pattern", "", "net.ipv4."})
+        EXPECT_NE(error_of(with_sysctl(key, all)).find("linux.sysctl: "), std::string::npos) << key;
+}
+
+TEST(Spec, OversizedFieldsAreNamed) {
+    const std::string big(10 << 20, 'a');
+    EXPECT_NE(error_of(minimal("", R"(,"hostname":")" + big + "\"")).find("hostname: 10485760 bytes long, at most 64"),
+              std::string::npos);
+    EXPECT_NE(error_of(minimal("", R"(,"domainname":")" + std::string(65, 'd') + "\"")).find("domainname: 65 bytes"),
+              std::string::npos);
+    std::string long_cwd = R"({"ociVersion":"1.0.2","root":{"path":"rootfs"},"process":{"args":["sh"],"cwd":"/)" +
+                           big + R"("}})";
+    EXPECT_NE(error_of(long_cwd).find("process.cwd: 10485761 bytes long, at most 4095"), std::string::npos);
+    EXPECT_NE(error_of(minimal(R"(,"env":["A=)" + big + "\"]")).find("process.env[0]: "), std::string::npos);
+    EXPECT_EQ(error_of(minimal("", R"(,"hostname":")" + std::string(64, 'h') + "\"")), "");
 }
