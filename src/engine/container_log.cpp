@@ -2,13 +2,15 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
-#include <deque>
 #include <thread>
 
 #include "util/error.hpp"
@@ -23,9 +25,56 @@ constexpr size_t kMaxPartial = 16 * 1024;
 const char* stream_name(LogStream s) { return s == LogStream::Stdout ? "stdout" : "stderr"; }
 }  // namespace
 
-LogWriter::LogWriter(const std::string& path)
-    : fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) {
+LogLimits parse_log_opts(const std::vector<std::string>& opts, LogLimits base, const char* flag) {
+    for (const auto& opt : opts) {
+        for (const auto& item : split(opt, ',')) {
+            const std::string what = std::string(flag) + " \"" + item + "\"";
+            auto eq = item.find('=');
+            if (eq == std::string::npos || eq + 1 == item.size())
+                throw Error(EINVAL, what + ": expected KEY=VALUE (max-size=10m, max-file=3)");
+            std::string key = item.substr(0, eq), value = item.substr(eq + 1);
+            if (key == "max-size") {
+                uint64_t v = parse_size(value, std::string(flag) + " max-size");
+                base.max_size = v == static_cast<uint64_t>(-1) ? 0 : v;  // -1: unbounded, as podman's log_size_max
+            } else if (key == "max-file") {
+                uint64_t v = 0;
+                if (!parse_u64(value, v) || v < 1 || v > 1000)
+                    throw Error(EINVAL, what + ": max-file must be a whole number from 1 to 1000");
+                base.max_file = static_cast<unsigned>(v);
+            } else {
+                throw Error(EINVAL, what + ": unknown log option \"" + key + "\" (known: max-size, max-file)");
+            }
+        }
+    }
+    return base;
+}
+
+LogLimits default_log_limits() {
+    const char* env = std::getenv("VITRO_LOG_OPTS");
+    if (!env || !*env) return kDefaultLogLimits;
+    return parse_log_opts({env}, kDefaultLogLimits, "$VITRO_LOG_OPTS");
+}
+
+LogWriter::LogWriter(const std::string& path, LogLimits limits)
+    : path_(path), limits_(limits), fd_(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640)) {
     if (!fd_) throw_errno("open log", path);
+    struct stat st;
+    if (::fstat(fd_.get(), &st) == 0) size_ = static_cast<uint64_t>(st.st_size);
+}
+
+// Best effort throughout: a log that cannot rotate must not stop the container.
+void LogWriter::rotate() {
+    if (limits_.max_file <= 1) {
+        if (::ftruncate(fd_.get(), 0) == 0) size_ = 0;  // O_APPEND: the next line lands at 0
+        return;
+    }
+    for (unsigned k = limits_.max_file - 1; k >= 2; --k)
+        ::rename((path_ + "." + std::to_string(k - 1)).c_str(), (path_ + "." + std::to_string(k)).c_str());
+    if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0) return;
+    UniqueFd fresh(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    if (!fresh) return;  // keep writing to the renamed file
+    fd_ = std::move(fresh);
+    size_ = 0;
 }
 
 void LogWriter::emit(LogStream s, std::string_view content, bool full) {
@@ -35,7 +84,8 @@ void LogWriter::emit(LogStream s, std::string_view content, bool full) {
     line += full ? " F " : " P ";
     line += content;
     line += '\n';
-    (void)try_write_all(fd_.get(), line);  // a full disk must not stop the container
+    if (limits_.max_size && size_ > 0 && size_ + line.size() > limits_.max_size) rotate();
+    if (try_write_all(fd_.get(), line)) size_ += line.size();  // a full disk must not stop the container
 }
 
 void LogWriter::write(LogStream s, std::string_view data) {
@@ -85,7 +135,21 @@ std::optional<LogLine> parse_log_line(std::string_view line) {
     return l;
 }
 
+std::vector<std::string> log_files(const std::string& path) {
+    std::vector<std::string> out;
+    for (unsigned k = 1;; ++k) {
+        std::string p = path + "." + std::to_string(k);
+        if (!path_exists(p)) break;
+        out.push_back(p);
+    }
+    std::reverse(out.begin(), out.end());
+    if (path_exists(path)) out.push_back(path);
+    return out;
+}
+
 namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+
 // Reads whole lines from fd, keeping an unterminated tail for the next call.
 struct LineReader {
     int fd;
@@ -99,11 +163,47 @@ struct LineReader {
                 buf.erase(0, nl + 1);
                 return true;
             }
-            char chunk[65536];
+            char chunk[kReadChunk];
             ssize_t n = ::read(fd, chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) return false;
             buf.append(chunk, static_cast<size_t>(n));
+        }
+    }
+};
+
+// Reads a file's lines backwards from offset `end`. The first piece it
+// returns is what follows the last newline: empty, or a line being written.
+struct ReverseLineReader {
+    int fd;
+    off_t pos;  // buf holds the file's bytes from pos on, up to what was returned
+    std::string buf;
+    bool done = false;
+    bool prev(std::string& line) {
+        for (;;) {
+            size_t nl = buf.rfind('\n');
+            if (nl != std::string::npos) {
+                line.assign(buf, nl + 1);
+                buf.resize(nl);
+                return true;
+            }
+            if (pos == 0) {
+                if (done) return false;
+                done = true;
+                line = std::move(buf);
+                buf.clear();
+                return true;
+            }
+            size_t n = static_cast<size_t>(std::min<off_t>(pos, static_cast<off_t>(kReadChunk)));
+            pos -= static_cast<off_t>(n);
+            std::string chunk(n, '\0');
+            ssize_t got = ::pread(fd, chunk.data(), n, pos);
+            if (got < 0 && errno == EINTR) {
+                pos += static_cast<off_t>(n);
+                continue;
+            }
+            if (got != static_cast<ssize_t>(n)) return false;  // shrank under us (a truncating rotation)
+            buf.insert(0, chunk);
         }
     }
 };
@@ -121,43 +221,124 @@ bool in_bounds(const LogLine& l, const LogReadOptions& opts) {
     if (!opts.until.empty() && l.time > opts.until) return false;
     return true;
 }
+
+void print_raw(const std::string& raw, const LogReadOptions& opts) {
+    if (auto l = parse_log_line(raw); l && in_bounds(*l, opts)) print_line(*l, opts);
+}
+
+struct OpenLog {
+    UniqueFd fd;
+    struct stat st {};
+};
+
+// The log's files opened, oldest first. Opened newest first, so that a
+// rotation meanwhile makes a file appear twice (kept once), never go unseen.
+std::vector<OpenLog> open_log_files(const std::string& path) {
+    std::vector<OpenLog> out;
+    for (unsigned k = 0;; ++k) {
+        std::string p = k == 0 ? path : path + "." + std::to_string(k);
+        OpenLog f{UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)), {}};
+        if (!f.fd || ::fstat(f.fd.get(), &f.st) < 0) {
+            if (k == 0) continue;  // not written yet, or being rotated
+            break;
+        }
+        bool seen = false;
+        for (const auto& o : out) seen = seen || (o.st.st_ino == f.st.st_ino && o.st.st_dev == f.st.st_dev);
+        if (!seen) out.push_back(std::move(f));
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
+
+// The last opts.tail whole lines (with the partial pieces that lead up to
+// them, and those after the last), newest file first, read backwards. Sets
+// *resume to where the newest file's complete lines end.
+void print_tail(std::vector<OpenLog>& files, const LogReadOptions& opts, off_t* resume) {
+    std::vector<LogLine> picked;  // newest first
+    size_t full = 0;
+    std::string raw;
+    for (size_t i = files.size(); i-- > 0;) {
+        ReverseLineReader r{files[i].fd.get(), files[i].st.st_size, {}};
+        if (r.prev(raw) && i + 1 == files.size()) *resume = files[i].st.st_size - static_cast<off_t>(raw.size());
+        while (r.prev(raw)) {
+            auto l = parse_log_line(raw);
+            if (!l || !in_bounds(*l, opts)) continue;
+            if (!l->partial && full++ == *opts.tail) goto done;
+            picked.push_back(std::move(*l));
+        }
+    }
+done:
+    for (auto it = picked.rbegin(); it != picked.rend(); ++it) print_line(*it, opts);
+}
+
+// Files rotated out after the one `cur` had open: <path>.K-1 ... <path>.1
+// when cur is now <path>.K (all of them when it is gone), oldest first.
+std::vector<OpenLog> rotated_since(const std::string& path, const struct stat& cur) {
+    std::vector<OpenLog> out;
+    for (unsigned k = 1;; ++k) {
+        std::string p = path + "." + std::to_string(k);
+        OpenLog f{UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)), {}};
+        if (!f.fd || ::fstat(f.fd.get(), &f.st) < 0) break;
+        if (f.st.st_ino == cur.st_ino && f.st.st_dev == cur.st_dev) break;
+        out.push_back(std::move(f));
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+}
 }  // namespace
 
 void print_log(const std::string& path, const LogReadOptions& opts, bool follow,
                const std::function<bool()>& still_running) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-        if (errno == ENOENT && !follow) return;  // nothing logged yet
-        throw_errno("open log", path);
+    std::vector<OpenLog> files = open_log_files(path);
+    if (files.empty()) {
+        if (!follow) return;  // nothing logged yet
+        OpenLog f{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), {}};
+        if (!f.fd) throw_errno("open log", path);
+        files.push_back(std::move(f));
     }
-    LineReader reader{fd.get(), {}};
     std::string raw;
     if (opts.tail) {
-        std::deque<LogLine> last;
-        size_t full_lines = 0;
-        while (reader.next(raw)) {
-            auto l = parse_log_line(raw);
-            if (!l || !in_bounds(*l, opts)) continue;
-            last.push_back(std::move(*l));
-            if (!last.back().partial) ++full_lines;
-            // Keep the last N whole lines (with the partial pieces that lead up to them).
-            while (full_lines > *opts.tail && !last.empty()) {
-                if (!last.front().partial) --full_lines;
-                last.pop_front();
-            }
-        }
-        for (const auto& l : last) print_line(l, opts);
+        off_t resume = 0;
+        print_tail(files, opts, &resume);
+        ::lseek(files.back().fd.get(), resume, SEEK_SET);
     } else {
-        while (reader.next(raw))
-            if (auto l = parse_log_line(raw); l && in_bounds(*l, opts)) print_line(*l, opts);
+        for (size_t i = 0; i + 1 < files.size(); ++i) {
+            LineReader old{files[i].fd.get(), {}};
+            while (old.next(raw)) print_raw(raw, opts);
+        }
     }
+    OpenLog cur = std::move(files.back());
+    LineReader reader{cur.fd.get(), {}};
+    if (!opts.tail)
+        while (reader.next(raw)) print_raw(raw, opts);
     if (!follow) return;
     for (;;) {
         bool running = still_running && still_running();
         bool any = false;
         while (reader.next(raw)) {
             any = true;
-            if (auto l = parse_log_line(raw); l && in_bounds(*l, opts)) print_line(*l, opts);
+            print_raw(raw, opts);
+        }
+        // Rotated: what was written to the old file is read (above), then the
+        // files rotated out since, then the new file from its start.
+        struct stat now, mine;
+        if (::fstat(cur.fd.get(), &mine) == 0 && ::stat(path.c_str(), &now) == 0) {
+            if (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev) {
+                for (auto& f : rotated_since(path, mine)) {
+                    LineReader r{f.fd.get(), {}};
+                    while (r.next(raw)) print_raw(raw, opts);
+                }
+                OpenLog fresh{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), {}};
+                if (fresh.fd) {
+                    cur = std::move(fresh);
+                    reader = LineReader{cur.fd.get(), {}};
+                    continue;
+                }
+            } else if (mine.st_size < ::lseek(cur.fd.get(), 0, SEEK_CUR)) {  // emptied (max-file=1)
+                ::lseek(cur.fd.get(), 0, SEEK_SET);
+                reader.buf.clear();
+                continue;
+            }
         }
         if (!running && !any) return;
         if (!any) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "engine/log_config.hpp"
 #include "engine/monitor.hpp"
 #include "engine/names.hpp"
 #include "engine/seccomp_profile.hpp"
@@ -281,7 +282,8 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 {"stop_timeout", req.stop_timeout},
                 {"hostname", run.hostname},
                 {"runtime", opts_.runtime},
-                {"restart_count", 0}};
+                {"restart_count", 0},
+                {"log", log_limits_json(req.log)}};
     if (pod) {
         // Readers (ps, the metrics exporter) get the pod without a lookup.
         c.config["pod"] = pod->name;

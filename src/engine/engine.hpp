@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/container_log.hpp"
 #include "engine/container_network.hpp"
 #include "engine/pods.hpp"
 #include "engine/runtime_driver.hpp"
@@ -58,6 +59,7 @@ struct CreateRequest {
     int stop_timeout = 10;
     std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
     std::string pod;      // a pod's name or id: share its namespaces
+    LogLimits log;        // --log-opt max-size/max-file: how much output ctr.log keeps
 };
 
 // What a container is made from: an image's config and unpacked layers

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "engine/container_log.hpp"
+#include "engine/log_config.hpp"
 #include "engine/monitor_pump.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
@@ -104,7 +105,7 @@ private:
         // The monitor's own troubles go next to the container's log.
         log::init(c_->bundle + "/monitor.log", false, false);
         driver_ = engine_->driver_for(*c_);
-        log_ = std::make_unique<LogWriter>(engine_->log_path(*c_));
+        log_ = std::make_unique<LogWriter>(engine_->log_path(*c_), log_limits_of(c_->config));
     }
 
     // Waits for the init and what follows its exit, restarts included.
@@ -139,7 +140,10 @@ private:
     void exec_waiter(pid_t init) {
         const EngineOptions& o = a_.engine;
         if (o.monitor_binary.empty() || o.self_binary.empty() || ::access(o.monitor_binary.c_str(), X_OK) != 0) return;
-        std::vector<std::string> argv = {o.monitor_binary, "--init", std::to_string(init), "--log", engine_->log_path(*c_)};
+        const LogLimits limits = log_limits_of(c_->config);
+        std::vector<std::string> argv = {o.monitor_binary, "--init", std::to_string(init), "--log", engine_->log_path(*c_),
+                                         "--log-max-size", std::to_string(limits.max_size),
+                                         "--log-max-file", std::to_string(limits.max_file)};
         std::vector<int> pass;
         auto fd_arg = [&](const char* flag, int fd) {
             if (fd < 0) return;

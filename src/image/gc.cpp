@@ -34,6 +34,10 @@ std::string hex(const std::string& digest) { return digest.substr(digest.find(':
 }  // namespace
 
 GcReport collect_garbage(const Store& store, const std::set<std::string>& layers_in_use, std::chrono::seconds grace) {
+    GcReport r;
+    TempSweep swept = store.remove_orphan_temps();  // whatever the rest finds
+    r.temps = swept.entries;
+    r.bytes = swept.bytes;
     std::set<std::string> blobs, layers;  // hex names to keep
     for (const auto& t : store.tags()) {
         blobs.insert(hex(t.manifest.digest));
@@ -45,7 +49,7 @@ GcReport collect_garbage(const Store& store, const std::set<std::string>& layers
         } catch (const Error& e) {
             // A broken image keeps what it has: nothing is taken on a guess.
             log::warn("prune: image " + t.name + ": " + e.what() + " (its blobs are kept)");
-            return {};
+            return r;
         }
     }
     for (const auto& p : layers_in_use) {
@@ -53,7 +57,6 @@ GcReport collect_garbage(const Store& store, const std::set<std::string>& layers
         fs::path dir = fs::path(p).parent_path();
         if (dir.parent_path() == fs::path(store.layers_dir())) layers.insert(dir.filename().string());
     }
-    GcReport r;
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(store.root() + "/blobs/sha256", ec)) {
         if (blobs.count(e.path().filename().string()) || young(e.path(), grace)) continue;

@@ -5,16 +5,19 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <set>
 
 #include "image/digest.hpp"
 #include "image/fsutil.hpp"
+#include "image/reference.hpp"
 #include "image/store.hpp"
 #include "image/unpack.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 
 namespace vitro::image {
 
@@ -190,10 +193,117 @@ std::vector<DockerImage> parse_docker_manifest(std::string_view text, const std:
 
 }  // namespace
 
+namespace {
+
+// Copies one index entry's image into the store (an index narrowed to
+// linux/amd64, one level deep) and returns its manifest's descriptor.
+Descriptor copy_layout_image(const Store& store, const std::string& dir, Descriptor desc, AddedBlobs& added) {
+    if (is_index_media_type(desc.media_type)) {
+        copy_layout_blob(store, dir, desc, added);
+        Index inner = parse_index(store.read_blob(desc.digest), "image index " + desc.digest);
+        desc = select_platform(inner);
+    }
+    copy_layout_blob(store, dir, desc, added);
+    Manifest m = parse_manifest(store.read_blob(desc.digest), "image manifest " + desc.digest);
+    copy_layout_blob(store, dir, m.config, added);
+    ImageConfig cfg = parse_config(store.read_blob(m.config.digest), "image config " + m.config.digest);
+    if (cfg.diff_ids.size() != m.layers.size())
+        throw Error(EINVAL, "image config " + m.config.digest + ": " + std::to_string(cfg.diff_ids.size()) +
+                                " diff_ids for " + std::to_string(m.layers.size()) + " layers");
+    for (auto& l : m.layers) copy_layout_blob(store, dir, l, added);
+    if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
+    desc.platform.reset();
+    desc.annotations.clear();
+    return desc;
+}
+
+Index read_layout_index(const std::string& dir) {
+    return parse_index(read_small_file(dir + "/index.json"), dir + "/index.json");
+}
+
+// A temporary directory under the store's tmp/, removed with everything in
+// it; locked while it lives (Store::make_temp_dir), so that only a killed
+// load leaves it for remove_orphan_temps().
+class TempDir {
+public:
+    TempDir(const Store& store, const char* prefix) : path_(store.make_temp_dir(prefix, &lock_)) {}
+    ~TempDir() {
+        try {
+            remove_tree(path_);
+        } catch (...) {
+        }
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    const std::string& path() const { return path_; }
+
+private:
+    UniqueFd lock_;  // declared first: released after the tree is gone
+    std::string path_;
+};
+
+// An oci-archive extracted (hostile-path-safe) into a temp dir under the store.
+std::string extract_oci_archive(const std::string& tarball, const TempDir& tmp) {
+    UniqueFd fd(::open(tarball.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw_errno("open", tarball);
+    try {
+        unpack_layer(fd.get(), tmp.path() + "/layout");
+    } catch (const Error& e) {
+        throw e.wrap("extract oci-archive " + tarball);
+    }
+    return tmp.path() + "/layout";
+}
+
+// Every named entry of the layout at dir into the store (load_oci_layout).
+std::vector<ImportedImage> load_layout(const Store& store, const std::string& dir, const std::string& name) {
+    Index index = read_layout_index(dir);
+    if (index.manifests.empty()) throw Error(EINVAL, "the index lists no image");
+    if (!name.empty() && index.manifests.size() != 1)
+        throw Error(EINVAL, "a name was given but the index lists " + std::to_string(index.manifests.size()) +
+                                " images");
+    AddedBlobs added(store);
+    std::vector<ImportedImage> out;
+    for (const auto& d : index.manifests) {
+        std::string tag_name = !name.empty() ? name : oci_index_name(d.annotations);
+        if (tag_name.empty()) {
+            if (index.manifests.size() == 1)
+                throw Error(EINVAL, "the index names no image (no " + std::string(kContainerdImageNameAnnotation) +
+                                        " or " + std::string(kRefNameAnnotation) + "): give one with --name");
+            log::warn("load: index entry " + d.digest + " has no name: not loaded");
+            continue;
+        }
+        out.push_back({tag_name, copy_layout_image(store, dir, d, added)});
+    }
+    if (out.empty()) throw Error(EINVAL, "no entry of the index has a name: give one with --name");
+    for (const auto& img : out) store.tag(img.name, img.manifest);
+    added.commit();
+    return out;
+}
+
+}  // namespace
+
+std::string oci_index_name(const std::map<std::string, std::string>& annotations) {
+    auto get = [&](std::string_view key) {
+        auto it = annotations.find(std::string(key));
+        return it == annotations.end() ? std::string() : it->second;
+    };
+    std::string containerd = get(kContainerdImageNameAnnotation);
+    std::string ref = get(kRefNameAnnotation);
+    const std::string& chosen = !containerd.empty() ? containerd : ref;
+    if (chosen.empty()) return {};
+    try {
+        // A bare tag in ref.name ("1") is a repository name to podman: localhost/1:latest.
+        return normalize_image_name(chosen);
+    } catch (const Error& e) {
+        throw Error(EINVAL, std::string(!containerd.empty() ? kContainerdImageNameAnnotation : kRefNameAnnotation) +
+                                " \"" + chosen + "\": not an image name (" + e.what() + "); give one with --name");
+    }
+}
+
 ImportedImage import_oci_layout(const Store& store, const std::string& dir, const std::string& ref,
                                 const std::string& name) {
     try {
-        Index index = parse_index(read_small_file(dir + "/index.json"), dir + "/index.json");
+        Index index = read_layout_index(dir);
         const Descriptor* chosen = nullptr;
         if (ref.empty()) {
             if (index.manifests.size() != 1)
@@ -207,34 +317,11 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
             }
             if (!chosen) throw Error(ENOENT, "no image tagged \"" + ref + "\"");
         }
-        Descriptor desc = *chosen;
-        // Without a name or ref, the manifest's own ref.name (what `vitro save` records).
-        std::string tag_name = !name.empty() ? name : ref;
-        if (tag_name.empty())
-            if (auto it = chosen->annotations.find(std::string(kRefNameAnnotation)); it != chosen->annotations.end())
-                tag_name = it->second;
+        std::string tag_name = !name.empty() ? name : !ref.empty() ? ref : oci_index_name(chosen->annotations);
+        if (tag_name.empty()) throw Error(EINVAL, "no name to tag the image with (give one with --name)");
         AddedBlobs added(store);
-        std::string text;
-        // An index (or Docker manifest list): narrow it to linux/amd64, one level deep.
-        if (is_index_media_type(desc.media_type)) {
-            copy_layout_blob(store, dir, desc, added);
-            Index inner = parse_index(store.read_blob(desc.digest), "image index " + desc.digest);
-            desc = select_platform(inner);
-        }
-        copy_layout_blob(store, dir, desc, added);
-        Manifest m = parse_manifest(store.read_blob(desc.digest), "image manifest " + desc.digest);
-        copy_layout_blob(store, dir, m.config, added);
-        ImageConfig cfg = parse_config(store.read_blob(m.config.digest), "image config " + m.config.digest);
-        if (cfg.diff_ids.size() != m.layers.size())
-            throw Error(EINVAL, "image config " + m.config.digest + ": " + std::to_string(cfg.diff_ids.size()) +
-                                    " diff_ids for " + std::to_string(m.layers.size()) + " layers");
-        for (auto& l : m.layers) copy_layout_blob(store, dir, l, added);
-        if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
-        desc.platform.reset();
-        desc.annotations.clear();
-        ImportedImage out{tag_name, desc};
-        if (out.name.empty()) throw Error(EINVAL, "no name to tag the image with (give one with --name)");
-        store.tag(out.name, desc);
+        ImportedImage out{tag_name, copy_layout_image(store, dir, *chosen, added)};
+        store.tag(out.name, out.manifest);
         added.commit();
         return out;
     } catch (const Error& e) {
@@ -242,27 +329,27 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
     }
 }
 
+std::vector<ImportedImage> load_oci_layout(const Store& store, const std::string& dir, const std::string& name) {
+    try {
+        return load_layout(store, dir, name);
+    } catch (const Error& e) {
+        throw e.wrap("load OCI layout " + dir);
+    }
+}
+
 ImportedImage import_oci_archive(const Store& store, const std::string& tarball, const std::string& ref,
                                  const std::string& name) {
-    std::string tmp = store.tmp_dir() + "/oci-archive-XXXXXX";
-    if (!::mkdtemp(tmp.data())) throw_errno("create temporary directory in", store.tmp_dir());
+    TempDir tmp(store, "oci-archive");
+    return import_oci_layout(store, extract_oci_archive(tarball, tmp), ref, name);
+}
+
+std::vector<ImportedImage> load_oci_archive(const Store& store, const std::string& tarball, const std::string& name) {
+    TempDir tmp(store, "oci-archive");
+    std::string dir = extract_oci_archive(tarball, tmp);
     try {
-        UniqueFd fd(::open(tarball.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!fd) throw_errno("open", tarball);
-        try {
-            unpack_layer(fd.get(), tmp + "/layout");
-        } catch (const Error& e) {
-            throw e.wrap("import oci-archive " + tarball);
-        }
-        ImportedImage img = import_oci_layout(store, tmp + "/layout", ref, name);
-        remove_tree(tmp);
-        return img;
-    } catch (...) {
-        try {
-            remove_tree(tmp);
-        } catch (...) {
-        }
-        throw;
+        return load_layout(store, dir, name);
+    } catch (const Error& e) {
+        throw e.wrap("load oci-archive " + tarball);
     }
 }
 
@@ -283,7 +370,7 @@ StoredImage load_image(const Store& store, const std::string& name) {
 }
 
 std::vector<ImportedImage> import_docker_archive(const Store& store, const std::string& tarball,
-                                                 const std::string& name) {
+                                                 const std::string& name, bool require_names) {
     try {
         // Pass 1: manifest.json and the symlinks (newer docker links duplicate layers).
         std::string manifest_text;
@@ -316,6 +403,11 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
         std::vector<DockerImage> images = parse_docker_manifest(manifest_text, "manifest.json");
         if (!name.empty() && images.size() != 1)
             throw Error(EINVAL, "a name was given but the archive holds " + std::to_string(images.size()) + " images");
+        if (require_names && name.empty())
+            for (size_t i = 0; i < images.size(); ++i)
+                if (images[i].repo_tags.empty())
+                    throw Error(EINVAL, "manifest.json: image [" + std::to_string(i) +
+                                            "] has no RepoTags: give it a name with --name");
 
         auto resolve = [&](std::string n) {
             for (int hops = 0; hops < 16; ++hops) {
@@ -402,6 +494,80 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
         return out;
     } catch (const Error& e) {
         throw e.wrap("import docker-archive " + tarball);
+    }
+}
+
+namespace {
+struct ArchiveKind {
+    bool oci = false, docker = false;  // has index.json, manifest.json
+    std::string index;                 // index.json's text
+};
+
+// One pass over the headers (the data is skipped, not read, where the tar is
+// seekable): which metadata files the archive has at its top level.
+ArchiveKind archive_kind(const std::string& tarball) {
+    ArchivePtr a = open_tarball(tarball);
+    ArchiveKind k;
+    archive_entry* e;
+    int r;
+    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        const char* p = archive_entry_pathname(e);
+        if (!p || archive_entry_filetype(e) != AE_IFREG) continue;
+        std::string n = normalize(p);
+        if (n == "manifest.json") k.docker = true;
+        if (n != "index.json") continue;
+        k.oci = true;
+        if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "index.json: too large");
+        k.index.resize(static_cast<size_t>(archive_entry_size(e)));
+        if (archive_read_data(a.get(), k.index.data(), k.index.size()) != static_cast<la_ssize_t>(k.index.size()))
+            throw Error(EINVAL, "index.json: short read: " + aerr(a.get()));
+    }
+    if (r != ARCHIVE_EOF) throw Error(EINVAL, tarball + ": " + aerr(a.get()));
+    return k;
+}
+}  // namespace
+
+std::vector<ImportedImage> load_images(const Store& store, const std::string& input, const std::string& name) {
+    store.remove_orphan_temps();  // what an earlier, killed load or pull left
+    std::error_code ec;
+    if (std::filesystem::is_directory(input, ec)) return load_oci_layout(store, input, name);
+    if (!std::filesystem::exists(input, ec)) throw Error(ENOENT, "load: " + input + ": no such file or directory");
+    ArchiveKind kind;
+    try {
+        kind = archive_kind(input);
+    } catch (const Error& e) {
+        throw e.wrap("load");
+    }
+    if (!kind.oci && !kind.docker)
+        throw Error(EINVAL, "load " + input +
+                                ": neither an oci-archive (no index.json) nor a docker-archive (no manifest.json)");
+    if (!kind.oci) return import_docker_archive(store, input, name, true);
+    // --name with several images is the user's mistake, not a format to fall back from.
+    if (!name.empty()) {
+        size_t count = 1;
+        try {
+            count = parse_index(kind.index, "index.json").manifests.size();
+        } catch (const Error&) {
+            // unreadable: the loads below say why
+        }
+        if (count != 1)
+            throw Error(EINVAL, "load " + input + ": a name was given but the index lists " + std::to_string(count) +
+                                    " images");
+    }
+    // The index first, as podman does: it has the full names (containerd's
+    // and docker's own manifest.json shorten docker.io names).
+    try {
+        return load_oci_archive(store, input, name);
+    } catch (const Error& oci_err) {
+        if (!kind.docker) throw;
+        try {
+            auto got = import_docker_archive(store, input, name, true);
+            log::warn("load " + input + ": its OCI index failed (" + oci_err.what() + "); loaded from its manifest.json");
+            return got;
+        } catch (const Error& docker_err) {
+            throw Error(EINVAL, "load " + input + ": not an OCI archive (" + oci_err.what() + ") nor a docker archive (" +
+                                    docker_err.what() + ")");
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 // records no tag.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,11 +31,35 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
 ImportedImage import_oci_archive(const Store& store, const std::string& tarball, const std::string& ref,
                                  const std::string& name = {});
 
+// The name of an index entry, as podman and containerd read it: the
+// io.containerd.image.name annotation (ctr images export, BuildKit, docker
+// save), else org.opencontainers.image.ref.name (skopeo, podman save), each
+// normalized as podman does (normalize_image_name: "app:1" ->
+// "localhost/app:1"; a bare tag "1" -> "localhost/1:latest"). Empty when the
+// entry has neither; an Error naming the annotation when it is no image name.
+std::string oci_index_name(const std::map<std::string, std::string>& annotations);
+
+// Loads every image an OCI layout's index lists, each tagged with its
+// oci_index_name (entries without one are skipped, with a warning; none named
+// is an error). With `name`, the index must list one image, tagged `name`.
+// All or nothing: a failure leaves no tag and no blob behind.
+std::vector<ImportedImage> load_oci_layout(const Store& store, const std::string& dir, const std::string& name = {});
+// The same from an oci-archive (extracted under the store's tmp/ first).
+std::vector<ImportedImage> load_oci_archive(const Store& store, const std::string& tarball,
+                                            const std::string& name = {});
+
+// `vitro load`: an OCI layout directory, an oci-archive, or a docker-archive.
+// An archive with an index.json is read as an oci-archive first (podman's
+// order), falling back to its manifest.json; the error names both failures.
+std::vector<ImportedImage> load_images(const Store& store, const std::string& input, const std::string& name = {});
+
 // Imports every image of a docker-save tarball (plain or compressed) as an OCI
 // manifest + config; each RepoTags entry becomes a tag. When `name` is given it
 // replaces the tags (the archive must then hold exactly one image).
+// With `require_names`, an image without RepoTags (and no `name`) is an
+// error before anything is stored; without, it is stored with an empty name.
 std::vector<ImportedImage> import_docker_archive(const Store& store, const std::string& tarball,
-                                                 const std::string& name = {});
+                                                 const std::string& name = {}, bool require_names = false);
 
 // A stored image: its manifest and config, read back and verified.
 struct StoredImage {

@@ -100,7 +100,7 @@ bool is_manifest_media_type(std::string_view mt) {
 }
 bool is_layer_media_type(std::string_view mt) {
     return mt == media::kOciLayer || mt == media::kOciLayerGzip || mt == media::kOciLayerZstd ||
-           mt == media::kDockerLayerGzip || mt == media::kDockerLayerForeign ||
+           mt == media::kDockerLayer || mt == media::kDockerLayerGzip || mt == media::kDockerLayerForeign ||
            mt == "application/vnd.oci.image.layer.nondistributable.v1.tar" ||
            mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip" ||
            mt == "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd";

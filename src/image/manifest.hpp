@@ -24,10 +24,15 @@ inline constexpr std::string_view kDockerManifestList = "application/vnd.docker.
 inline constexpr std::string_view kDockerManifest = "application/vnd.docker.distribution.manifest.v2+json";
 inline constexpr std::string_view kDockerConfig = "application/vnd.docker.container.image.v1+json";
 inline constexpr std::string_view kDockerLayerGzip = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+// Uncompressed: what containerd records for a docker-archive's plain tar layers
+// (ctr images import/export, docker save since 25).
+inline constexpr std::string_view kDockerLayer = "application/vnd.docker.image.rootfs.diff.tar";
 inline constexpr std::string_view kDockerLayerForeign = "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 }  // namespace media
 
 inline constexpr std::string_view kRefNameAnnotation = "org.opencontainers.image.ref.name";
+// The full image name containerd (ctr images export) and BuildKit record in an index.
+inline constexpr std::string_view kContainerdImageNameAnnotation = "io.containerd.image.name";
 
 bool is_index_media_type(std::string_view mt);
 bool is_manifest_media_type(std::string_view mt);

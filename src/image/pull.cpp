@@ -281,6 +281,7 @@ ProgressFn progress_printer(FILE* out) {
 }
 
 ImportedImage pull(const Store& store, const std::string& ref, const PullOptions& opts) {
+    store.remove_orphan_temps();  // what an earlier, killed pull or load left
     for (const char* t : {"oci:", "oci-archive:", "docker-archive:"})
         if (ref.rfind(t, 0) == 0) return pull_transport(store, ref);
     std::string r = ref.rfind("docker://", 0) == 0 ? ref.substr(9) : ref;

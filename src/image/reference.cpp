@@ -190,4 +190,13 @@ std::string normalize_local_name(const std::string& name) {
     return name + ":latest";
 }
 
+std::string normalize_image_name(std::string_view name) {
+    size_t slash = name.find('/');
+    std::string_view first = slash == std::string_view::npos ? std::string_view() : name.substr(0, slash);
+    bool has_registry = first == "localhost" || first.find_first_of(".:") != std::string_view::npos;
+    Reference r = parse_reference(has_registry ? std::string(name) : "localhost/" + std::string(name));
+    if (!r.digest.empty()) r.tag.clear();
+    return r.str();
+}
+
 }  // namespace vitro::image

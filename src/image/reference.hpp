@@ -33,4 +33,10 @@ Reference parse_reference(std::string_view ref);
 // nor a digest ("busybox" -> "busybox:latest", "host:5000/a" -> "host:5000/a:latest").
 std::string normalize_local_name(const std::string& name);
 
+// A name from an archive, normalized as podman's NormalizeName does: a name
+// without a registry is local ("app:1" -> "localhost/app:1", "team/app" ->
+// "localhost/team/app:latest"), docker.io names get "library/", a tagged and
+// digested name keeps only the digest. Throws like parse_reference.
+std::string normalize_image_name(std::string_view name);
+
 }  // namespace vitro::image

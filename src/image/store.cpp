@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "image/reference.hpp"
+#include "image/fsutil.hpp"
+#include "image/gc.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 
 namespace vitro::image {
 
@@ -24,11 +28,31 @@ namespace {
 // Serialises index.json updates between processes (flock on <root>/index.lock).
 template <typename F>
 auto with_index_lock(const std::string& root, F&& f) {
-    std::string lock = root + "/index.lock";
-    UniqueFd fd(::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (!fd) throw_errno("open", lock);
-    if (::flock(fd.get(), LOCK_EX) < 0) throw_errno("lock", lock);
+    UniqueFd lock = lock_file(root + "/index.lock");
     return f();  // the lock goes with the fd
+}
+
+bool same_file(const struct stat& a, const struct stat& b) { return a.st_ino == b.st_ino && a.st_dev == b.st_dev; }
+
+// Takes the writer's lock on a temp entry just made at `path` (fd open on
+// it). False when a sweep got there first: it has removed, or will remove,
+// the entry, and the caller makes another.
+bool claim_temp(int fd, const std::string& path) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) return false;
+    struct stat mine, now;
+    return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &now) == 0 && same_file(mine, now);
+}
+
+// Makes and claims a temp entry with `make` (mkostemp or mkdtemp + open);
+// a few tries, as each lost race means a sweep is running right then.
+template <typename Make>
+UniqueFd make_claimed(const std::string& tmp_dir, const std::string& name, std::string& path, Make&& make) {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        path = tmp_dir + "/" + name + "-XXXXXX";
+        UniqueFd fd = make(path);
+        if (claim_temp(fd.get(), path)) return fd;
+    }
+    throw Error(EAGAIN, "create a temporary file in " + tmp_dir + ": removed by a concurrent clean-up, 8 times");
 }
 }  // namespace
 
@@ -41,12 +65,12 @@ BlobWriter::BlobWriter(const Store& store, std::string tmp_path, UniqueFd fd)
 
 BlobWriter::BlobWriter(BlobWriter&& o) noexcept
     : store_(o.store_), tmp_(std::move(o.tmp_)), fd_(std::move(o.fd_)), hash_(std::move(o.hash_)),
-      digest_(std::move(o.digest_)), size_(o.size_), done_(o.done_) {
+      digest_(std::move(o.digest_)), size_(o.size_), flushed_(o.flushed_), synced_(o.synced_), done_(o.done_) {
     o.done_ = true;
 }
 
 BlobWriter::~BlobWriter() {
-    if (!done_ && !tmp_.empty()) ::unlink(tmp_.c_str());
+    if (!done_ && !tmp_.empty()) ::unlink(tmp_.c_str());  // before fd_ closes: the lock covers it
 }
 
 void BlobWriter::write(const void* data, size_t len) {
@@ -78,9 +102,9 @@ void BlobWriter::check_and_sync(std::string_view expected, int64_t expected_size
                                 std::to_string(size_));
     if (!expected.empty() && got != expected)
         throw Error(EINVAL, "blob " + std::string(expected) + ": digest mismatch: content hashes to " + got);
-    if (!fd_) return;  // synced already
+    if (synced_) return;
     if (::fsync(fd_.get()) < 0) throw_errno("fsync", tmp_);
-    fd_.reset();
+    synced_ = true;  // fd_ stays open until the blob is in place: it holds the writer's lock
 }
 
 void BlobWriter::verify(std::string_view expected, int64_t expected_size) {
@@ -102,6 +126,7 @@ std::string BlobWriter::commit(std::string_view expected, int64_t expected_size,
         }
         if (added) *added = true;
         if (::rename(tmp_.c_str(), dest.c_str()) < 0) throw_errno("rename", tmp_ + " to " + dest);
+        fd_.reset();
         return got;
     } catch (...) {
         ::unlink(tmp_.c_str());
@@ -134,11 +159,58 @@ std::string Store::blob_path(std::string_view digest) const {
 }
 
 BlobWriter Store::begin_blob() const {
-    std::string tmpl = tmp_dir() + "/blob-XXXXXX";
-    int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
-    if (fd < 0) throw_errno("create temporary blob in", tmp_dir());
-    ::fchmod(fd, 0644);
-    return BlobWriter(*this, tmpl, UniqueFd(fd));
+    std::string path;
+    UniqueFd fd = make_claimed(tmp_dir(), "blob", path, [&](std::string& tmpl) {
+        UniqueFd f(::mkostemp(tmpl.data(), O_CLOEXEC));
+        if (!f) throw_errno("create temporary blob in", tmp_dir());
+        ::fchmod(f.get(), 0644);
+        return f;
+    });
+    return BlobWriter(*this, path, std::move(fd));
+}
+
+std::string Store::make_temp_dir(const std::string& prefix, UniqueFd* owner) const {
+    std::string path;
+    *owner = make_claimed(tmp_dir(), prefix, path, [&](std::string& tmpl) {
+        if (!::mkdtemp(tmpl.data())) throw_errno("create temporary directory in", tmp_dir());
+        UniqueFd f(::open(tmpl.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!f) throw_errno("open", tmpl);
+        return f;
+    });
+    return path;
+}
+
+TempSweep Store::remove_orphan_temps() const {
+    TempSweep r;
+    UniqueFd dir(::open(tmp_dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dir) return r;
+    std::vector<std::string> names;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(tmp_dir(), ec)) names.push_back(e.path().filename().string());
+    for (const std::string& name : names) {
+        // The writer's lock free means the writer is gone: a live one holds it
+        // from its entry's first moment (make_claimed) to its last.
+        UniqueFd fd(::openat(dir.get(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+        if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) < 0) continue;
+        struct stat st, now;
+        if (::fstat(fd.get(), &st) < 0 || ::fstatat(dir.get(), name.c_str(), &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !same_file(st, now))
+            continue;
+        uint64_t bytes = S_ISDIR(st.st_mode) ? disk_usage(tmp_dir() + "/" + name) : static_cast<uint64_t>(st.st_size);
+        try {
+            if (S_ISDIR(st.st_mode)) remove_tree_at(dir.get(), name);
+            else if (::unlinkat(dir.get(), name.c_str(), 0) < 0) throw_errno("remove", tmp_dir() + "/" + name);
+        } catch (const Error& e) {
+            log::warn("remove leftover " + tmp_dir() + "/" + name + ": " + e.what());
+            continue;
+        }
+        ++r.entries;
+        r.bytes += bytes;
+    }
+    if (r.entries)
+        log::info("removed " + std::to_string(r.entries) + " leftover temporary file(s) of killed writers from " +
+                  tmp_dir() + " (" + std::to_string(r.bytes) + " bytes)");
+    return r;
 }
 
 std::string Store::put_blob(int fd, std::string_view expected, int64_t expected_size) const {

@@ -1,7 +1,10 @@
 // The content store: an OCI image layout under a root directory
 // (default /var/lib/vitro, or $VITRO_ROOT):
 //   <root>/oci-layout, <root>/index.json, <root>/blobs/sha256/<hex>
-//   <root>/tmp/      blobs being written (same filesystem: rename is atomic)
+//   <root>/tmp/      blobs being written (same filesystem: rename is atomic) and
+//                    archives being extracted; each flock()ed by its writer,
+//                    so that one a killed writer left is told apart and removed
+//                    (remove_orphan_temps: by load, pull and system prune)
 //   <root>/layers/   unpacked layers, see unpack.hpp
 // Every blob is hashed while it is written; a digest mismatch leaves nothing.
 // Tags ("name:tag") live in index.json as org.opencontainers.image.ref.name.
@@ -56,7 +59,14 @@ private:
     std::optional<std::string> digest_;
     int64_t size_ = 0;
     int64_t flushed_ = 0;  // bytes handed to writeback already
+    bool synced_ = false;
     bool done_ = false;
+};
+
+// What remove_orphan_temps() removed.
+struct TempSweep {
+    size_t entries = 0;
+    uint64_t bytes = 0;
 };
 
 struct TagEntry {
@@ -75,6 +85,12 @@ public:
     std::string layers_dir() const { return root_ + "/layers"; }
 
     BlobWriter begin_blob() const;
+    // A new directory <tmp>/<prefix>-XXXXXX, locked as a blob being written
+    // is: the lock lives in *owner; remove it before closing that.
+    std::string make_temp_dir(const std::string& prefix, UniqueFd* owner) const;
+    // Removes what no live writer owns from tmp/ (what a killed load or pull
+    // left). Entries being written are never touched.
+    TempSweep remove_orphan_temps() const;
     // Copies the stream from fd (to EOF) into the store.
     std::string put_blob(int fd, std::string_view expected_digest = {}, int64_t expected_size = -1) const;
     std::string put_blob_file(const std::string& path, std::string_view expected_digest = {},

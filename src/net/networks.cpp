@@ -170,25 +170,51 @@ NetworkConfigList NetworkStore::inspect(const std::string& name) const {
     return load_conflist(f);
 }
 
+namespace {
+// The first /24 of kSubnetPool that overlaps none of `used`.
+std::string free_subnet(const std::vector<Cidr>& used) {
+    Cidr pool = parse_cidr(kSubnetPool, "subnet pool");
+    for (int i = 0; i < 1 << (24 - pool.prefix); ++i) {
+        unsigned char b[16];
+        std::copy(pool.bytes, pool.bytes + 16, b);
+        b[1] = static_cast<unsigned char>(b[1] | (i >> 8));
+        b[2] = static_cast<unsigned char>(i & 0xff);
+        std::string text = address_text(pool, b) + "/24";
+        Cidr c = parse_cidr(text, "subnet");
+        if (std::none_of(used.begin(), used.end(), [&](const Cidr& u) { return cidrs_overlap(c, u); })) return text;
+    }
+    throw Error(ENOSPC, std::string("network subnet: no free /24 left in ") + kSubnetPool + "; give one with --subnet");
+}
+}  // namespace
+
 NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in) {
     NetworkSpec spec = spec_in;
-    validate(spec);
-    Cidr mine = parse_cidr(spec.subnet, "subnet");
+    if (spec.subnet.empty() && !spec.gateway.empty()) bad("gateway", spec.gateway + ": needs a subnet");
+    validate({.name = spec.name, .bridge = spec.bridge, .subnet = spec.subnet.empty() ? kSubnetPool : spec.subnet,
+              .gateway = spec.gateway, .mtu = spec.mtu, .ipam_data_dir = spec.ipam_data_dir});
+    make_dirs(dir_.string(), 0755);
+    // From the check of what others use to the new file: one create at a time.
+    UniqueFd lock = lock_file((dir_ / "networks.lock").string());
+    std::vector<Cidr> used;
+    std::vector<std::string> used_text;
     std::set<std::string> bridges;
     for (const auto& other : list()) {
         if (other.name == spec.name) throw Error(EEXIST, "network " + spec.name + ": already exists (" + other.source + ")");
         bridges.insert(bridge_of(other));
         for (const auto& s : subnets_of(other)) {
-            Cidr theirs;
             try {
-                theirs = parse_cidr(s, "subnet");
+                used.push_back(parse_cidr(s, "subnet"));
+                used_text.push_back(s + " of network " + other.name);
             } catch (const Error&) {
-                continue;  // not ours to judge
+                // not ours to judge
             }
-            if (cidrs_overlap(mine, theirs))
-                throw Error(EEXIST, "network " + spec.name + ": subnet " + spec.subnet + " overlaps " + s + " of network " + other.name);
         }
     }
+    if (spec.subnet.empty()) spec.subnet = free_subnet(used);
+    Cidr mine = parse_cidr(spec.subnet, "subnet");
+    for (size_t i = 0; i < used.size(); ++i)
+        if (cidrs_overlap(mine, used[i]))
+            throw Error(EEXIST, "network " + spec.name + ": subnet " + spec.subnet + " overlaps " + used_text[i]);
     if (spec.bridge.empty()) {
         for (int i = 1; spec.bridge.empty(); ++i)
             if (!bridges.count("vitro" + std::to_string(i))) spec.bridge = "vitro" + std::to_string(i);
@@ -197,7 +223,6 @@ NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in) {
     }
     json doc = make_conflist(spec);
     std::string text = doc.dump(2) + "\n";
-    make_dirs(dir_.string(), 0755);
     fs::path f = file_of(spec.name);
     // Write a temporary file, then link it in: the name appears complete, or not at all.
     fs::path tmp = dir_ / ("." + spec.name + ".tmp" + std::to_string(::getpid()));

@@ -19,11 +19,13 @@ inline constexpr const char* kDefaultNetDir = "/etc/vitro/net.d";
 inline constexpr const char* kDefaultNetwork = "vitro";
 inline constexpr const char* kDefaultBridge = "vitro0";
 inline constexpr const char* kDefaultSubnet = "10.88.0.0/16";
+// Networks created without a subnet get the first free /24 of this pool (podman's).
+inline constexpr const char* kSubnetPool = "10.89.0.0/16";
 
 struct NetworkSpec {
     std::string name;
     std::string bridge;                 // empty: "vitro" + a free number
-    std::string subnet;                 // CIDR, e.g. "10.89.0.0/24"; IPv4 or IPv6
+    std::string subnet;                 // CIDR, e.g. "10.89.0.0/24"; IPv4 or IPv6 (create: empty = a free /24 of kSubnetPool)
     std::string gateway;                // empty: the subnet's first address
     bool ip_masq = true;
     int mtu = 0;                        // 0: the plugin's default
@@ -51,7 +53,10 @@ public:
     explicit NetworkStore(std::filesystem::path dir = kDefaultNetDir);
 
     // Writes <dir>/<name>.conflist; throws if the name, bridge or an
-    // overlapping subnet is already used by another network.
+    // overlapping subnet is already used by another network. An empty subnet
+    // or bridge is allocated (the first free /24 of kSubnetPool, "vitroN").
+    // Under an flock on <dir>/networks.lock, as netavark locks its config
+    // dir, so that parallel creates never pick the same subnet or bridge.
     NetworkConfigList create(const NetworkSpec& spec);
     // Every network in the directory, sorted by name. A malformed file is an error
     // naming it.

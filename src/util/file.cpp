@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,6 +115,14 @@ void make_dirs(const std::string& path, int mode) {
         if (errno != ENOENT || attempt >= 5 || slash == 0 || slash == std::string::npos) throw_errno("mkdir", path);
         make_dirs(path.substr(0, slash), mode);
     }
+}
+
+UniqueFd lock_file(const std::string& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+    if (!fd) throw_errno("open lock file", path);
+    while (::flock(fd.get(), LOCK_EX) < 0)
+        if (errno != EINTR) throw_errno("lock", path);
+    return fd;
 }
 
 }  // namespace vitro

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -61,19 +62,26 @@ protected:
     }
 
     // vitro --network-config-dir DIR --root DIR network ARGS...
-    Result network(const std::vector<std::string>& args) {
+    Result network(const std::vector<std::string>& args) { return wait_for(start(args)); }
+
+    // A started command: its pid and where its output goes.
+    struct Started {
+        pid_t pid = -1;
+        std::string base;
+        Result r;
+    };
+    Started start(const std::vector<std::string>& args) {
         std::vector<std::string> argv = {vitro_path(), "--network-config-dir", net_dir_.string(), "--root",
                                          root_.string(), "network"};
         argv.insert(argv.end(), args.begin(), args.end());
-        Result r;
-        for (const auto& a : argv) r.cmd += (r.cmd.empty() ? "" : " ") + a;
-        const std::string base = (tmp_ / ("cmd" + std::to_string(++counter_))).string();
-        pid_t pid = ::fork();
-        if (pid < 0) return r;
-        if (pid == 0) {
+        Started s;
+        for (const auto& a : argv) s.r.cmd += (s.r.cmd.empty() ? "" : " ") + a;
+        s.base = (tmp_ / ("cmd" + std::to_string(++counter_))).string();
+        s.pid = ::fork();
+        if (s.pid == 0) {
             int in = ::open("/dev/null", O_RDONLY);
-            int out = ::open((base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int err = ::open((base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int out = ::open((s.base + ".out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int err = ::open((s.base + ".err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (in < 0 || out < 0 || err < 0) ::_exit(120);
             ::dup2(in, 0);
             ::dup2(out, 1);
@@ -85,13 +93,17 @@ protected:
             ::execv(cargv[0], cargv.data());
             ::_exit(127);
         }
+        return s;
+    }
+    Result wait_for(Started s) {
+        if (s.pid < 0) return s.r;
         int status = 0;
-        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        while (::waitpid(s.pid, &status, 0) < 0 && errno == EINTR) {
         }
-        r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        r.out = read_file(base + ".out");
-        r.err = read_file(base + ".err");
-        return r;
+        s.r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        s.r.out = read_file(s.base + ".out");
+        s.r.err = read_file(s.base + ".err");
+        return s.r;
     }
 
     // Runs a command expected to fail with exit 125 and "Error: ..." naming each of `needles`.
@@ -179,6 +191,33 @@ TEST_F(NetworkCmd, CreateLsInspectRm) {
     EXPECT_EQ(r.out, "front\nback\n");
     EXPECT_FALSE(fs::exists(net_dir_ / "front.conflist"));
     EXPECT_EQ(ls_names(), std::vector<std::string>({"vitro"}));
+}
+
+// Parallel creates without --subnet, as a script starting a stack does: each
+// gets its own subnet and bridge (they once shared subnets, pairwise).
+TEST_F(NetworkCmd, ParallelCreatesGetDistinctSubnets) {
+    ASSERT_EQ(network({"ls", "-q"}).code, 0);  // the default network exists first, as after any use
+    constexpr int kCreates = 12;
+    std::vector<Started> started;
+    for (int i = 0; i < kCreates; ++i) started.push_back(start({"create", "par" + std::to_string(i)}));
+    for (auto& s : started) {
+        Result r = wait_for(s);
+        EXPECT_EQ(r.code, 0) << r.describe();
+    }
+    std::set<std::string> subnets, bridges;
+    for (int i = 0; i < kCreates; ++i) {
+        json b = bridge_of(inspect_one("par" + std::to_string(i)));
+        subnets.insert(b["ipam"]["ranges"][0][0]["subnet"].get<std::string>());
+        bridges.insert(b["bridge"].get<std::string>());
+    }
+    EXPECT_EQ(subnets.size(), static_cast<size_t>(kCreates)) << ::testing::PrintToString(subnets);
+    EXPECT_EQ(bridges.size(), static_cast<size_t>(kCreates)) << ::testing::PrintToString(bridges);
+    for (const auto& s : subnets) EXPECT_EQ(s.rfind("10.89.", 0), 0u) << s;
+    // No leftovers of the writes (temporary files) beside the conflists and the lock.
+    for (const auto& e : fs::directory_iterator(net_dir_)) {
+        std::string n = e.path().filename().string();
+        EXPECT_TRUE(e.path().extension() == ".conflist" || n == "networks.lock") << n;
+    }
 }
 
 TEST_F(NetworkCmd, CreateFlags) {

@@ -237,3 +237,73 @@ TEST(ImageImport, OciArchive) {
     EXPECT_TRUE(list_tree(s.tmp_dir()).empty());
     EXPECT_NE(error_of([&] { load_image(s, "nope:1"); }).find("not in the store"), std::string::npos);
 }
+
+// Names from an index entry, as podman and containerd read them.
+TEST(ImageImport, OciIndexName) {
+    const std::string ref(kRefNameAnnotation), ctrd(kContainerdImageNameAnnotation);
+    // ctr images export / BuildKit: the containerd annotation wins over the bare tag.
+    EXPECT_EQ(oci_index_name({{ref, "1"}, {ctrd, "localhost/team/app:1"}}), "localhost/team/app:1");
+    EXPECT_EQ(oci_index_name({{ref, "1.36"}, {ctrd, "docker.io/library/busybox:1.36"}}), "docker.io/library/busybox:1.36");
+    // skopeo / podman save: a full reference in ref.name.
+    EXPECT_EQ(oci_index_name({{ref, "localhost/team/app:1"}}), "localhost/team/app:1");
+    EXPECT_EQ(oci_index_name({{ref, "team/app"}}), "localhost/team/app:latest");
+    EXPECT_EQ(oci_index_name({{ref, "quay.io/x/y:2"}}), "quay.io/x/y:2");
+    // A bare tag: a repository name to podman.
+    EXPECT_EQ(oci_index_name({{ref, "1"}}), "localhost/1:latest");
+    EXPECT_EQ(oci_index_name({}), "");
+    EXPECT_EQ(oci_index_name({{"org.example", "x"}}), "");
+    std::string err = error_of([&] { oci_index_name({{ref, "Not A Name"}}); });
+    EXPECT_NE(err.find(ref), std::string::npos) << err;
+    EXPECT_NE(err.find("--name"), std::string::npos) << err;
+}
+
+namespace {
+// Rewrites a layout's index.json: its one entry repeated once per annotation set.
+void set_index_entries(const std::string& dir, const std::vector<json>& annotations) {
+    json idx = json::parse(slurp(dir + "/index.json"));
+    json entry = idx["manifests"][0];
+    idx["manifests"] = json::array();
+    for (const auto& a : annotations) {
+        entry["annotations"] = a;
+        if (a.empty()) entry.erase("annotations");
+        idx["manifests"].push_back(entry);
+    }
+    put_file(dir + "/index.json", idx.dump());
+}
+}  // namespace
+
+// `vitro load` of a layout: every named entry (ctr exports several images in
+// one archive), all or nothing.
+TEST(ImageImport, LoadOciLayoutNamesEveryEntry) {
+    ImageTempDir t;
+    const std::string dir = t.path + "/src";
+    std::string mdigest = write_oci_layout(dir, "x", sample_layers());
+    set_index_entries(dir, {{{"io.containerd.image.name", "localhost/team/app:1"}, {"org.opencontainers.image.ref.name", "1"}},
+                            {{"io.containerd.image.name", "docker.io/library/busybox:1.36"},
+                             {"org.opencontainers.image.ref.name", "1.36"}},
+                            json::object()});
+    Store s(t.path + "/store");
+    auto got = load_oci_layout(s, dir);
+    ASSERT_EQ(got.size(), 2u);  // the unnamed third entry is skipped
+    EXPECT_EQ(got[0].name, "localhost/team/app:1");
+    EXPECT_EQ(got[1].name, "docker.io/library/busybox:1.36");
+    EXPECT_EQ(s.resolve("localhost/team/app:1")->digest, mdigest);
+    EXPECT_EQ(s.resolve("docker.io/library/busybox:1.36")->digest, mdigest);
+    EXPECT_EQ(s.tags().size(), 2u);
+    // --name needs a single image.
+    Store s2(t.path + "/store2");
+    EXPECT_NE(error_of([&] { load_oci_layout(s2, dir, "mine:1"); }).find("3 images"), std::string::npos);
+    // Nothing named: an error pointing at --name, and nothing stored.
+    set_index_entries(dir, {json::object()});
+    std::string err = error_of([&] { load_oci_layout(s2, dir); });
+    EXPECT_NE(err.find("--name"), std::string::npos) << err;
+    EXPECT_TRUE(s2.tags().empty());
+    EXPECT_EQ(load_oci_layout(s2, dir, "mine:1").at(0).name, "mine:1");
+    // One bad name fails the whole load: no tag, no blob of it.
+    Store s3(t.path + "/store3");
+    auto before = list_tree(t.path + "/store3");
+    set_index_entries(dir, {{{"org.opencontainers.image.ref.name", "localhost/ok:1"}},
+                            {{"org.opencontainers.image.ref.name", "Bad Name"}}});
+    EXPECT_NE(error_of([&] { load_oci_layout(s3, dir); }).find("Bad Name"), std::string::npos);
+    EXPECT_EQ(list_tree(t.path + "/store3"), before);
+}

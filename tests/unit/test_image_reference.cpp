@@ -98,6 +98,19 @@ TEST(ImageReference, NormalizeLocalName) {
     EXPECT_EQ(normalize_local_name("a@" + kDigest), "a@" + kDigest);
 }
 
+// podman's NormalizeName, for names read from archives.
+TEST(ImageReference, NormalizeImageName) {
+    EXPECT_EQ(normalize_image_name("busybox"), "localhost/busybox:latest");
+    EXPECT_EQ(normalize_image_name("app:1"), "localhost/app:1");
+    EXPECT_EQ(normalize_image_name("team/app"), "localhost/team/app:latest");
+    EXPECT_EQ(normalize_image_name("1"), "localhost/1:latest");
+    EXPECT_EQ(normalize_image_name("localhost/team/app:1"), "localhost/team/app:1");
+    EXPECT_EQ(normalize_image_name("docker.io/busybox"), "docker.io/library/busybox:latest");
+    EXPECT_EQ(normalize_image_name("localhost:5000/a"), "localhost:5000/a:latest");
+    EXPECT_EQ(normalize_image_name("quay.io/a/b:t@" + kDigest), "quay.io/a/b@" + kDigest);
+    EXPECT_NE(error_of([] { normalize_image_name("UPPER/x"); }).find("invalid reference format"), std::string::npos);
+}
+
 TEST(ImageAuthFile, Base64) {
     EXPECT_EQ(base64_encode("user:pass"), "dXNlcjpwYXNz");
     EXPECT_EQ(base64_decode("dXNlcjpwYXNz"), "user:pass");

@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "image/digest.hpp"
@@ -137,4 +140,53 @@ TEST(ImageStore, Tags) {
     EXPECT_TRUE(s.resolve("alpine:3"));
     EXPECT_NE(error_of([&] { s.tag("x:y", Descriptor{"", "sha256:bad", 0, {}, {}}); }).find("invalid digest"),
               std::string::npos);
+}
+
+namespace {
+// A child that starts writing a blob and a temp dir in the store, says so on
+// `ready`, then waits to be killed: what a load killed with -9 leaves.
+pid_t start_writer(const std::string& root, int ready) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        Store s(root);
+        BlobWriter w = s.begin_blob();
+        w.write(std::string(1 << 20, 'x'));
+        UniqueFd owner;
+        std::string dir = s.make_temp_dir("oci-archive", &owner);
+        put_file(dir + "/f", "data");
+        (void)!::write(ready, "r", 1);
+        for (;;) ::pause();
+    }
+    return pid;
+}
+}  // namespace
+
+// Temp entries of a writer that died are removed by the next sweep; those of
+// a live writer never are.
+TEST(ImageStore, OrphanTempsOfAKilledWriterAreRemoved) {
+    ImageTempDir t;
+    Store s(t.path + "/store");
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    pid_t child = start_writer(s.root(), p[1]);
+    ASSERT_GT(child, 0);
+    char c;
+    ASSERT_EQ(::read(p[0], &c, 1), 1);
+    ::close(p[0]);
+    ::close(p[1]);
+    EXPECT_EQ(list_tree(s.tmp_dir()).size(), 3u);  // blob-*, oci-archive-*, oci-archive-*/f
+    // Alive: its lock stands, nothing goes (nor does this process's own writer).
+    BlobWriter mine = s.begin_blob();
+    mine.write("mine");
+    EXPECT_EQ(s.remove_orphan_temps().entries, 0u);
+    EXPECT_EQ(list_tree(s.tmp_dir()).size(), 4u);
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    EXPECT_EQ(list_tree(s.tmp_dir()).size(), 4u);  // the kernel does not clean up for it
+    TempSweep swept = s.remove_orphan_temps();
+    EXPECT_EQ(swept.entries, 2u);
+    EXPECT_GE(swept.bytes, 1u << 20);
+    ASSERT_EQ(list_tree(s.tmp_dir()).size(), 1u);  // only the live writer's blob
+    EXPECT_EQ(mine.commit(), sha256_digest("mine"));
+    EXPECT_TRUE(list_tree(s.tmp_dir()).empty());
 }

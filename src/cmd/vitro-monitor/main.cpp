@@ -7,8 +7,8 @@
 // so the state's monitor pid stays right. Memory held while waiting: this
 // binary's, not the engine's.
 //
-// vitro-monitor --init PID --log FILE (--out FD --err FD | --master FD)
-//               [--keep FD]... -- PROGRAM ARG...
+// vitro-monitor --init PID --log FILE [--log-max-size BYTES --log-max-file N]
+//               (--out FD --err FD | --master FD) [--keep FD]... -- PROGRAM ARG...
 // PROGRAM is run with "--exit-code N" appended; the --keep fds stay open for it.
 #include <fcntl.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@
 
 #include "engine/monitor_pump.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 using namespace vitro;
 
@@ -36,11 +37,18 @@ int parse_fd(const char* s) {
     if (!*s || *end || v < 0 || v > 1 << 20) usage("bad number");
     return static_cast<int>(v);
 }
+
+uint64_t parse_u64_arg(const char* s) {
+    uint64_t v = 0;
+    if (!parse_u64(s, v)) usage("bad number");
+    return v;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
     pid_t init = -1;
     std::string log_path;
+    engine::LogLimits limits;
     engine::PumpFds fds;
     std::vector<int> keep;
     std::vector<char*> then;
@@ -52,6 +60,8 @@ int main(int argc, char** argv) {
         };
         if (a == "--init") init = parse_fd(value());
         else if (a == "--log") log_path = value();
+        else if (a == "--log-max-size") limits.max_size = parse_u64_arg(value());
+        else if (a == "--log-max-file") limits.max_file = static_cast<unsigned>(parse_u64_arg(value()));
         else if (a == "--out") fds.out = parse_fd(value());
         else if (a == "--err") fds.err = parse_fd(value());
         else if (a == "--master") fds.master = parse_fd(value());
@@ -66,7 +76,7 @@ int main(int argc, char** argv) {
     int code = 1;
     try {
         UniqueFd sigfd = engine::monitor_signals();
-        engine::LogWriter log(log_path);
+        engine::LogWriter log(log_path, limits);
         code = engine::pump_until_exit(init, fds, sigfd.get(), log);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "vitro-monitor: %s\n", e.what());

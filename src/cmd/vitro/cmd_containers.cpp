@@ -42,7 +42,7 @@ std::vector<std::string> rest_args(CLI::App* cmd) {
 struct RunFlags {
     engine::CreateRequest req;
     bool detach = false, tty = false, interactive = false;
-    std::vector<std::string> env_files, ports, cap_add, cap_drop, security_opts;
+    std::vector<std::string> env_files, ports, cap_add, cap_drop, security_opts, log_opts;
     std::string memory, restart = "no", entrypoint;
     bool entrypoint_set = false;
     double cpus = 0;
@@ -81,6 +81,9 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     c->add_option("--cap-add", f.cap_add, "add a capability (NET_ADMIN, ALL, ...)");
     c->add_option("--cap-drop", f.cap_drop, "drop a capability");
     c->add_option("--security-opt", f.security_opts, "seccomp=FILE|unconfined, no-new-privileges");
+    c->add_option("--log-opt", f.log_opts,
+                  "log rotation: max-size=SIZE (k/m/g; -1: unbounded), max-file=N (files kept); "
+                  "default max-size=20m,max-file=5, or $VITRO_LOG_OPTS");
     c->add_option("-h,--hostname", r.run.hostname, "container host name");
     c->add_option("--restart", f.restart, "restart policy: no, on-failure[:N], always, unless-stopped");
     c->add_option("--pod", r.pod, "join a pod: its network (localhost, ports), IPC and UTS namespaces (see vitro pod)");
@@ -126,6 +129,7 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
     r.run.cap_add = f.cap_add;
     r.run.cap_drop = f.cap_drop;
     r.security_opts = f.security_opts;
+    r.log = engine::parse_log_opts(f.log_opts, engine::default_log_limits());
     for (const auto& p : f.ports) r.ports.push_back(engine::parse_port_mapping(p));
     r.restart = engine::parse_restart(f.restart);
     if (r.auto_remove && r.restart.policy != engine::RestartPolicy::No)

@@ -40,25 +40,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
     load->add_flag("-q,--quiet", lf->quiet, "print nothing but errors");
     load->callback([&g, lf] {
         image::Store store(g.root);
-        std::vector<image::ImportedImage> got;
-        std::error_code ec;
-        if (std::filesystem::is_directory(lf->input, ec)) {
-            got.push_back(image::import_oci_layout(store, lf->input, "", lf->name));
-        } else if (!std::filesystem::exists(lf->input, ec)) {
-            throw Error(ENOENT, "load: " + lf->input + ": no such file or directory");
-        } else {
-            // A docker-save tarball has manifest.json; an oci-archive has index.json.
-            try {
-                got = image::import_docker_archive(store, lf->input, lf->name);
-            } catch (const Error& docker_err) {
-                try {
-                    got.push_back(image::import_oci_archive(store, lf->input, "", lf->name));
-                } catch (const Error& oci_err) {
-                    throw Error(EINVAL, "load " + lf->input + ": not a docker archive (" + docker_err.what() +
-                                            ") nor an OCI archive (" + oci_err.what() + ")");
-                }
-            }
-        }
+        auto got = image::load_images(store, lf->input, lf->name);
         if (!lf->quiet)
             for (const auto& i : got) std::printf("Loaded image: %s\n", i.name.c_str());
     });

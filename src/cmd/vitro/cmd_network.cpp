@@ -59,28 +59,6 @@ json summary(const net::NetworkConfigList& n) {
             {"file", n.source}};
 }
 
-// The first /24 of 10.89.0.0/16 that overlaps no existing network (podman's
-// choice for a network created without --subnet).
-std::string free_subnet(const net::NetworkStore& store) {
-    std::vector<net::Cidr> used;
-    for (const auto& n : store.list()) {
-        for (const auto& s : net::subnets_of(n)) {
-            try {
-                used.push_back(net::parse_cidr(s, "subnet"));
-            } catch (const Error&) {
-                // not a subnet we can compare with: create() will not either
-            }
-        }
-    }
-    for (int i = 0; i < 256; ++i) {
-        std::string text = "10.89." + std::to_string(i) + ".0/24";
-        net::Cidr c = net::parse_cidr(text, "subnet");
-        if (std::none_of(used.begin(), used.end(), [&](const net::Cidr& u) { return net::cidrs_overlap(c, u); }))
-            return text;
-    }
-    throw Error(ENOSPC, "network create: no free subnet in 10.89.0.0/16; give one with --subnet");
-}
-
 // Names of the containers recorded in the state database that use `network`.
 std::vector<std::string> containers_using(const Globals& g, const std::string& network) {
     std::vector<std::string> out;
@@ -151,9 +129,7 @@ void run_create(Globals& g, const CreateFlags& f) {
     net::NetworkStore store(g.net_dir);
     // The default network exists first, so that no new network takes its subnet.
     store.ensure_default();
-    net::validate({.name = f.name, .bridge = f.bridge, .subnet = f.subnet.empty() ? net::kDefaultSubnet : f.subnet,
-                   .gateway = f.gateway});
-    spec.subnet = f.subnet.empty() ? free_subnet(store) : f.subnet;
+    spec.subnet = f.subnet;  // empty: create() picks a free one under its lock
     store.create(spec);
     std::printf("%s\n", f.name.c_str());
 }
