@@ -16,6 +16,8 @@ struct Sink {
     int fd = -1;  // log file, or -1
     bool json = false;
     bool debug = false;
+    std::string program = "vitro-runtime";
+    Level stderr_from = Level::Error;
 };
 Sink& sink() {
     static Sink s;
@@ -45,6 +47,11 @@ void init(const std::string& path, bool json, bool debug) {
     if (!path.empty()) s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+void to_stderr(std::string_view program, Level from) {
+    sink().program = program;
+    sink().stderr_from = from;
+}
+
 void write(Level level, std::string_view msg) {
     Sink& s = sink();
     if (level == Level::Debug && !s.debug) return;
@@ -58,10 +65,12 @@ void write(Level level, std::string_view msg) {
         }
         put(s.fd, line);
     }
-    // stderr gets errors always (one clear line), and everything with --debug.
-    if (level == Level::Error || (s.debug && s.fd < 0))
-        put(2, std::string(level == Level::Error ? "vitro-runtime: " : "vitro-runtime: debug: ") +
-                   std::string(msg) + "\n");
+    // stderr gets errors always (one clear line), and, without a log file,
+    // everything from the program's stderr level on (all of it with --debug).
+    if (level == Level::Error)
+        put(2, s.program + ": " + std::string(msg) + "\n");
+    else if (s.fd < 0 && (s.debug || level >= s.stderr_from))
+        put(2, s.program + ": " + level_name(level) + ": " + std::string(msg) + "\n");
 }
 
 }  // namespace vitro::log

@@ -57,7 +57,13 @@ int run_cli(int argc, char** argv, bool exporter, const std::function<void(CLI::
                    "OCI runtime binary to use instead of the built-in one: crun, runc or a path");
     app.add_option("--log-level", g.log_level, "debug, info, warn or error (debug: also debug messages)")
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
-        ->each([](const std::string& level) { log::init("", false, level == "debug"); });
+        ->each([](const std::string& level) {
+            log::init("", false, level == "debug");
+            log::to_stderr("vitro", level == "error" ? log::Level::Error
+                                    : level == "info" ? log::Level::Info
+                                                      : log::Level::Warn);
+        });
+    log::to_stderr("vitro", log::Level::Warn);  // podman's default: warnings are shown
 
     add_commands(app, g);
 
