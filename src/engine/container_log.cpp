@@ -231,15 +231,20 @@ struct OpenLog {
     struct stat st {};
 };
 
-// The log's files opened, oldest first. Opened newest first, so that a
-// rotation meanwhile makes a file appear twice (kept once), never go unseen.
-std::vector<OpenLog> open_log_files(const std::string& path) {
+// The log's files opened, oldest first (the live one last unless
+// rotated_only). Opened newest first, so that a rotation meanwhile makes a
+// file appear twice (kept once), never go unseen.
+std::vector<OpenLog> open_log_files(const std::string& path, bool rotated_only = false) {
     std::vector<OpenLog> out;
-    for (unsigned k = 0;; ++k) {
+    for (unsigned k = rotated_only ? 1 : 0;; ++k) {
         std::string p = k == 0 ? path : path + "." + std::to_string(k);
         OpenLog f{UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)), {}};
         if (!f.fd || ::fstat(f.fd.get(), &f.st) < 0) {
             if (k == 0) continue;  // not written yet, or being rotated
+            // A rotation renames .K-1 to .K before .K-2 to .K-1: one name
+            // may be missing for a moment, two in a row end the list.
+            std::string next = path + "." + std::to_string(k + 1);
+            if (::access(next.c_str(), F_OK) == 0) continue;
             break;
         }
         bool seen = false;
@@ -271,19 +276,19 @@ done:
     for (auto it = picked.rbegin(); it != picked.rend(); ++it) print_line(*it, opts);
 }
 
-// Files rotated out after the one `cur` had open: <path>.K-1 ... <path>.1
-// when cur is now <path>.K (all of them when it is gone), oldest first.
-std::vector<OpenLog> rotated_since(const std::string& path, const struct stat& cur) {
-    std::vector<OpenLog> out;
-    for (unsigned k = 1;; ++k) {
-        std::string p = path + "." + std::to_string(k);
-        OpenLog f{UniqueFd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)), {}};
-        if (!f.fd || ::fstat(f.fd.get(), &f.st) < 0) break;
-        if (f.st.st_ino == cur.st_ino && f.st.st_dev == cur.st_dev) break;
-        out.push_back(std::move(f));
-    }
-    std::reverse(out.begin(), out.end());
-    return out;
+// The rotated files written after OLDER and before NEWER (both open, so
+// known by inode), oldest first: all after OLDER when NEWER is not rotated
+// yet, all before NEWER when OLDER has been rotated out of existence.
+std::vector<OpenLog> rotated_between(const std::string& path, const struct stat& older, const struct stat& newer) {
+    std::vector<OpenLog> rotated = open_log_files(path, true);  // oldest first
+    auto is = [](const struct stat& st) {
+        return [&st](const OpenLog& f) { return f.st.st_ino == st.st_ino && f.st.st_dev == st.st_dev; };
+    };
+    auto last = std::find_if(rotated.begin(), rotated.end(), is(newer));
+    rotated.erase(last, rotated.end());
+    auto first = std::find_if(rotated.begin(), rotated.end(), is(older));
+    if (first != rotated.end()) rotated.erase(rotated.begin(), first + 1);
+    return rotated;
 }
 }  // namespace
 
@@ -324,12 +329,17 @@ void print_log(const std::string& path, const LogReadOptions& opts, bool follow,
         struct stat now, mine;
         if (::fstat(cur.fd.get(), &mine) == 0 && ::stat(path.c_str(), &now) == 0) {
             if (now.st_ino != mine.st_ino || now.st_dev != mine.st_dev) {
-                for (auto& f : rotated_since(path, mine)) {
-                    LineReader r{f.fd.get(), {}};
-                    while (r.next(raw)) print_raw(raw, opts);
-                }
+                // The writer may have added to the old file between the read
+                // above and its rename: it is complete now, so read it to its end.
+                while (reader.next(raw)) print_raw(raw, opts);
+                // The live file first, then what was rotated between the two:
+                // a rotation meanwhile moves the live file, never past us.
                 OpenLog fresh{UniqueFd(::open(path.c_str(), O_RDONLY | O_CLOEXEC)), {}};
-                if (fresh.fd) {
+                if (fresh.fd && ::fstat(fresh.fd.get(), &fresh.st) == 0) {
+                    for (auto& f : rotated_between(path, mine, fresh.st)) {
+                        LineReader r{f.fd.get(), {}};
+                        while (r.next(raw)) print_raw(raw, opts);
+                    }
                     cur = std::move(fresh);
                     reader = LineReader{cur.fd.get(), {}};
                     continue;
