@@ -16,6 +16,7 @@ struct Sink {
     int fd = -1;  // log file, or -1
     bool json = false;
     bool debug = false;
+    Level stderr_from = Level::Error;
 };
 Sink& sink() {
     static Sink s;
@@ -45,6 +46,8 @@ void init(const std::string& path, bool json, bool debug) {
     if (!path.empty()) s.fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
 
+void set_stderr_level(Level level) { sink().stderr_from = level; }
+
 void write(Level level, std::string_view msg) {
     Sink& s = sink();
     if (level == Level::Debug && !s.debug) return;
@@ -58,9 +61,10 @@ void write(Level level, std::string_view msg) {
         }
         put(s.fd, line);
     }
-    // stderr gets errors always (one clear line), and everything with --debug.
-    if (level == Level::Error || (s.debug && s.fd < 0))
-        put(2, std::string(level == Level::Error ? "vitro-runtime: " : "vitro-runtime: debug: ") +
+    // stderr gets errors always (one clear line), everything with --debug,
+    // and what a service asked for.
+    if (level >= s.stderr_from || (s.debug && s.fd < 0))
+        put(2, "vitro-runtime: " + std::string(level == Level::Error ? "" : std::string(level_name(level)) + ": ") +
                    std::string(msg) + "\n");
 }
 

@@ -144,6 +144,10 @@ void apply_config(MonitorFlags& f, const CLI::App& cmd) {
 
 void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     if (!f.config.empty()) apply_config(f, cmd);
+    // A service: its stderr is its log, warnings (a fallback, an alert) included.
+    log::set_stderr_level(g.log_level == "error"  ? log::Level::Error
+                          : g.log_level == "info" ? log::Level::Info
+                                                  : log::Level::Warn);
     if (f.top_processes < 0 || f.top_processes > 100)
         throw Error("--top-processes " + std::to_string(f.top_processes) + ": must be from 0 to 100");
     auto address = introspect::parse_listen_address(f.listen);  // checked with --once too
@@ -161,6 +165,8 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     introspect::Collector collector(o);
     if (f.once) {
+        // One scrape: through the BPF walks where they load in reasonable time.
+        collector.wait_for_walks(std::chrono::seconds(5));
         const std::string text = collector.scrape();
         std::fwrite(text.data(), 1, text.size(), stdout);
         return;
