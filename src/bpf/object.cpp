@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -45,6 +46,16 @@ std::string unavailable_reason() {
         return "the kernel has no BTF (/sys/kernel/btf/vmlinux): vitro's BPF programs cannot load";
     if (::geteuid() != 0) return "loading BPF programs needs root (CAP_BPF + CAP_PERFMON)";
     return "";
+}
+
+std::string iterator_unavailable_reason(const std::string& target) {
+    if (std::string why = unavailable_reason(); !why.empty()) return why;
+    // libbpf attaches an iterator program to the kernel's bpf_iter_<target>.
+    btf* vmlinux = btf__load_vmlinux_btf();
+    if (!vmlinux) return "the kernel's BTF cannot be read: " + std::string(std::strerror(errno));
+    const bool has = btf__find_by_name_kind(vmlinux, ("bpf_iter_" + target).c_str(), BTF_KIND_FUNC) >= 0;
+    btf__free(vmlinux);
+    return has ? "" : "the kernel has no BPF " + target + " iterator (task: 5.8, cgroup: 6.1)";
 }
 
 Error error(int err, const std::string& what) {

@@ -31,6 +31,12 @@ using Link = std::unique_ptr<bpf_link, LinkDestroyer>;
 // without loading one): no kernel BTF, not root.
 std::string unavailable_reason();
 
+// Why an iterator program of kind `target` ("task", "cgroup") cannot load
+// here: unavailable_reason(), or the kernel has no such iterator (task: 5.8,
+// cgroup: 6.1). "" when it has: a program of vitro's that fails to load then
+// is vitro's own failure, never the machine's.
+std::string iterator_unavailable_reason(const std::string& target);
+
 // Opens (does not load) the object between `start` and `end`; `name` names
 // it in libbpf and in errors. Throws Error, with the reason BPF is
 // unavailable when it is.

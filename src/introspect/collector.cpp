@@ -129,21 +129,49 @@ Collector::Collector(CollectorOptions o)
     } catch (const std::exception& ex) {
         log::warn(std::string("network counters: every container's read at every scrape: ") + ex.what());
     }
+    loading_ = std::async(std::launch::async, load_walks);
+}
+
+Collector::Walks Collector::load_walks() {
+    Walks w;
+    const double t0 = mono_now();
     try {
-        cgroup_walk_ = std::make_unique<CgroupActivity>();
+        w.cgroup = std::make_unique<CgroupActivity>();
+        log::debug("cgroup walk: BPF program loaded in " + std::to_string(mono_now() - t0) + " s");
     } catch (const std::exception& ex) {
         log::warn(std::string("cgroup counters: every container's CPU and memory files read at every scrape: ") + ex.what());
     }
+    const double t1 = mono_now();
     try {
-        process_walk_ = std::make_unique<ProcessActivity>();
+        w.process = std::make_unique<ProcessActivity>();
+        log::debug("process walk: BPF program loaded in " + std::to_string(mono_now() - t1) + " s");
     } catch (const std::exception& ex) {
         log::warn(std::string("process counters: every running container's processes read from /proc: ") + ex.what());
     }
+    return w;
+}
+
+// Under mu_: the walks, once loaded, replace the file reads from this scrape
+// on (a discovery then tells them what to watch).
+void Collector::take_walks() {
+    if (!loading_.valid() || loading_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
+    Walks w = loading_.get();
+    cgroup_walk_ = std::move(w.cgroup);
+    process_walk_ = std::move(w.process);
+    stale_ = true;
+}
+
+bool Collector::wait_for_walks(std::chrono::milliseconds timeout) {
+    std::lock_guard lock(mu_);
+    if (loading_.valid()) loading_.wait_for(timeout);
+    take_walks();
+    return !loading_.valid();
 }
 
 Collector::~Collector() = default;
 
 void Collector::refresh(bool force) {
+    take_walks();
     double now = mono_now();
     const bool changed = watch_.changed();
     const double every = watch_.watching() ? o_.rediscover_after_s : std::min(o_.rediscover_after_s, 30.0);
@@ -642,6 +670,11 @@ void Collector::collect_self(Exposition& e, double scrape_s) {
     e.add(e.family("vitro_exporter_scrape_duration_seconds", MT::gauge, "How long the previous collection took (a scrape waits for it only when it was not made ahead)"), {}, scrape_s);
     e.add(e.family("vitro_exporter_scrapes_total", MT::counter, "Scrapes served"), {}, d(scrapes_));
     e.add(e.family("vitro_exporter_discoveries_total", MT::counter, "Container discoveries run"), {}, d(discoveries_));
+    auto loaded = e.family("vitro_exporter_bpf_walk_loaded", MT::gauge,
+                           "Whether a BPF walk reads the containers' counters (1) or their files and /proc are read (0: "
+                           "still loading, or it cannot load here; the log says why)");
+    e.add(loaded, {{"walk", "cgroup"}}, cgroup_walk_ ? 1 : 0);
+    e.add(loaded, {{"walk", "task"}}, process_walk_ ? 1 : 0);
     e.add(e.family("vitro_exporter_errors_total", MT::counter, "State or files that could not be read"), {}, d(errors_));
     e.add(e.family("vitro_exporter_containers_vanished_total", MT::counter, "Containers gone between discovery and scrape"),
           {}, d(vanished_));

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -60,8 +61,20 @@ public:
     // Runs discovery if anything changed (as a scrape does), from any thread.
     void rediscover();
 
+    // The BPF walks load on a thread of their own (the verifier may take
+    // seconds), never delaying the server; scrapes read the files until they
+    // are in. Waits up to `timeout` for them to load or fail, for a one-off
+    // scrape (--once); false when they are still loading.
+    bool wait_for_walks(std::chrono::milliseconds timeout);
+
 private:
     struct Tracked;
+    struct Walks {
+        std::unique_ptr<CgroupActivity> cgroup;
+        std::unique_ptr<ProcessActivity> process;
+    };
+    static Walks load_walks();
+    void take_walks();
     void refresh(bool force);
     void walk_failed(const std::exception& ex);
     void process_walk_failed(const std::exception& ex);
@@ -88,16 +101,18 @@ private:
     // Null when this namespace's devices cannot be dumped: every container's
     // net/dev is read at every scrape then.
     std::unique_ptr<VethActivity> veths_;
-    // Null where BPF cgroup iterators cannot be loaded: every container's
-    // CPU time and memory usage are read from its files at every scrape then.
+    // Null while loading, and where BPF cgroup iterators cannot be loaded:
+    // every container's CPU time and memory usage are read from its files at
+    // every scrape then.
     std::unique_ptr<CgroupActivity> cgroup_walk_;
-    // Null where BPF task iterators cannot be loaded: the processes of every
-    // container that ran are read from /proc then.
+    // Null while loading, and where BPF task iterators cannot be loaded: the
+    // processes of every container that ran are read from /proc then.
     std::unique_ptr<ProcessActivity> process_walk_;
     std::map<std::string, std::string> exe_hashes_;  // "dev:ino:size:mtime" -> sha256 hex
     std::vector<std::function<void(Exposition&)>> sources_;
     std::function<void(const std::vector<const Target*>&)> on_discovery_;
     std::mutex mu_;  // scrape() and rediscover() from different threads
+    std::future<Walks> loading_;  // last: its destructor waits for the loading thread
 };
 
 }  // namespace vitro::introspect

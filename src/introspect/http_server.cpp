@@ -17,10 +17,13 @@ namespace vitro::introspect {
 
 namespace {
 
-constexpr std::size_t kMaxHead = 8192;     // a scraper's request is ~200 bytes
-constexpr std::size_t kMaxConns = 64;      // then the longest idle one makes room
-constexpr auto kIdle = std::chrono::seconds(60);        // keep-alive without a request
-constexpr auto kHeadDeadline = std::chrono::seconds(10);  // from a request's first byte to its end
+constexpr std::size_t kMaxHead = 8192;  // a scraper's request is ~200 bytes
+constexpr std::size_t kMaxConns = 64;   // then the one that has sent least makes room
+// Kept alive between requests, or a reader that stopped reading a response.
+constexpr auto kIdle = std::chrono::seconds(60);
+// A request head, whole: from the connection's accept or the request's first
+// byte. A scraper sends its head in one packet; a slowloris trickles it.
+constexpr auto kHeadDeadline = std::chrono::seconds(3);
 
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() &&
@@ -128,16 +131,18 @@ HttpParse parse_http_request(std::string_view in, HttpRequest& req, std::size_t&
         }
     }
     req.keep_alive = !close && (!http10 || keep);
+    req.http10 = http10;
     consumed = end;
     return HttpParse::ok;
 }
 
-std::string http_response_head(const HttpResponse& r, bool keep_alive) {
+std::string http_response_head(const HttpResponse& r, bool keep_alive, bool http10) {
     std::string h = "HTTP/1.1 " + std::to_string(r.status) + " " + reason_phrase(r.status) + "\r\n";
     h += "Content-Type: " + r.content_type + "\r\n";
     h += "Content-Length: " + std::to_string(r.body ? r.body->size() : 0) + "\r\n";
     for (auto& [k, v] : r.headers) h += k + ": " + v + "\r\n";
     if (!keep_alive) h += "Connection: close\r\n";
+    else if (http10) h += "Connection: keep-alive\r\n";
     h += "\r\n";
     return h;
 }
@@ -149,10 +154,16 @@ struct HttpServer::Conn {
     std::shared_ptr<const std::string> body;  // and its body
     std::size_t head_off = 0, body_off = 0;
     bool close_after = false;
-    bool dead = false;  // closed at the end of this round
+    bool dead = false;    // closed at the end of this round
+    bool served = false;  // a response was queued on it: it may idle between requests
+    uint64_t received = 0;  // bytes it sent, over its life: the least is evicted first
     std::chrono::steady_clock::time_point since;       // last activity
-    std::chrono::steady_clock::time_point head_since;  // first byte of the request in `in`
+    std::chrono::steady_clock::time_point head_since;  // accepted, or the first byte of the request in `in`
     bool writing() const { return head_off < head.size() || (body && body_off < body->size()); }
+    bool overdue(std::chrono::steady_clock::time_point now) const {
+        if (writing() || (in.empty() && served)) return now - since > kIdle;
+        return now - head_since > kHeadDeadline;
+    }
 };
 
 HttpServer::HttpServer(Handler handler) : handler_(std::move(handler)) {
@@ -187,7 +198,7 @@ int HttpServer::bind(const std::string& host, int port) {
     // SO_REUSEADDR only (not SO_REUSEPORT): a port another exporter holds must be an error.
     int yes = 1;
     ::setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(s.get(), 64) != 0)
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(s.get(), SOMAXCONN) != 0)
         throw Error(errno, "listen " + where + ": cannot bind: " + std::strerror(errno));
     len = sizeof ss;
     ::getsockname(s.get(), reinterpret_cast<sockaddr*>(&ss), &len);
@@ -204,26 +215,34 @@ void HttpServer::accept_all() {
     for (;;) {
         UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!c) return;  // EAGAIN, or a connection reset before it was accepted
-        std::size_t live = 0;
-        Conn* idlest = nullptr;
-        for (auto& k : conns_) {
-            if (k->dead) continue;
-            ++live;
-            if (k->in.empty() && !k->writing() && (!idlest || k->since < idlest->since)) idlest = k.get();
-        }
-        if (live >= kMaxConns) {
-            if (!idlest) continue;  // all busy: this one is closed, the scraper retries
-            idlest->dead = true;    // kept-alive connections must not lock a scraper out
-        }
+        make_room();
         auto conn = std::make_unique<Conn>();
         conn->fd = std::move(c);
-        conn->since = std::chrono::steady_clock::now();
+        conn->since = conn->head_since = std::chrono::steady_clock::now();
+        // A request already there counts for this one when room is made next.
+        if (!on_readable(*conn)) continue;
         conns_.push_back(std::move(conn));
     }
 }
 
-void HttpServer::respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive) {
-    c.head = http_response_head(r, keep_alive);
+// At the limit, the connection that has sent least (the longest open of
+// those) is closed: a new client is always served, and idle or trickling
+// connections go before a scraper's, which sends a whole request each time.
+void HttpServer::make_room() {
+    std::size_t live = 0;
+    Conn* least = nullptr;
+    for (auto& k : conns_) {
+        if (k->dead) continue;
+        ++live;
+        if (!least || k->received < least->received || (k->received == least->received && k->since < least->since))
+            least = k.get();
+    }
+    if (live >= kMaxConns && least) least->dead = true;
+}
+
+void HttpServer::respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive, bool http10) {
+    c.head = http_response_head(r, keep_alive, http10);
+    c.served = true;
     c.head_off = 0;
     c.body = head_only ? nullptr : r.body;
     c.body_off = 0;
@@ -236,8 +255,9 @@ bool HttpServer::on_readable(Conn& c) {
     if (n == 0) return false;
     if (n < 0) return errno == EAGAIN || errno == EINTR;
     c.since = std::chrono::steady_clock::now();
-    if (c.in.empty()) c.head_since = c.since;
+    if (c.in.empty() && c.served) c.head_since = c.since;  // a kept-alive connection's next request
     c.in.append(buf, static_cast<std::size_t>(n));
+    c.received += static_cast<uint64_t>(n);
     return true;
 }
 
@@ -294,7 +314,7 @@ void HttpServer::serve_buffered(Conn& c) {
                         r = {.status = 503, .body = std::make_shared<const std::string>(std::string(e.what()) + "\n")};
                     }
                 }
-                respond(c, r, head_only, req.keep_alive);
+                respond(c, r, head_only, req.keep_alive, req.http10);
                 break;
             }
         }
@@ -324,7 +344,8 @@ void HttpServer::run() {
             if (ev & (POLLERR | POLLNVAL)) c.dead = true;
             else if (ev & POLLOUT) c.dead = !on_writable(c);
             else if (ev & (POLLIN | POLLHUP)) c.dead = !on_readable(c);
-            else if (c.in.empty() ? now - c.since > kIdle : now - c.head_since > kHeadDeadline) c.dead = true;  // idle, or too slow
+            // Whether or not it sent something now: a trickle does not extend a head's deadline.
+            if (!c.dead && c.overdue(now)) c.dead = true;
         }
     }
 }

@@ -1,7 +1,9 @@
 // A small HTTP/1.1 server for the exporter: GET and HEAD, keep-alive, one
 // thread and poll(2). Prometheus scrapes one request at a time; a general
 // server (its thread pool, TLS and compression libraries) cost the exporter
-// more memory than all the containers it watches.
+// more memory than all the containers it watches. Idle or slow clients cannot
+// lock a scraper out: a request head has seconds to arrive, and a new
+// connection beyond the limit evicts the one that has sent least.
 #pragma once
 
 #include <chrono>
@@ -20,6 +22,7 @@ struct HttpRequest {
     std::string method;       // "GET", "HEAD", ...
     std::string path;         // the target without its query string
     bool keep_alive = true;   // HTTP/1.1 unless "Connection: close"; 1.0 only with "keep-alive"
+    bool http10 = false;      // an HTTP/1.0 request: a kept-alive answer says so
     bool accepts_gzip = false;
 };
 
@@ -38,7 +41,9 @@ struct HttpResponse {
 };
 
 // The status line and headers, Content-Length included, up to the blank line.
-std::string http_response_head(const HttpResponse& r, bool keep_alive);
+// Connection: close when not kept alive; keep-alive when kept alive for an
+// HTTP/1.0 client (which otherwise waits for the close).
+std::string http_response_head(const HttpResponse& r, bool keep_alive, bool http10 = false);
 
 class HttpServer {
 public:
@@ -61,7 +66,8 @@ private:
     void serve_buffered(Conn& c);
     bool on_readable(Conn& c);  // false: close it
     bool on_writable(Conn& c);
-    void respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive);
+    void respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive, bool http10 = false);
+    void make_room();
 
     Handler handler_;
     UniqueFd listen_;

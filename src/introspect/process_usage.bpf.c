@@ -37,18 +37,27 @@ struct fd_count {
     __u64 fds;
 };
 
+// One bitmap word, a byte of it at a time: its eight file pointers in one
+// read (the fd array is as long as the bitmap: no read past its end), up to
+// its last set bit. Counted without a branch per fd: inside a bpf_loop body
+// the verifier prunes few paths, and two branches per fd multiplied them past
+// its million-instruction limit (E2BIG after seconds, on 6.18; 3,700
+// instructions, 25 ms, now). barrier_var keeps clang from turning "is this
+// pointer set" back into a branch.
 static long count_word(__u32 i, struct fd_count *c) {
     unsigned long w = 0;
     bpf_probe_read_kernel(&w, sizeof w, c->words + i);
-    // A byte of the bitmap at a time: its eight file pointers in one read
-    // (the fd array is as long as the bitmap: no read past its end).
+    __u64 n = 0;
     for (int k = 0; k < 8 && w; k++, w >>= 8) {
-        if (!(w & 0xff)) continue;
         struct file *f[8] = {};
         bpf_probe_read_kernel(f, sizeof f, c->fd + (__u64)i * 64 + 8 * k);
-        for (int b = 0; b < 8; b++)
-            if (((w >> b) & 1) && f[b]) c->fds++;
+        for (int b = 0; b < 8; b++) {
+            __u64 set = (__u64)f[b] | -(__u64)f[b];  // top bit: f[b] != 0
+            barrier_var(set);
+            n += (set >> 63) & (w >> b);
+        }
     }
+    c->fds += n;
     return 0;
 }
 

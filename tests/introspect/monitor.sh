@@ -94,6 +94,44 @@ check "a served scrape is promtool-clean too" bash -c "promtool check metrics <'
 check "a taken port: exit 125 and a message naming the address" \
   bash -c "[ $rc = 125 ] && grep -q 'listen 127.0.0.1:$PORT: cannot bind' '$T/err'"
 
+# Which path runs: on this kernel both BPF walks load (in the background: the
+# port is served first), and nothing says it fell back; where one cannot
+# load, one line on stderr at the default log level and a 0 gauge say so.
+walks_loaded() { grep -q '^vitro_exporter_bpf_walk_loaded{walk="cgroup"} 1' "$1" && grep -q '^vitro_exporter_bpf_walk_loaded{walk="task"} 1' "$1"; }
+if [ -e /sys/kernel/btf/vmlinux ]; then
+  check "--once: both BPF walks run (vitro_exporter_bpf_walk_loaded 1)" walks_loaded "$T/once.prom"
+  served_walks() { curl -sf -o "$T/walks.prom" "$URL" && walks_loaded "$T/walks.prom"; }
+  check "the service: both BPF walks run once loaded" poll 60 served_walks
+  check "... and its stderr names no fallback" bash -c "! grep 'counters: every' '$T/monitor.err'"
+else
+  echo "# skip: no kernel BTF (/sys/kernel/btf/vmlinux): the BPF walks cannot load here"
+fi
+chmod 755 "$T"
+setpriv --reuid 65534 --regid 65534 --clear-groups "$V" --root "$T/nobody" monitor --runtime-root "$T/nobody" --once >"$T/nobody.prom" 2>"$T/nobody.err"
+check "without BPF (not root): each walk's fallback is one line on stderr" \
+  bash -c "[ \$(grep -c 'counters: every.*needs root' '$T/nobody.err') = 2 ]"
+check "... and vitro_exporter_bpf_walk_loaded says 0" \
+  bash -c "grep -q '^vitro_exporter_bpf_walk_loaded{walk=\"cgroup\"} 0' '$T/nobody.prom' && grep -q '^vitro_exporter_bpf_walk_loaded{walk=\"task\"} 0' '$T/nobody.prom'"
+
+# Idle and trickling connections (slowloris), more than the exporter keeps:
+# every new scrape is still served. curl's --max-time bounds a hang only.
+held=()
+for i in $(seq 100); do
+  exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" && held+=("$fd") && printf 'GET /metrics HTTP/1.1\r\nHost: x\r\n' >&"$fd"
+done
+for i in $(seq 60); do exec {fd}<>"/dev/tcp/127.0.0.1/$PORT" && held+=("$fd"); done
+fails=0
+for probe in 1 2 3 4 5; do
+  ( trap '' PIPE; for fd in "${held[@]}"; do printf X >&"$fd"; done ) 2>/dev/null  # some were closed: evicted
+  curl -sf --max-time 60 -o /dev/null "$URL" || fails=$((fails + 1))
+done
+for fd in "${held[@]}"; do exec {fd}>&-; done
+check "${#held[@]} idle or trickling connections held: 5 scrapes, none refused" test "$fails" = 0
+# HTTP/1.0 keep-alive (ab -k): answered as kept alive, never left waiting for a close.
+timeout 120 ab -k -n 50 "$URL" >"$T/ab.out" 2>&1
+check "ab -k -n 50: 50 requests complete, all on kept-alive connections" \
+  bash -c "grep -q '^Complete requests: *50$' '$T/ab.out' && grep -q '^Keep-Alive requests: *50$' '$T/ab.out'"
+
 cat >"$T/prometheus.yml" <<EOF2
 global: {scrape_interval: 1s, evaluation_interval: 1s}
 scrape_configs:

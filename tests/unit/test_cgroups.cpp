@@ -31,6 +31,7 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/strings.hpp"
+#include "testutil.hpp"
 
 namespace {
 
@@ -167,17 +168,9 @@ std::string knob(const std::string& dir, const char* file) {
     return vitro::trim(detail::read_knob(dir, file).value_or("<missing>"));
 }
 
-// Waits until `pid` sleeps (state S in /proc/<pid>/stat): from then on it
-// uses no CPU until woken. False after 5 s.
-bool wait_sleeping(pid_t pid) {
-    for (int i = 0; i < 500; ++i) {
-        auto stat = vitro::read_file("/proc/" + std::to_string(pid) + "/stat");
-        auto close = stat.rfind(')');
-        if (close != std::string::npos && close + 2 < stat.size() && stat[close + 2] == 'S') return true;
-        ::usleep(10000);
-    }
-    return false;
-}
+// Waits until `pid` sleeps and is off the CPU: from then on it uses no CPU
+// until woken. False after 10 s.
+bool wait_sleeping(pid_t pid) { return vitro::test::wait_off_cpu(pid); }
 
 // A forked child that waits for "go", burns some CPU and memory, reports
 // back and then sleeps until killed.

@@ -1,10 +1,12 @@
 // introspect/http_server: the exporter's HTTP/1.1 server, its request parser
-// and, over real loopback sockets, keep-alive, pipelining, HEAD, errors, stop.
+// and, over real loopback sockets, keep-alive (HTTP/1.0's too), pipelining,
+// HEAD, errors, stop, and clients that connect and send little or nothing.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 
 #include <thread>
 
@@ -44,8 +46,10 @@ TEST(HttpParse, ConnectionAndEncoding) {
     ASSERT_EQ(http_parse("GET / HTTP/1.0\n\n", r, used), HttpParse::ok);  // bare LFs, as typed by hand
     EXPECT_FALSE(r.keep_alive);
     EXPECT_EQ(used, 16u);
+    EXPECT_TRUE(r.http10);
     ASSERT_EQ(http_parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", r, used), HttpParse::ok);
     EXPECT_TRUE(r.keep_alive);
+    EXPECT_TRUE(r.http10);
     ASSERT_EQ(http_parse("HEAD / HTTP/1.1\r\nconnection: TE, close\r\naccept-encoding: br, gzip;q=0\r\n\r\n", r, used),
               HttpParse::ok);
     EXPECT_EQ(r.method, "HEAD");
@@ -54,6 +58,20 @@ TEST(HttpParse, ConnectionAndEncoding) {
     ASSERT_EQ(http_parse("GET / HTTP/1.1\r\nAccept-Encoding: deflate, gzip;q=0.8\r\nContent-Length: 0\r\n\r\n", r, used),
               HttpParse::ok);
     EXPECT_TRUE(r.accepts_gzip);
+    EXPECT_FALSE(r.http10);
+}
+
+// HTTP/1.0 closes unless told otherwise: a kept-alive answer to a 1.0
+// client says so (ab -k waits for the close without it); 1.1 says nothing.
+TEST(HttpParse, ResponseHeadNamesTheConnection) {
+    HttpResponse r{.body = std::make_shared<const std::string>("ok\n")};
+    EXPECT_EQ(http_response_head(r, true, true),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n"
+              "Connection: keep-alive\r\n\r\n");
+    EXPECT_EQ(http_response_head(r, true, false),
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 3\r\n\r\n");
+    for (bool http10 : {true, false})
+        EXPECT_NE(http_response_head(r, false, http10).find("\r\nConnection: close\r\n\r\n"), std::string::npos);
 }
 
 TEST(HttpParse, RefusesWhatItCannotServe) {
@@ -92,22 +110,44 @@ struct ServedHttp {
         a.sin_port = htons(static_cast<uint16_t>(port));
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         if (::connect(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw Error(errno, "connect");
+        // A bound for a hang only: a read that waits this long fails the test.
+        timeval hang{.tv_sec = 30, .tv_usec = 0};
+        ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &hang, sizeof hang);
         return s;
     }
 };
 
 void http_send_all(int fd, std::string_view s) { ASSERT_EQ(::send(fd, s.data(), s.size(), MSG_NOSIGNAL), ssize_t(s.size())); }
 
-// Reads until the peer closes, or `want` bytes came.
-std::string http_read(int fd, std::size_t want = SIZE_MAX) {
+// Reads until the peer closes, or `want` bytes came (or the hang bound
+// passed: `closed` tells).
+std::string http_read(int fd, std::size_t want = SIZE_MAX, bool* closed = nullptr) {
     std::string out;
     char buf[65536];
+    if (closed) *closed = false;
     while (out.size() < want) {
         ssize_t n = ::recv(fd, buf, std::min(sizeof buf, want - out.size()), 0);
+        if (n == 0 && closed) *closed = true;
         if (n <= 0) break;
         out.append(buf, static_cast<std::size_t>(n));
     }
     return out;
+}
+
+// One response whose head names its Content-Length: head and body, read
+// exactly (the connection may stay open).
+std::string http_read_response(int fd) {
+    std::string in;
+    std::size_t end;
+    while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+        std::string more = http_read(fd, 1);
+        if (more.empty()) return in;
+        in += more;
+    }
+    auto at = in.find("Content-Length: ");
+    if (at == std::string::npos) return in;
+    const std::size_t total = end + 4 + std::stoul(in.substr(at + 16));
+    return in + http_read(fd, total - in.size());
 }
 }  // namespace
 
@@ -174,6 +214,66 @@ TEST(HttpServer, IdleConnectionsDoNotLockAScraperOut) {
     auto c = s.connect();
     http_send_all(c.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
     EXPECT_EQ(http_read(c.get()).find("HTTP/1.1 404 "), 0u);
+}
+
+// HTTP/1.0 without "Connection: keep-alive" is answered and closed; with
+// it, the answer says keep-alive and the connection serves again; HTTP/1.1
+// stays open unless the request says close.
+TEST(HttpServer, KeepsAliveAsEachVersionAsks) {
+    ServedHttp s;
+    const std::string body(300000, 'x');
+    {
+        auto c = s.connect();
+        http_send_all(c.get(), "GET /x HTTP/1.0\r\n\r\n");
+        bool closed = false;
+        std::string r = http_read(c.get(), SIZE_MAX, &closed);
+        EXPECT_TRUE(closed) << "an HTTP/1.0 request without keep-alive: closed after its answer";
+        EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u);
+        EXPECT_EQ(r.size() - r.find("\r\n\r\n") - 4, body.size());
+    }
+    {
+        auto c = s.connect();
+        for (int i = 0; i < 3; ++i) {
+            http_send_all(c.get(), "GET /x HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+            std::string r = http_read_response(c.get());
+            EXPECT_NE(r.find("\r\nContent-Length: 300000\r\n"), std::string::npos) << i;
+            EXPECT_NE(r.find("\r\nConnection: keep-alive\r\n"), std::string::npos) << i;
+            EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), body) << i;
+        }
+    }
+    {
+        auto c = s.connect();
+        http_send_all(c.get(), "GET /x HTTP/1.1\r\n\r\n");
+        std::string r = http_read_response(c.get());
+        EXPECT_EQ(r.find("Connection:"), std::string::npos) << "1.1 is persistent without saying so";
+        EXPECT_EQ(r.substr(r.find("\r\n\r\n") + 4), body);
+        http_send_all(c.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+        bool closed = false;
+        r = http_read(c.get(), SIZE_MAX, &closed);
+        EXPECT_EQ(r.find("HTTP/1.1 404 "), 0u) << "the same connection served again";
+        EXPECT_TRUE(closed);
+    }
+}
+
+// Connections that send nothing, or a request head a byte at a time
+// (slowloris), more than the server keeps: a new client is still served,
+// each time. Before, a full table of half-sent heads refused every new one.
+TEST(HttpServer, SlowAndIdleConnectionsDoNotLockAClientOut) {
+    ServedHttp s;
+    std::vector<UniqueFd> slow, idle;
+    for (int i = 0; i < 80; ++i) {
+        slow.push_back(s.connect());
+        http_send_all(slow.back().get(), "GET /x HTTP/1.1\r\nHost: a\r\n");
+    }
+    for (int i = 0; i < 60; ++i) idle.push_back(s.connect());
+    for (int probe = 0; probe < 5; ++probe) {
+        for (auto& c : slow) (void)::send(c.get(), "X", 1, MSG_NOSIGNAL);  // a trickle; some were closed
+        auto c = s.connect();
+        http_send_all(c.get(), "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n");
+        std::string r = http_read(c.get());
+        EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u) << "probe " << probe << ": " << r.substr(0, 100);
+        EXPECT_EQ(r.size() - std::min(r.size(), r.find("\r\n\r\n") + 4), 300000u) << "probe " << probe;
+    }
 }
 
 TEST(HttpServer, BindErrorsNameTheAddress) {

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "bpf/object.hpp"
 #include "cgroups/cgroup.hpp"
 #include "introspect/cgroup_metrics.hpp"
 #include "introspect/discovery.hpp"
@@ -196,6 +197,27 @@ TEST(ScrapeAhead, SteadyScrapesAreCollectedAheadNeverTwice) {
     EXPECT_GE(ahead.served_ahead(), 3u);
     EXPECT_GE(ahead.collected_in_request(), 1u);  // the first one: no interval to plan by yet
     ahead.stop();
+}
+
+// The BPF walks load beside the scrapes, and the exporter says which path
+// runs: vitro_exporter_bpf_walk_loaded is 1 for each walk once loaded (the
+// kernel here has both iterators), 0 before and where it cannot load.
+TEST(Collector, SaysWhetherItsBpfWalksRun) {
+    vitro::test::TempDir t{"walk-gauge-unit"};
+    CollectorOptions o;
+    o.discovery.vitro_root = t.path.string();
+    Collector c(o);
+    const std::string first = c.scrape();  // served whether or not the walks are in yet
+    for (const char* walk : {"cgroup", "task"})
+        EXPECT_NE(first.find(std::string("vitro_exporter_bpf_walk_loaded{walk=\"") + walk + "\"} "), std::string::npos) << walk;
+    // Generous: only a hang fails here.
+    ASSERT_TRUE(c.wait_for_walks(std::chrono::seconds(120))) << "the walks neither loaded nor failed";
+    const std::string text = c.scrape();
+    for (const char* walk : {"cgroup", "task"}) {
+        const std::string why = bpf::iterator_unavailable_reason(walk);
+        const std::string want = std::string("vitro_exporter_bpf_walk_loaded{walk=\"") + walk + "\"} " + (why.empty() ? "1" : "0");
+        EXPECT_NE(text.find(want), std::string::npos) << want << (why.empty() ? "" : " (" + why + ")");
+    }
 }
 
 // What discovery reads changed, as inotify tells it: entries of the runtime

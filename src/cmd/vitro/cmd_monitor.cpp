@@ -161,6 +161,8 @@ void run_monitor(const Globals& g, MonitorFlags& f, const CLI::App& cmd) {
     mallopt(M_TRIM_THRESHOLD, 128 << 20);
     introspect::Collector collector(o);
     if (f.once) {
+        // One scrape: through the BPF walks where they load in reasonable time.
+        collector.wait_for_walks(std::chrono::seconds(5));
         const std::string text = collector.scrape();
         std::fwrite(text.data(), 1, text.size(), stdout);
         return;
