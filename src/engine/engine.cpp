@@ -213,6 +213,9 @@ StateStore& Engine::state() {
 void Engine::save_record(const ContainerRecord& c) const {
     // Before its directory exists (create) there is nothing to keep yet.
     if (c.bundle.empty() || ::access(c.bundle.c_str(), F_OK) != 0) return;
+    // A removal under way deletes the record first and the row last: no
+    // writer (its monitor recording the exit) may put the record back.
+    if (c.state == ContainerState::Removing) return;
     try {
         write_file_atomic(record_path(c), to_json(c).dump(), 0600);
     } catch (const Error& e) {
@@ -662,7 +665,17 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
         wait_pid_gone(init_pid(c), c.config.value("init_start_time", uint64_t{0}), 5000);
     }
-    c = state().begin_remove(c.id);
+    try {
+        c = state().begin_remove(c.id);
+    } catch (const sql::SqliteError& e) {
+        if (e.primary_code() != SQLITE_FULL) throw;
+        // A container that filled the state's file system: its own files go
+        // first (idempotent steps), and the record after, in the room they leave.
+        log::warn("container " + c.name + ": the state file system is full; removing its files before recording it");
+        release_resources(c);
+        image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
+        c = state().begin_remove(c.id);
+    }
     release_resources(c);
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
@@ -683,9 +696,12 @@ ContainerRecord Engine::get(const std::string& ref) {
 std::vector<ContainerRecord> Engine::list() {
     repair();
     if (auto lost = unknown_containers(); !lost.empty())
-        log::warn("the state database " + state().path() + " does not know " + std::to_string(lost.size()) +
-                  " container(s) whose records are in " + opts_.root + "/containers (" + lost.front().name +
-                  (lost.size() > 1 ? ", ..." : "") + "): see `vitro system check`, and `vitro system repair`");
+        // Said on stderr (a warning is not logged there by default): a list
+        // that silently leaves out running containers is what this prevents.
+        std::fprintf(stderr, "vitro: warning: the state database %s does not know %zu container(s) whose records "
+                     "are in %s/containers (%s%s): see `vitro system check`, and `vitro system repair`\n",
+                     state().path().c_str(), lost.size(), opts_.root.c_str(), lost.front().name.c_str(),
+                     lost.size() > 1 ? ", ..." : "");
     return state().list_containers();
 }
 

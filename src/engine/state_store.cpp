@@ -245,7 +245,7 @@ std::string StateFiles::problem(const std::string& db_path) const {
     return what + ", but beside it are " + held;
 }
 
-StateStore::StateStore(std::string path, int busy_timeout_ms, Open mode) {
+StateStore::StateStore(std::string path, int busy_timeout_ms, Open mode) : open_mode_(mode) {
     fs::path p(path);
     std::error_code ec;
     if (p.has_parent_path()) {
@@ -399,7 +399,18 @@ bool StateStore::check_identity() {
     int64_t ours = pragma_int(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
     // Unmarked: a new database, or one vitro made before the mark (it has
     // vitro's schema_version table); the migration marks both.
-    if (app == 0 && (tables == 0 || ours == 1)) return false;
+    if (app == 0 && ours == 1) return false;
+    if (app == 0 && tables == 0) {
+        // New, unless containers' records lie beside it (its WAL was lost).
+        StateFiles files = probe_state_files(path());
+        if (open_mode_ == Open::Normal && !files.container_records.empty())
+            throw StateLostError("state database " + path() + " holds no tables, but beside it are the records of " +
+                                 std::to_string(files.container_records.size()) +
+                                 " container(s): its write-ahead log was lost. vitro does not start afresh over that "
+                                 "state: `vitro system check` shows what is there, `vitro system repair` rebuilds "
+                                 "the database from the containers' records");
+        return false;
+    }
     char hex[16];
     std::snprintf(hex, sizeof hex, "0x%08x", static_cast<uint32_t>(app));
     throw StateLostError("state database " + path() + " is not vitro's (application_id " + hex + ", " +
@@ -433,9 +444,6 @@ void StateStore::with_transaction(const std::function<void()>& fn) {
         pending_.clear();
         throw;
     }
-    std::vector<ContainerRecord> done;
-    done.swap(pending_);
-    for (const auto& c : done) hook_(c);
 }
 
 void StateStore::run_transaction(const std::function<void()>& fn) {
@@ -454,6 +462,18 @@ void StateStore::run_transaction(const std::function<void()>& fn) {
     tx_depth_ = 1;
     try {
         fn();
+    } catch (...) {
+        tx_depth_ = 0;
+        if (db_.in_transaction()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    // The hook runs before COMMIT, under the write lock: a remover (which
+    // takes the lock) cannot delete the row and the record between our
+    // commit and our record write, leaving a record of a removed container.
+    try {
+        std::vector<ContainerRecord> done;
+        done.swap(pending_);
+        for (const auto& c : done) hook_(c);
     } catch (...) {
         tx_depth_ = 0;
         if (db_.in_transaction()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);

@@ -210,7 +210,8 @@ public:
     RepairReport repair(const IsAliveFn& is_alive = default_is_alive, const KeepRunningFn& keep_running = nullptr);
 
     // Called with every container row written (added, updated, repaired),
-    // after its transaction commits: the engine keeps each container's record
+    // just before its transaction commits (under the write lock; not for a
+    // transaction rolled back): the engine keeps each container's record
     // outside SQLite too (kContainerRecordFile).
     void on_container_written(std::function<void(const ContainerRecord&)> hook) { hook_ = std::move(hook); }
 
@@ -240,6 +241,7 @@ private:
     sql::Db db_;
     int tx_depth_ = 0;
     int busy_timeout_ms_ = 5000;
+    Open open_mode_ = Open::Normal;
     std::function<void(const ContainerRecord&)> hook_;
     std::vector<ContainerRecord> pending_;  // written in the open transaction
 };
