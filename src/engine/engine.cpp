@@ -182,15 +182,98 @@ std::vector<std::string> engine_command(const EngineOptions& o) {
     return argv;
 }
 
+bool init_alive(const ContainerRecord& c) {
+    pid_t init = init_pid(c);
+    uint64_t start = c.config.value("init_start_time", uint64_t{0});
+    return init > 0 && start > 0 && os::process_alive(init, start);
+}
+
 bool is_running(const ContainerRecord& c) {
-    return c.state == ContainerState::Running && c.pid > 0 && os::process_alive(c.pid, c.pid_start_time);
+    return c.state == ContainerState::Running &&
+           ((c.pid > 0 && os::process_alive(c.pid, c.pid_start_time)) || init_alive(c));
 }
 
 pid_t init_pid(const ContainerRecord& c) { return c.config.value("init_pid", 0); }
 
-Engine::Engine(EngineOptions opts)
-    : opts_(std::move(opts)), images_(opts_.root), state_(std::make_unique<StateStore>(opts_.root + "/vitro.db")) {}
+namespace {
+std::string record_path(const ContainerRecord& c) { return c.bundle + "/" + kContainerRecordFile; }
+}  // namespace
+
+Engine::Engine(EngineOptions opts) : opts_(std::move(opts)), images_(opts_.root) { state(); }
 Engine::~Engine() = default;
+
+StateStore& Engine::state() {
+    if (!state_) {
+        state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db", 5000,
+                                              opts_.rebuild_state ? StateStore::Open::Rebuild : StateStore::Open::Normal);
+        state_->on_container_written([this](const ContainerRecord& c) { save_record(c); });
+    }
+    return *state_;
+}
+
+void Engine::save_record(const ContainerRecord& c) const {
+    // Before its directory exists (create) there is nothing to keep yet.
+    if (c.bundle.empty() || ::access(c.bundle.c_str(), F_OK) != 0) return;
+    // A removal under way deletes the record first and the row last: no
+    // writer (its monitor recording the exit) may put the record back.
+    if (c.state == ContainerState::Removing) return;
+    try {
+        write_file_atomic(record_path(c), to_json(c).dump(), 0600);
+    } catch (const Error& e) {
+        log::warn("container " + c.name + ": its record outside the state database is not up to date: " + e.what());
+    }
+}
+
+std::vector<ContainerRecord> Engine::unknown_containers() {
+    StateFiles files = probe_state_files(state().path());
+    std::vector<std::string> ids = state().container_ids();
+    std::vector<ContainerRecord> out;
+    for (const auto& file : files.container_records) {
+        std::string id = fs::path(file).parent_path().filename().string();
+        if (std::binary_search(ids.begin(), ids.end(), id)) continue;
+        // Removed (record first, row after) or added (row first, record after)
+        // since the listing: not lost.
+        if (!path_exists(file) || state().find_container(id)) continue;
+        try {
+            ContainerRecord c = container_from_json(json::parse(read_file(file)));
+            if (c.id == id) out.push_back(std::move(c));
+            else log::warn(file + ": names container " + c.id + ", not " + id + ": ignored");
+        } catch (const std::exception& e) {
+            log::warn(file + ": " + e.what() + ": ignored");
+        }
+    }
+    return out;
+}
+
+void Engine::check_nothing_lost() {
+    auto lost = unknown_containers();
+    if (lost.empty()) return;
+    std::string names;
+    for (size_t i = 0; i < lost.size() && i < 5; ++i) names += (i ? ", " : "") + lost[i].name;
+    if (lost.size() > 5) names += ", ...";
+    throw StateLostError("the state database " + state().path() + " does not know " + std::to_string(lost.size()) +
+                         " container(s) whose records are in " + opts_.root + "/containers (" + names +
+                         "): it lost them; run `vitro system repair` to put them back before making new ones");
+}
+
+std::vector<ContainerRecord> Engine::restore_unknown_containers() {
+    std::vector<ContainerRecord> restored;
+    for (ContainerRecord c : unknown_containers()) {
+        if (c.pod_id && !state().find_pod(*c.pod_id)) {
+            log::warn("container " + c.name + ": its pod " + c.config.value("pod", *c.pod_id) +
+                      " is not in the database either: restored without it");
+            c.pod_id.reset();
+        }
+        try {
+            state().add_container(c);
+            restored.push_back(c);
+        } catch (const ConflictError& e) {
+            log::warn("container " + c.id + " not restored: " + e.what());
+        }
+    }
+    repair();
+    return restored;
+}
 
 NetworkPaths Engine::network_paths() const {
     return {opts_.runroot, opts_.net_dir, opts_.cni_path, opts_.root + "/cni/results"};
@@ -204,7 +287,7 @@ ContainerRecord Engine::create(const CreateRequest& req) {
     if (!req.name.empty() && !valid_name(req.name))
         throw Error(EINVAL, "invalid container name \"" + req.name + "\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
     std::optional<PodRecord> pod;
-    if (!req.pod.empty()) pod = state_->get_pod(req.pod);  // before any work: an unknown pod fails fast
+    if (!req.pod.empty()) pod = state().get_pod(req.pod);  // before any work: an unknown pod fails fast
     image::StoredImage img = find_image(images_, req.image);
     const auto& layers_desc = img.manifest.layers;
     if (layers_desc.size() != img.config.diff_ids.size())
@@ -226,7 +309,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     if (pod && !infra) {
         share = pod->config.value("share", std::vector<std::string>{});
         infra_id = pod->config.value("infra_id", "");
-        infra_rec = infra_id.empty() ? std::nullopt : state_->find_container(infra_id);
+        infra_rec = infra_id.empty() ? std::nullopt : state().find_container(infra_id);
         if (!infra_rec)
             throw Error(ENOENT, "pod " + pod->name + " has no infra container (its creation was interrupted): "
                                 "remove it with `vitro pod rm " + pod->name + "`");
@@ -293,7 +376,14 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
             c.config["pod_share"] = share;
         }
     }
-    state_->add_container(c);  // the name is checked here, before anything is made
+    if (req.started_by_creator && req.auto_remove) {
+        // Ours until started: if this command dies first, repair removes it.
+        auto self = os::read_proc_stat(::getpid());
+        c.owner_pid = ::getpid();
+        c.owner_start_time = self ? self->start_time : 0;
+    }
+    check_nothing_lost();
+    state().add_container(c);  // the name is checked here, before anything is made
 
     try {
         image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);
@@ -312,9 +402,10 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         std::string net_dir = is_joined_mode(mode) ? infra_rec->bundle : c.bundle;
         add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle);
         write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
+        save_record(c);
         snap.release();
     } catch (...) {
-        state_->remove_container(c.id);
+        state().remove_container(c.id);
         throw;
     }
     return c;
@@ -322,12 +413,12 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
 
 int Engine::start(const std::string& ref, const StartOptions& opts) {
     repair();
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     // One start at a time per container (two `run --pod` starting the pod's
     // infra at once): the second sees the first's result. Held until the
     // monitor reports the container running.
     UniqueFd start_lock = lock_dir(c.bundle);
-    c = state_->get_container(c.id);
+    c = state().get_container(c.id);
     if (c.state == ContainerState::Removing) throw ConflictError("container " + c.name + " is being removed");
     if (is_running(c)) {
         if (opts.attach) throw ConflictError("container " + c.name + " is already running");
@@ -343,12 +434,20 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     UniqueFd notify_r, notify_w;
     pid_t monitor = -1;
     try {
+        // A start that died half-way (kill -9) left its network: release it,
+        // or the IPAM refuses the address it still holds for this container.
+        if (mode != "host" && !is_joined_mode(mode) && path_exists(netns_path(network_paths(), c.id))) {
+            log::info("container " + c.name + ": releasing the network an interrupted start left");
+            detach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
+        }
         // --network none gets a namespace of its own too (lo up, as docker's).
         if (mode != "host" && !is_joined_mode(mode)) att = attach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
         if (is_cni_mode(mode)) write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
-        state_->update_container(c.id, [&](ContainerRecord& r) {
+        state().update_container(c.id, [&](ContainerRecord& r) {
             if (is_cni_mode(mode)) r.config["ips"] = att.ips;
             r.config.erase("stop_requested");
+            r.owner_pid = 0;  // a `run --rm`'s claim ends: the monitor owns it now
+            r.owner_start_time = 0;
         });
         int notify[2];
         if (::pipe2(notify, O_CLOEXEC) < 0) throw_errno("pipe");
@@ -358,12 +457,13 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
         // SQLite keeps per-process lock bookkeeping that a forked child would
         // inherit and trust; the monitor must start with none, so ours is
         // closed across the fork and opened again after it.
+        // Ours opens again only when next used (state()), not while the
+        // monitor opens its own: two first opens at once wait on each other
+        // (one rebuilds the WAL index, the other sleeps in the busy handler).
         state_.reset();
         monitor = ::fork();
-        if (monitor != 0) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
         if (monitor < 0) throw_errno("fork monitor");
     } catch (...) {
-        if (!state_) state_ = std::make_unique<StateStore>(opts_.root + "/vitro.db");
         release_resources(c);
         throw;
     }
@@ -428,7 +528,7 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
 }
 
 void Engine::kill(const std::string& ref, int signal) {
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (!is_running(c) || init_pid(c) <= 0) throw ConflictError("container " + c.name + " is not running");
     if (::kill(init_pid(c), signal) < 0) throw_errno("kill", "container " + c.name);
 }
@@ -452,9 +552,10 @@ bool wait_pid_gone(pid_t pid, uint64_t start_time, int timeout_ms) {
 void Engine::wait_exited(const std::string& id, int timeout_ms) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     for (;;) {
-        auto c = state_->find_container(id);
+        auto c = state().find_container(id);
         if (!c || c->state != ContainerState::Running) return;
-        if (std::chrono::steady_clock::now() > deadline) {
+        bool monitor_gone = !os::process_alive(c->pid, c->pid_start_time) && !init_alive(*c);
+        if (monitor_gone || std::chrono::steady_clock::now() > deadline) {
             repair();  // the monitor is gone: fix the record ourselves
             return;
         }
@@ -462,8 +563,22 @@ void Engine::wait_exited(const std::string& id, int timeout_ms) {
     }
 }
 
+namespace {
+// Marks a stop as asked for (the monitor then does not restart it). A full
+// file system must not keep a container from being stopped: a failure (after
+// the store's reserve) is a warning, and the signal goes anyway.
+void record_stop_requested(StateStore& state, const ContainerRecord& c) {
+    try {
+        state.update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+    } catch (const Error& e) {
+        log::warn("container " + c.name + ": could not record the stop (" + e.what() +
+                  "); stopping it anyway, a restart policy may start it again");
+    }
+}
+}  // namespace
+
 void Engine::send_stop_signal(const ContainerRecord& c) {
-    state_->update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+    record_stop_requested(state(), c);
     int sig = SIGTERM;
     try {
         sig = runtime::parse_signal(c.config.value("stop_signal", "SIGTERM"));
@@ -474,7 +589,7 @@ void Engine::send_stop_signal(const ContainerRecord& c) {
 
 ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout) {
     repair();
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (is_infra(c) && c.pod_id) stop_pod_members(*c.pod_id, timeout);  // the pod stops with its infra
     if (!is_running(c)) return c;  // docker: stopping a stopped container is fine
     int t = timeout.value_or(c.config.value("stop_timeout", 10));
@@ -490,14 +605,14 @@ ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout)
         wait_pid_gone(init, init_start, 10000);
     }
     wait_exited(c.id, 10000);
-    return state_->get_container(c.id);
+    return state().get_container(c.id);
 }
 
 int Engine::wait(const std::string& ref) {
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     std::optional<int> last_code = c.exit_code;
     for (;;) {
-        auto now = state_->find_container(c.id);
+        auto now = state().find_container(c.id);
         if (!now) return last_code.value_or(0);  // removed (--rm) after it exited
         last_code = now->exit_code;
         if (now->state == ContainerState::Created) return 0;
@@ -529,7 +644,7 @@ void Engine::release_resources(const ContainerRecord& c) {
 
 void Engine::remove(const std::string& ref, bool force) {
     repair();
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (is_infra(c))
         throw ConflictError("container " + c.name + " is the infra container of pod " + c.config.value("pod", "") +
                             " and cannot be removed without removing the pod (vitro pod rm)");
@@ -541,7 +656,7 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         if (!force)
             throw ConflictError("cannot remove container " + c.name +
                                 " as it is running - stop the container before removing or force remove (-f)");
-        state_->update_container(c.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+        record_stop_requested(state(), c);
         try {
             driver_for(c)->kill(c.id, SIGKILL, true);
         } catch (const Error&) {
@@ -550,42 +665,62 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         // The monitor records the exit and releases what it can; wait for it
         // so that its teardown and ours do not interleave.
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
+        wait_pid_gone(init_pid(c), c.config.value("init_start_time", uint64_t{0}), 5000);
     }
-    c = state_->begin_remove(c.id);
+    try {
+        c = state().begin_remove(c.id);
+    } catch (const sql::SqliteError& e) {
+        if (e.primary_code() != SQLITE_FULL) throw;
+        // A container that filled the state's file system: its own files go
+        // first (idempotent steps), and the record after, in the room they leave.
+        log::warn("container " + c.name + ": the state file system is full; removing its files before recording it");
+        release_resources(c);
+        image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
+        c = state().begin_remove(c.id);
+    }
     release_resources(c);
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
     } catch (const Error& e) {
         if (e.code() != ENOENT) throw;
     }
+    // The record file before the row: a record without a row is a lost container.
+    ::unlink(record_path(c).c_str());
     fs::remove_all(c.bundle);
-    state_->remove_container(c.id);
+    state().remove_container(c.id);
 }
 
 ContainerRecord Engine::get(const std::string& ref) {
     repair();
-    return state_->get_container(ref);
+    return state().get_container(ref);
 }
 
 std::vector<ContainerRecord> Engine::list() {
     repair();
-    return state_->list_containers();
+    if (auto lost = unknown_containers(); !lost.empty())
+        // Said on stderr (a warning is not logged there by default): a list
+        // that silently leaves out running containers is what this prevents.
+        std::fprintf(stderr, "vitro: warning: the state database %s does not know %zu container(s) whose records "
+                     "are in %s/containers (%s%s): see `vitro system check`, and `vitro system repair`\n",
+                     state().path().c_str(), lost.size(), opts_.root.c_str(), lost.front().name.c_str(),
+                     lost.size() > 1 ? ", ..." : "");
+    return state().list_containers();
 }
 
 std::vector<pid_t> Engine::pids(const std::string& ref) {
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
     return driver_for(c)->pids(c.id);
 }
 
 nlohmann::json Engine::stats(const std::string& ref) {
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
     return driver_for(c)->stats(c.id);
 }
 
 int Engine::exec(const std::string& ref, const ExecOptions& opts) {
-    ContainerRecord c = state_->get_container(ref);
+    ContainerRecord c = state().get_container(ref);
     if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
     ExecOptions o = opts;
     if (!opts.user.empty()) {
@@ -600,7 +735,8 @@ int Engine::exec(const std::string& ref, const ExecOptions& opts) {
 }
 
 void Engine::repair() {
-    RepairReport r = state_->repair();
+    // A container whose monitor died but whose init lives keeps running.
+    RepairReport r = state().repair(default_is_alive, [](const ContainerRecord& c) { return init_alive(c); });
     for (const auto& c : r.exited) release_resources(c);
     for (const auto& c : r.removing) {
         release_resources(c);
@@ -608,9 +744,73 @@ void Engine::repair() {
             image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
         } catch (const Error&) {
         }
+        ::unlink(record_path(c).c_str());
         fs::remove_all(c.bundle);
-        state_->remove_container(c.id);
+        state().remove_container(c.id);
     }
+    for (const auto& c : state().list_containers())
+        if (c.state == ContainerState::Running && !os::process_alive(c.pid, c.pid_start_time) && init_alive(c))
+            adopt(c);
+}
+
+void Engine::adopt(const ContainerRecord& orphan) {
+    const EngineOptions& o = opts_;
+    if (o.monitor_binary.empty() || o.self_binary.empty() || ::access(o.monitor_binary.c_str(), X_OK) != 0) {
+        log::warn("container " + orphan.name + " runs without a monitor, and no vitro-monitor is there to adopt it");
+        return;
+    }
+    // One adopter at a time (and no start meanwhile): the second sees the first's.
+    UniqueFd lock = lock_dir(orphan.bundle);
+    auto c = state().find_container(orphan.id);
+    if (!c || c->state != ContainerState::Running || os::process_alive(c->pid, c->pid_start_time) || !init_alive(*c))
+        return;
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    UniqueFd rd(p[0]), wr(p[1]);
+    std::vector<std::string> argv = {o.monitor_binary, "--adopt", "--init", std::to_string(init_pid(*c)),
+                                     "--init-start", std::to_string(c->config.value("init_start_time", uint64_t{0})),
+                                     "--notify", std::to_string(wr.get()), "--log", log_path(*c)};
+    const LogLimits limits = log_limits_of(c->config);  // the rotation the first waiter did
+    argv.insert(argv.end(), {"--log-max-size", std::to_string(limits.max_size), "--log-max-file",
+                             std::to_string(limits.max_file), "--"});
+    for (auto& a : engine_command(o)) argv.push_back(a);
+    argv.push_back("container-exited");
+    argv.push_back(c->id);
+    std::vector<char*> cargv;
+    for (auto& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::fflush(nullptr);
+    // Twice forked: the new monitor is nobody's child but init's, as the first was.
+    pid_t child = ::fork();
+    if (child < 0) throw_errno("fork", "monitor for container " + c->name);
+    if (child == 0) {
+        ::setsid();
+        if (::fork() != 0) ::_exit(0);
+        int null = ::open("/dev/null", O_RDWR);
+        for (int fd = 0; fd < 3 && null >= 0; ++fd) ::dup2(null, fd);
+        ::fcntl(wr.get(), F_SETFD, 0);
+        ::execv(cargv[0], cargv.data());
+        ::_exit(127);
+    }
+    wr.reset();
+    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    std::string line;
+    char ch;
+    while (::read(rd.get(), &ch, 1) == 1 && ch != '\n') line += ch;
+    if (line.rfind("A ", 0) != 0) {
+        log::warn("container " + c->name + ": its monitor died and a new one could not take it over (" +
+                  (line.empty() ? std::string("it exited") : line.substr(line.find(' ') + 1)) +
+                  "); it runs on without one");
+        return;
+    }
+    pid_t adopter = std::atoi(line.c_str() + 2);
+    auto st = os::read_proc_stat(adopter);
+    state().update_container(c->id, [&](ContainerRecord& r) {
+        r.pid = adopter;
+        r.pid_start_time = st ? st->start_time : 0;
+    });
+    log::info("container " + c->name + ": its monitor died; process " + std::to_string(adopter) + " took it over");
 }
 
 }  // namespace vitro::engine

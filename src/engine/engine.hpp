@@ -31,6 +31,9 @@ struct EngineOptions {
     std::string self_binary, monitor_binary;
     // The static vitro-pause a pod's infra container runs (beside vitro).
     std::string pause_binary;
+    // `vitro system repair`: open a state database that would be refused
+    // (missing, empty, damaged WAL), the lost one having been set aside.
+    bool rebuild_state = false;
 };
 
 // argv that runs vitro itself with these options (before a subcommand).
@@ -60,6 +63,9 @@ struct CreateRequest {
     std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
     std::string pod;      // a pod's name or id: share its namespaces
     LogLimits log;        // --log-opt max-size/max-file: how much output ctr.log keeps
+    // `run`: the creating command starts it next. A --rm container whose
+    // creating command dies before that is removed by the next repair.
+    bool started_by_creator = false;
 };
 
 // What a container is made from: an image's config and unpacked layers
@@ -86,7 +92,8 @@ public:
     ~Engine();
 
     const EngineOptions& options() const { return opts_; }
-    StateStore& state() { return *state_; }
+    // Opened on first use (again after start() closed it across its fork).
+    StateStore& state();
     const image::Store& images() const { return images_; }
 
     // Records the container, prepares its rootfs and bundle. On failure
@@ -130,9 +137,19 @@ public:
     // infra died, before it is stopped).
     void stop_pod_members(const std::string& pod_id, std::optional<int> timeout);
 
-    // Fixes records of containers whose processes died (kill -9) and finishes
-    // interrupted removals. Runs at the start of every command that reads state.
+    // Fixes records of containers whose processes died (kill -9), finishes
+    // interrupted removals, and gives a running container whose monitor died
+    // a new one (adopt). Runs at the start of every command that reads state.
     void repair();
+
+    // Containers whose record files (kContainerRecordFile) the database does
+    // not know: what a damaged or replaced database lost.
+    std::vector<ContainerRecord> unknown_containers();
+    // `vitro system repair`: puts every unknown container back in the
+    // database (then repair() adopts the running ones); returns them.
+    std::vector<ContainerRecord> restore_unknown_containers();
+    // Writes the container's record file (best effort: a warning on failure).
+    void save_record(const ContainerRecord& c) const;
 
     std::string log_path(const ContainerRecord& c) const { return c.bundle + "/ctr.log"; }
     NetworkPaths network_paths() const;
@@ -156,6 +173,11 @@ private:
     void prepare_pod_member(const ContainerRecord& c);
     // <root>/pause/rootfs with the current vitro-pause: the infra's only layer.
     std::string ensure_pause_layer();
+    // A running container whose monitor died while its init lives on: a new
+    // vitro-monitor takes it over (traces the init for its exit code).
+    void adopt(const ContainerRecord& c);
+    // Refuses (StateLostError) while containers' records are unknown to the database.
+    void check_nothing_lost();
 
     EngineOptions opts_;
     image::Store images_;
@@ -171,8 +193,11 @@ inline std::string pod_name(const ContainerRecord& c) { return c.config.value("p
 // A running container's record holds its monitor as `pid` (the monitor owns
 // the container's life: a dead monitor means a container to repair) and the
 // container's init in config "init_pid"/"init_start_time".
-// True when the record says running and its monitor is still there.
+// True when the record says running and its monitor, or (a monitor killed,
+// the container not adopted yet) its init, is still there.
 bool is_running(const ContainerRecord& c);
+// The init is alive (pid and start time match).
+bool init_alive(const ContainerRecord& c);
 pid_t init_pid(const ContainerRecord& c);
 
 }  // namespace vitro::engine

@@ -115,7 +115,7 @@ PodRecord Engine::pod_create(const PodCreateRequest& req) {
                 {"share", share},
                 {"network", mode},
                 {"ports", ports}};
-    state_->add_pod(p);  // the name is checked here
+    state().add_pod(p);  // the name is checked here
 
     std::optional<ContainerRecord> infra;
     try {
@@ -129,7 +129,7 @@ PodRecord Engine::pod_create(const PodCreateRequest& req) {
         src.config.cmd = {"/pause"};
         src.layers = {pause_layer};
         infra = create_from(ir, src, &p, true);
-        p = state_->update_pod(p.id, [&](PodRecord& r) {
+        p = state().update_pod(p.id, [&](PodRecord& r) {
             r.config["infra_id"] = infra->id;
             if (mode != "host" && shares_net) r.netns = netns_path(network_paths(), infra->id);
         });
@@ -141,7 +141,7 @@ PodRecord Engine::pod_create(const PodCreateRequest& req) {
                 log::warn(std::string("pod ") + p.name + ": removing its infra: " + e.what());
             }
         }
-        state_->remove_pod(p.id);
+        state().remove_pod(p.id);
         throw;
     }
     return p;
@@ -150,8 +150,8 @@ PodRecord Engine::pod_create(const PodCreateRequest& req) {
 PodInfo Engine::pod_get(const std::string& ref) {
     repair();
     PodInfo info;
-    info.pod = state_->get_pod(ref);
-    auto containers = state_->list_containers(info.pod.id);
+    info.pod = state().get_pod(ref);
+    auto containers = state().list_containers(info.pod.id);
     // A pod create killed after making the infra, before recording it.
     if (info.infra_id().empty())
         for (const auto& c : containers)
@@ -170,7 +170,7 @@ PodInfo Engine::pod_get(const std::string& ref) {
 
 std::vector<PodInfo> Engine::pod_list() {
     std::vector<PodInfo> out;
-    for (const auto& p : state_->list_pods()) {
+    for (const auto& p : state().list_pods()) {
         try {
             out.push_back(pod_get(p.id));
         } catch (const NotFoundError&) {  // removed meanwhile
@@ -181,15 +181,15 @@ std::vector<PodInfo> Engine::pod_list() {
 
 std::optional<PodRecord> Engine::pod_of(const ContainerRecord& c) {
     if (!c.pod_id) return std::nullopt;
-    return state_->find_pod(*c.pod_id);
+    return state().find_pod(*c.pod_id);
 }
 
 void Engine::prepare_pod_member(const ContainerRecord& c) {
     std::string infra_id = c.config.value("pod_infra", "");
-    ContainerRecord infra = state_->get_container(infra_id);
+    ContainerRecord infra = state().get_container(infra_id);
     if (!is_running(infra)) {
         start(infra.id, {});
-        infra = state_->get_container(infra.id);
+        infra = state().get_container(infra.id);
     }
     pid_t pid = init_pid(infra);
     if (!is_running(infra) || pid <= 0)
@@ -204,7 +204,7 @@ void Engine::prepare_pod_member(const ContainerRecord& c) {
 
 void Engine::stop_pod_members(const std::string& pod_id, std::optional<int> timeout) {
     std::vector<ContainerRecord> running;
-    for (const auto& c : state_->list_containers(pod_id))
+    for (const auto& c : state().list_containers(pod_id))
         if (!is_infra(c) && is_running(c)) running.push_back(c);
     // All at once: each gets its stop signal now and its own timeout from
     // now, not after the previous one has gone.
@@ -255,10 +255,10 @@ void Engine::pod_remove(const std::string& ref, bool force) {
                             "): stop the pod or remove it with -f");
     // Members, then the infra (its exit would otherwise stop them), then the row.
     for (auto it = info.containers.rbegin(); it != info.containers.rend(); ++it) {
-        auto c = state_->find_container(it->id);
+        auto c = state().find_container(it->id);
         if (c) remove_container(*c, true);
     }
-    state_->remove_pod(info.pod.id);
+    state().remove_pod(info.pod.id);
 }
 
 }  // namespace vitro::engine

@@ -1,14 +1,19 @@
 #include "engine/state_store.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
 #include "linux/procfs.hpp"
+#include "util/fd.hpp"
+#include "util/log.hpp"
 #include "util/time.hpp"
 
 namespace vitro::engine {
@@ -154,20 +159,140 @@ ContainerState parse_container_state(std::string_view s) {
 
 bool default_is_alive(pid_t pid, uint64_t start_time) { return os::process_alive(pid, start_time); }
 
-StateStore::StateStore(std::string path, int busy_timeout_ms) {
+nlohmann::json to_json(const ContainerRecord& c) {
+    nlohmann::json j = {{"id", c.id},
+                        {"name", c.name},
+                        {"image", c.image},
+                        {"image_digest", c.image_digest},
+                        {"bundle", c.bundle},
+                        {"state", to_string(c.state)},
+                        {"pid", c.pid},
+                        {"pid_start_time", c.pid_start_time},
+                        {"created_at", c.created_at},
+                        {"config", c.config}};
+    if (c.exit_code) j["exit_code"] = *c.exit_code;
+    if (c.started_at) j["started_at"] = *c.started_at;
+    if (c.finished_at) j["finished_at"] = *c.finished_at;
+    if (c.pod_id) j["pod_id"] = *c.pod_id;
+    return j;
+}
+
+ContainerRecord container_from_json(const nlohmann::json& j) {
+    try {
+        ContainerRecord c;
+        c.id = j.at("id").get<std::string>();
+        c.name = j.at("name").get<std::string>();
+        c.image = j.value("image", "");
+        c.image_digest = j.value("image_digest", "");
+        c.bundle = j.value("bundle", "");
+        c.state = parse_container_state(j.value("state", "exited"));
+        c.pid = j.value("pid", 0);
+        c.pid_start_time = j.value("pid_start_time", uint64_t{0});
+        if (j.contains("exit_code")) c.exit_code = j["exit_code"].get<int>();
+        c.created_at = j.value("created_at", "");
+        if (j.contains("started_at")) c.started_at = j["started_at"].get<std::string>();
+        if (j.contains("finished_at")) c.finished_at = j["finished_at"].get<std::string>();
+        c.config = j.value("config", nlohmann::json::object());
+        if (j.contains("pod_id")) c.pod_id = j["pod_id"].get<std::string>();
+        if (c.id.size() != 64 || c.name.empty()) throw Error("no valid id and name");
+        return c;
+    } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("container record: ") + e.what());
+    }
+}
+
+StateFiles probe_state_files(const std::string& db_path) {
+    StateFiles f;
+    struct stat st {};
+    if (::stat(db_path.c_str(), &st) == 0) {
+        f.db_exists = true;
+        f.db_size = st.st_size;
+    }
+    UniqueFd wal(::open((db_path + "-wal").c_str(), O_RDONLY | O_CLOEXEC));
+    if (wal && ::fstat(wal.get(), &st) == 0) {
+        f.wal_size = st.st_size;
+        // A WAL header (32 bytes) starts with 0x377f0682 or 0x377f0683, big-endian.
+        unsigned char magic[4] = {};
+        if (f.wal_size >= 32) {
+            bool ok = ::pread(wal.get(), magic, 4, 0) == 4;
+            uint32_t m = (uint32_t{magic[0]} << 24) | (uint32_t{magic[1]} << 16) | (uint32_t{magic[2]} << 8) | magic[3];
+            f.wal_damaged = !ok || (m != 0x377f0682 && m != 0x377f0683);
+        }
+    }
+    std::error_code ec;
+    fs::path dir = fs::path(db_path).parent_path() / "containers";
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+        fs::path rec = e.path() / kContainerRecordFile;
+        if (fs::exists(rec, ec)) f.container_records.push_back(rec.string());
+    }
+    std::sort(f.container_records.begin(), f.container_records.end());
+    return f;
+}
+
+std::string StateFiles::problem(const std::string& db_path) const {
+    if (wal_damaged)
+        return "its write-ahead log " + db_path + "-wal (" + std::to_string(wal_size) +
+               " bytes) is damaged: its header is not SQLite's, so the commits in it would be lost";
+    if (db_exists && db_size > 0) return "";
+    if (wal_size == 0 && container_records.empty()) return "";  // a fresh root
+    std::string what = db_exists ? "is empty" : "is missing";
+    std::string held;
+    if (wal_size > 0) held = "a write-ahead log of " + std::to_string(wal_size) + " bytes";
+    if (!container_records.empty())
+        held += (held.empty() ? "" : " and ") + std::string("the records of ") +
+                std::to_string(container_records.size()) + " container(s) in " +
+                fs::path(db_path).parent_path().string() + "/containers";
+    return what + ", but beside it are " + held;
+}
+
+StateStore::StateStore(std::string path, int busy_timeout_ms, Open mode) : open_mode_(mode) {
     fs::path p(path);
     std::error_code ec;
     if (p.has_parent_path()) {
         fs::create_directories(p.parent_path(), ec);
         if (ec) throw Error(ec.value(), "create state directory " + p.parent_path().string() + ": " + ec.message());
     }
-    bool existed = fs::exists(p, ec);
+    // SQLite would take an empty database file for a new one (and delete its
+    // WAL), and skip a WAL whose header is damaged: look first.
+    StateFiles files = probe_state_files(path);
+    if (mode == Open::Normal) {
+        if (std::string why = files.problem(path); !why.empty())
+            throw StateLostError("state database " + path + " " + why +
+                                 ". vitro does not start afresh over that state: `vitro system check` shows what "
+                                 "is there, `vitro system repair` rebuilds the database from the containers' records");
+    }
     db_ = sql::Db::open(path);
     // Engine state holds container configs (environment, secrets): owner only.
     // SQLite gives the -wal and -shm files the mode of the database file.
-    if (!existed) ::chmod(path.c_str(), 0600);
-    open_and_migrate(busy_timeout_ms);
+    if (!files.db_exists) ::chmod(path.c_str(), 0600);
+    try {
+        open_and_migrate(busy_timeout_ms);
+    } catch (const sql::SqliteError& e) {
+        if (e.primary_code() != SQLITE_NOTADB) throw;
+        throw StateLostError("state database " + path + " is not an SQLite database (" + e.what() +
+                             "): vitro does not start afresh over it; `vitro system repair` sets it aside and "
+                             "rebuilds the database from the containers' records");
+    }
+    ensure_reserve();
 }
+
+bool StateStore::has_reserve() const { return ::access((path() + "-reserve").c_str(), F_OK) == 0; }
+
+void StateStore::ensure_reserve() {
+    std::string r = path() + "-reserve";
+    if (::access(r.c_str(), F_OK) == 0) return;
+    // Not the file system's last room: that is for the records it protects.
+    struct statvfs vfs {};
+    std::string dir = fs::path(path()).parent_path().string();
+    if (::statvfs(dir.empty() ? "." : dir.c_str(), &vfs) != 0 ||
+        static_cast<int64_t>(vfs.f_bavail) * static_cast<int64_t>(vfs.f_frsize) < 4 * kReserveBytes)
+        return;
+    UniqueFd fd(::open(r.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!fd) return;
+    if (::posix_fallocate(fd.get(), 0, kReserveBytes) != 0) ::unlink(r.c_str());
+}
+
+bool StateStore::release_reserve() { return ::unlink((path() + "-reserve").c_str()) == 0; }
 
 void StateStore::open_and_migrate(int busy_timeout_ms) {
     int rc = sqlite3_busy_timeout(db_.get(), busy_timeout_ms);
@@ -190,6 +315,7 @@ void StateStore::open_and_migrate(int busy_timeout_ms) {
         }
     }
     if (mode != "wal") throw Error("sqlite journal_mode (" + path() + "): WAL not available, got \"" + mode + "\"");
+    bool marked = check_identity();
     // In WAL mode NORMAL keeps every commit atomic and the database consistent
     // across process crashes (kill -9); only an OS crash or power loss may lose
     // the last commits, never corrupt the file.
@@ -202,10 +328,16 @@ void StateStore::open_and_migrate(int busy_timeout_ms) {
     // wal_autocheckpoint's 1000 pages instead, with the same syncs.
     rc = sqlite3_db_config(db_.get(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     if (rc != SQLITE_OK) db_.fail("db_config(NO_CKPT_ON_CLOSE)", "", rc);
+    // ...but the WAL must not hold the state for long: a database file that
+    // lags the WAL by megabytes loses everything to a damaged WAL, and every
+    // command's first open re-reads the whole WAL to rebuild its index (while
+    // a second opener sleeps in the busy handler). See checkpoint_hook.
+    busy_timeout_ms_ = busy_timeout_ms;
+    sqlite3_wal_hook(db_.get(), &StateStore::checkpoint_hook, this);
 
     // The common case, an up-to-date database, needs no write transaction.
     try {
-        if (schema_version() == kLatest) return;
+        if (marked && schema_version() == kLatest) return;
     } catch (const sql::SqliteError&) {
         // no schema_version table yet
     }
@@ -229,7 +361,62 @@ void StateStore::open_and_migrate(int busy_timeout_ms) {
             sql::Stmt s(db_, "UPDATE schema_version SET version = ?1 WHERE id = 1");
             s.bind(1, kLatest).run();
         }
+        db_.exec("PRAGMA application_id = " + std::to_string(kStateApplicationId) +
+                 "; PRAGMA user_version = " + std::to_string(kLatest) + ";");
     });
+}
+
+// A commit that takes the WAL past kAutoCheckpointPages copies it into the
+// database file and truncates it, without waiting: with another connection
+// reading, the copy goes as far as it can (PASSIVE) and the truncation waits
+// for a later commit. (SQLite's own autocheckpoint never truncates, and a
+// command that opens the database alone rebuilds the WAL index as if nothing
+// had been copied, so a WAL of many short-lived connections only grows.)
+// Cost: one copy of at most a few hundred KiB and two fdatasyncs every
+// kAutoCheckpointPages pages written, about every tenth `vitro run --rm`.
+int StateStore::checkpoint_hook(void* self, sqlite3* db, const char*, int frames) {
+    if (frames < kAutoCheckpointPages) return SQLITE_OK;
+    auto* store = static_cast<StateStore*>(self);
+    sqlite3_busy_timeout(db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(db, store->busy_timeout_ms_);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        log::warn("state database " + store->path() + ": checkpoint: " + sqlite3_errstr(rc));
+    return SQLITE_OK;
+}
+
+namespace {
+int64_t pragma_int(sql::Db& db, const char* sql) {
+    sql::Stmt s(db, sql);
+    return s.step() ? s.int64(0) : 0;
+}
+}  // namespace
+
+bool StateStore::check_identity() {
+    int64_t app = pragma_int(db_, "PRAGMA application_id");
+    if (app == kStateApplicationId) return true;
+    int64_t tables = pragma_int(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table'");
+    int64_t ours = pragma_int(db_, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'");
+    // Unmarked: a new database, or one vitro made before the mark (it has
+    // vitro's schema_version table); the migration marks both.
+    if (app == 0 && ours == 1) return false;
+    if (app == 0 && tables == 0) {
+        // New, unless containers' records lie beside it (its WAL was lost).
+        StateFiles files = probe_state_files(path());
+        if (open_mode_ == Open::Normal && !files.container_records.empty())
+            throw StateLostError("state database " + path() + " holds no tables, but beside it are the records of " +
+                                 std::to_string(files.container_records.size()) +
+                                 " container(s): its write-ahead log was lost. vitro does not start afresh over that "
+                                 "state: `vitro system check` shows what is there, `vitro system repair` rebuilds "
+                                 "the database from the containers' records");
+        return false;
+    }
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "0x%08x", static_cast<uint32_t>(app));
+    throw StateLostError("state database " + path() + " is not vitro's (application_id " + hex + ", " +
+                         std::to_string(tables) + " table(s), none of them vitro's schema_version): vitro does not "
+                         "start afresh over it; `vitro system repair` sets it aside and rebuilds the database from "
+                         "the containers' records");
 }
 
 int StateStore::schema_version() {
@@ -240,6 +427,26 @@ int StateStore::schema_version() {
 int StateStore::latest_schema_version() { return kLatest; }
 
 void StateStore::with_transaction(const std::function<void()>& fn) {
+    if (tx_depth_ > 0) {
+        run_transaction(fn);
+        return;
+    }
+    pending_.clear();
+    try {
+        run_transaction(fn);
+    } catch (const sql::SqliteError& e) {
+        pending_.clear();
+        if (e.primary_code() != SQLITE_FULL || !release_reserve()) throw;
+        log::warn("state database " + path() + ": the file system is full (" + e.what() + "); gave up the " +
+                  std::to_string(kReserveBytes >> 10) + " KiB reserve beside it to write this record");
+        run_transaction(fn);
+    } catch (...) {
+        pending_.clear();
+        throw;
+    }
+}
+
+void StateStore::run_transaction(const std::function<void()>& fn) {
     if (tx_depth_ > 0) {
         ++tx_depth_;
         try {
@@ -255,6 +462,18 @@ void StateStore::with_transaction(const std::function<void()>& fn) {
     tx_depth_ = 1;
     try {
         fn();
+    } catch (...) {
+        tx_depth_ = 0;
+        if (db_.in_transaction()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+    }
+    // The hook runs before COMMIT, under the write lock: a remover (which
+    // takes the lock) cannot delete the row and the record between our
+    // commit and our record write, leaving a record of a removed container.
+    try {
+        std::vector<ContainerRecord> done;
+        done.swap(pending_);
+        for (const auto& c : done) hook_(c);
     } catch (...) {
         tx_depth_ = 0;
         if (db_.in_transaction()) sqlite3_exec(db_.get(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -301,6 +520,7 @@ void StateStore::add_container(const ContainerRecord& in) {
         s.bind(11, c.started_at).bind(12, c.finished_at).bind(13, c.config.dump()).bind(14, c.pod_id);
         s.bind(15, static_cast<int64_t>(c.owner_pid)).bind(16, static_cast<int64_t>(c.owner_start_time));
         s.run();
+        written(c);
     });
 }
 
@@ -315,6 +535,7 @@ void StateStore::write_container(const ContainerRecord& c) {
     s.bind(11, c.started_at).bind(12, c.finished_at).bind(13, c.config.dump()).bind(14, c.pod_id);
     s.bind(15, static_cast<int64_t>(c.owner_pid)).bind(16, static_cast<int64_t>(c.owner_start_time));
     s.run();
+    written(c);
 }
 
 std::optional<ContainerRecord> StateStore::find_container(std::string_view ref) {
@@ -395,9 +616,20 @@ ContainerRecord StateStore::begin_remove(const std::string& id) {
 }
 
 bool StateStore::remove_container(const std::string& id) {
-    sql::Stmt s(db_, "DELETE FROM containers WHERE id = ?1");
-    s.bind(1, id).run();
-    return db_.changes() > 0;
+    bool removed = false;
+    with_transaction([&] {
+        sql::Stmt s(db_, "DELETE FROM containers WHERE id = ?1");
+        s.bind(1, id).run();
+        removed = db_.changes() > 0;
+    });
+    return removed;
+}
+
+std::vector<std::string> StateStore::container_ids() {
+    sql::Stmt s(db_, "SELECT id FROM containers ORDER BY id");
+    std::vector<std::string> out;
+    while (s.step()) out.push_back(s.text(0));
+    return out;
 }
 
 // ---------------------------------------------------------------- pods
@@ -505,21 +737,28 @@ std::vector<NetworkRecord> StateStore::list_networks() {
 }
 
 bool StateStore::remove_network(std::string_view name) {
-    sql::Stmt s(db_, "DELETE FROM networks WHERE name = ?1");
-    s.bind(1, name).run();
-    return db_.changes() > 0;
+    bool removed = false;
+    with_transaction([&] {
+        sql::Stmt s(db_, "DELETE FROM networks WHERE name = ?1");
+        s.bind(1, name).run();
+        removed = db_.changes() > 0;
+    });
+    return removed;
 }
 
 // ---------------------------------------------------------------- repair
 
-RepairReport StateStore::repair(const IsAliveFn& is_alive) {
+RepairReport StateStore::repair(const IsAliveFn& is_alive, const KeepRunningFn& keep_running) {
     RepairReport report;
     auto [self_pid, self_start] = self_identity();
     with_transaction([&] {
+        report = RepairReport{};
         std::vector<ContainerRecord> running, removing;
         {
+            // `created` only with an owner: a `run --rm` whose command may have died.
             sql::Stmt s(db_, std::string("SELECT ") + kContainerCols +
-                                 " FROM containers WHERE state IN ('running', 'removing') ORDER BY rowid");
+                                 " FROM containers WHERE state IN ('running', 'removing') OR "
+                                 "(state = 'created' AND owner_pid > 0) ORDER BY rowid");
             while (s.step()) {
                 ContainerRecord c = container_from_row(s, path());
                 (c.state == ContainerState::Running ? running : removing).push_back(std::move(c));
@@ -528,6 +767,7 @@ RepairReport StateStore::repair(const IsAliveFn& is_alive) {
         std::string now = rfc3339_now();
         for (auto& c : running) {
             if (c.pid > 0 && is_alive(c.pid, c.pid_start_time)) continue;
+            if (keep_running && keep_running(c)) continue;
             c.state = ContainerState::Exited;
             c.pid = 0;
             c.pid_start_time = 0;
@@ -538,6 +778,8 @@ RepairReport StateStore::repair(const IsAliveFn& is_alive) {
         for (auto& c : removing) {
             if (c.owner_pid == self_pid && c.owner_start_time == self_start) continue;  // ours, under way
             if (c.owner_pid > 0 && is_alive(c.owner_pid, c.owner_start_time)) continue;
+            if (c.state == ContainerState::Created && c.owner_pid <= 0) continue;
+            c.state = ContainerState::Removing;
             c.owner_pid = self_pid;
             c.owner_start_time = self_start;
             write_container(c);

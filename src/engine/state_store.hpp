@@ -11,6 +11,17 @@
 // recorded as `running` whose process is gone, or one stuck in `removing`
 // whose remover died: repair() finds both.
 //
+// Losing the database: the file carries vitro's application_id (and the
+// schema version as user_version), and a database that is missing or empty
+// beside state it must have held (a WAL, containers' own record files), whose
+// WAL header is damaged, or that is some other program's, is refused with
+// StateLostError instead of being started afresh; `vitro system repair`
+// rebuilds it from the containers' records (engine/engine.hpp).
+//
+// A full file system: a reserve file beside the database (kReserveBytes) is
+// given up when a write fails with SQLITE_FULL, and the write retried, so that
+// the records a stop or a removal needs can still be written.
+//
 // A StateStore (like the sqlite3 connection it owns) belongs to one thread,
 // and must not be used across fork(): a child opens its own.
 #pragma once
@@ -43,6 +54,21 @@ class ConflictError : public Error {
 public:
     using Error::Error;
 };
+// The database is missing, empty, damaged or not vitro's while the root shows
+// that it held state: refused, never started afresh.
+class StateLostError : public Error {
+public:
+    using Error::Error;
+};
+
+// "VITR": the application_id of vitro's state database.
+inline constexpr int32_t kStateApplicationId = 0x56495452;
+// The file in a container's directory that keeps its record outside SQLite.
+inline constexpr const char* kContainerRecordFile = "container.json";
+// Bytes kept free beside the database for the writes a stop or rm needs.
+inline constexpr int64_t kReserveBytes = 1 << 20;
+// WAL pages after which a commit checkpoints into the database file.
+inline constexpr int kAutoCheckpointPages = 64;
 
 enum class ContainerState { Created, Running, Exited, Removing };
 std::string_view to_string(ContainerState s);
@@ -88,23 +114,50 @@ using IsAliveFn = std::function<bool(pid_t pid, uint64_t start_time)>;
 // The default: /proc/<pid>/stat exists, is no zombie, and its start time matches.
 bool default_is_alive(pid_t pid, uint64_t start_time);
 
+// Is this `running` row's container alive although its monitor is gone (a
+// container whose waiter died: it keeps running, to be adopted)?
+using KeepRunningFn = std::function<bool(const ContainerRecord& c)>;
+
 struct RepairReport {
     // Were `running`, process gone: now `exited` (exit_code kept if one was
     // recorded, else null: unknown), pid 0, finished_at set.
     std::vector<ContainerRecord> exited;
-    // Were `removing` with a dead remover: now claimed by this process (owner =
-    // us), still in the table. The caller cleans their resources up (idempotently)
+    // Were `removing` with a dead remover, or `created` with a dead owner (a
+    // `run --rm` killed before it started them): now `removing`, claimed by
+    // this process (owner = us), still in the table. The caller cleans their resources up (idempotently)
     // and then calls remove_container(id); a crash before that leaves them for
     // the next repair.
     std::vector<ContainerRecord> removing;
 };
 
+// A container record as JSON (the record file), and back (throws Error).
+nlohmann::json to_json(const ContainerRecord& c);
+ContainerRecord container_from_json(const nlohmann::json& j);
+
+// The state files as found on disk, before SQLite opens them (it would delete
+// the WAL of an empty database file, and ignore a WAL whose header is damaged).
+struct StateFiles {
+    bool db_exists = false;
+    int64_t db_size = 0;
+    int64_t wal_size = 0;
+    bool wal_damaged = false;  // a WAL of a header's size or more without SQLite's magic
+    // <dir of the database>/containers/<id>/container.json files.
+    std::vector<std::string> container_records;
+    // Why the database cannot be trusted to hold the state ("" when it can:
+    // a present database, or a fresh root with nothing in it).
+    std::string problem(const std::string& db_path) const;
+};
+StateFiles probe_state_files(const std::string& db_path);
+
 class StateStore {
 public:
+    // Normal: refuse a lost database (StateLostError). Rebuild (`vitro system
+    // repair`): open whatever is there, the caller having set a lost one aside.
+    enum class Open { Normal, Rebuild };
     // Opens (creating it and its parent directory when missing) the database,
     // sets WAL, busy_timeout and foreign keys, and migrates the schema.
     explicit StateStore(std::string path = kDefaultStatePath,
-                        int busy_timeout_ms = 5000);
+                        int busy_timeout_ms = 5000, Open mode = Open::Normal);
 
     const std::string& path() const noexcept { return db_.path(); }
     int schema_version();
@@ -135,6 +188,8 @@ public:
     ContainerRecord begin_remove(const std::string& id);
     // Deletes the row; false when there was none.
     bool remove_container(const std::string& id);
+    // IDs of every container row (for the check against the record files).
+    std::vector<std::string> container_ids();
 
     // --- pods
     void add_pod(const PodRecord& p);  // "the pod name \"x\" is already in use by <id>"
@@ -152,16 +207,43 @@ public:
     bool remove_network(std::string_view name);
 
     // --- crash repair: see RepairReport. One transaction.
-    RepairReport repair(const IsAliveFn& is_alive = default_is_alive);
+    RepairReport repair(const IsAliveFn& is_alive = default_is_alive, const KeepRunningFn& keep_running = nullptr);
+
+    // Called with every container row written (added, updated, repaired),
+    // just before its transaction commits (under the write lock; not for a
+    // transaction rolled back): the engine keeps each container's record
+    // outside SQLite too (kContainerRecordFile).
+    void on_container_written(std::function<void(const ContainerRecord&)> hook) { hook_ = std::move(hook); }
+
+    // Is the reserve file there (see kReserveBytes)?
+    bool has_reserve() const;
 
 private:
     void open_and_migrate(int busy_timeout_ms);
+    // Refuses a database that is some other program's (StateLostError); false
+    // when it is not marked as vitro's yet (new, or from before the mark).
+    bool check_identity();
+    // with_transaction without the retry on a full file system.
+    void run_transaction(const std::function<void()>& fn);
+    // Creates the reserve file when missing and the file system has room.
+    void ensure_reserve();
+    // Deletes the reserve file; false when there was none.
+    bool release_reserve();
     std::optional<ContainerRecord> container_by_id(std::string_view id);
     std::optional<PodRecord> pod_by_id(std::string_view id);
     void write_container(const ContainerRecord& c);  // UPDATE of every column
 
+    static int checkpoint_hook(void* self, sqlite3* db, const char* name, int frames);
+    void written(const ContainerRecord& c) {
+        if (hook_) pending_.push_back(c);
+    }
+
     sql::Db db_;
     int tx_depth_ = 0;
+    int busy_timeout_ms_ = 5000;
+    Open open_mode_ = Open::Normal;
+    std::function<void(const ContainerRecord&)> hook_;
+    std::vector<ContainerRecord> pending_;  // written in the open transaction
 };
 
 }  // namespace vitro::engine

@@ -1,9 +1,11 @@
 // engine/ state store: CRUD, name uniqueness, ID prefix lookup, schema,
 // transactions, two processes writing at once, a writer SIGKILLed mid
-// transaction, and repair of what a kill -9 leaves behind. Temp dirs only.
+// transaction, repair of what a kill -9 leaves behind, and a database that
+// is lost, emptied, damaged or foreign (refused, never started afresh). Temp dirs only.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +18,7 @@
 #include "engine/state_store.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "testutil.hpp"
 
 using namespace vitro;
@@ -450,4 +453,205 @@ TEST(EngineState, RepairStuckRemoving) {
     auto rep2 = s.repair([](pid_t pid, uint64_t) { return pid != 1; });
     ASSERT_EQ(rep2.removing.size(), 1u);
     EXPECT_EQ(rep2.removing[0].name, "theirs");
+}
+
+// ---------------------------------------------------------------- losing the database
+
+namespace {
+int64_t file_size(const std::string& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+// Overwrites `len` bytes of `path` at `offset` with a pattern no SQLite file has.
+void scribble(const std::string& path, off_t offset, size_t len) {
+    int fd = ::open(path.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0) << path;
+    std::string junk(len, '\0');
+    for (size_t i = 0; i < len; ++i) junk[i] = static_cast<char>(0x5a ^ (i * 31));
+    ASSERT_EQ(::pwrite(fd, junk.data(), len, offset), static_cast<ssize_t>(len));
+    ::close(fd);
+}
+
+// 33 commands' worth of state, each from its own connection as the vitro
+// commands do.
+void add_many(const std::string& db, int n) {
+    for (int i = 0; i < n; ++i) {
+        StateStore s(db);
+        s.add_container(make_container(make_id("c0", i), "ctr" + std::to_string(i)));
+    }
+}
+
+int64_t pragma(const std::string& db, const char* q) {
+    sql::Db d = sql::Db::open(db, false);
+    sql::Stmt s(d, q);
+    return s.step() ? s.int64(0) : -1;
+}
+}  // namespace
+
+TEST(EngineState, DatabaseCarriesVitrosMark) {
+    StateDir t;
+    { StateStore s(t.db()); }
+    EXPECT_EQ(pragma(t.db(), "PRAGMA application_id"), kStateApplicationId);
+    EXPECT_EQ(pragma(t.db(), "PRAGMA user_version"), StateStore::latest_schema_version());
+    // A database vitro made before the mark is vitro's: marked on open, data kept.
+    {
+        StateStore s(t.db());
+        s.add_container(make_container(make_id("01"), "old"));
+    }
+    { sql::Db d = sql::Db::open(t.db(), false); d.exec("PRAGMA application_id = 0"); }
+    StateStore s(t.db());
+    EXPECT_EQ(s.get_container("old").id, make_id("01"));
+    EXPECT_EQ(pragma(t.db(), "PRAGMA application_id"), kStateApplicationId);
+}
+
+TEST(EngineState, ForeignDatabaseIsRefusedUntouched) {
+    StateDir t;
+    fs::create_directories(fs::path(t.db()).parent_path());
+    { sql::Db d = sql::Db::open(t.db()); d.exec("CREATE TABLE accounts (id INTEGER); INSERT INTO accounts VALUES (7);"); }
+    std::string err = error_of([&] { StateStore s(t.db()); });
+    EXPECT_NE(err.find("is not vitro's"), std::string::npos) << err;
+    EXPECT_NE(err.find("vitro system repair"), std::string::npos) << err;
+    EXPECT_THROW(StateStore s(t.db()), StateLostError);
+    EXPECT_EQ(pragma(t.db(), "SELECT count(*) FROM sqlite_master WHERE name = 'containers'"), 0);
+    EXPECT_EQ(pragma(t.db(), "SELECT id FROM accounts"), 7);
+}
+
+TEST(EngineState, GarbageDatabaseIsRefused) {
+    StateDir t;
+    add_many(t.db(), 2);
+    // The file alone (a WAL, when there is one, holds a newer first page).
+    { sql::Db d = sql::Db::open(t.db(), false); d.exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+    scribble(t.db(), 0, 4096);
+    std::string err = error_of([&] { StateStore s(t.db()); });
+    EXPECT_NE(err.find("is not an SQLite database"), std::string::npos) << err;
+}
+
+// The issue: after 33 commands the database file was 4 KB and the WAL 3.2 MB;
+// truncating the file made the next open start afresh (SQLite deleted the WAL).
+TEST(EngineState, EmptyDatabaseBesideItsWalIsRefused) {
+    StateDir t;
+    add_many(t.db(), 33);
+    ASSERT_GT(file_size(t.db() + "-wal"), 0);
+    ASSERT_EQ(::truncate(t.db().c_str(), 0), 0);
+    std::string err = error_of([&] { StateStore s(t.db()); });
+    EXPECT_NE(err.find("is empty, but beside it are a write-ahead log"), std::string::npos) << err;
+    EXPECT_GT(file_size(t.db() + "-wal"), 0) << "the WAL must be left for repair";
+    // Missing altogether: the same.
+    ASSERT_EQ(::unlink(t.db().c_str()), 0);
+    EXPECT_THROW(StateStore s(t.db()), StateLostError);
+    // Rebuild (system repair, after setting it aside) opens whatever is there.
+    fs::rename(t.db() + "-wal", t.db() + "-wal.lost");
+    StateStore s(t.db(), 5000, StateStore::Open::Rebuild);
+    EXPECT_TRUE(s.list_containers().empty());
+}
+
+TEST(EngineState, MissingDatabaseBesideContainerRecordsIsRefused) {
+    StateDir t;
+    fs::path root = fs::path(t.db()).parent_path();
+    fs::create_directories(root / "containers" / make_id("0a"));
+    // A container dir without a record (a create under way) is no evidence...
+    { StateStore s(t.db()); }
+    fs::remove(t.db());
+    fs::remove(t.db() + "-wal");
+    fs::remove(t.db() + "-shm");
+    { StateStore s(t.db()); }
+    fs::remove(t.db());
+    fs::remove(t.db() + "-wal");
+    fs::remove(t.db() + "-shm");
+    // ...one with its record is.
+    vitro::write_file_atomic((root / "containers" / make_id("0a") / kContainerRecordFile).string(),
+                             to_json(make_container(make_id("0a"), "kept")).dump());
+    std::string err = error_of([&] { StateStore s(t.db()); });
+    EXPECT_NE(err.find("is missing, but beside it are the records of 1 container(s)"), std::string::npos) << err;
+    EXPECT_FALSE(fs::exists(t.db()));
+}
+
+TEST(EngineState, DamagedWalIsRefused) {
+    StateDir t;
+    add_many(t.db(), 5);
+    ASSERT_GE(file_size(t.db() + "-wal"), 32);
+    scribble(t.db() + "-wal", 0, 4096);
+    std::string err = error_of([&] { StateStore s(t.db()); });
+    EXPECT_NE(err.find("write-ahead log"), std::string::npos) << err;
+    EXPECT_NE(err.find("is damaged"), std::string::npos) << err;
+}
+
+// The database file holds the state, not only the WAL: what was committed
+// before the last checkpoint survives without the WAL at all.
+TEST(EngineState, CheckpointsKeepTheStateInTheDatabaseFile) {
+    StateDir t;
+    add_many(t.db(), 100);
+    EXPECT_LE(file_size(t.db() + "-wal"), (kAutoCheckpointPages + 16) * 4096);
+    StateDir copy;
+    fs::create_directories(fs::path(copy.db()).parent_path());
+    fs::copy_file(t.db(), copy.db());
+    int64_t in_file = pragma(copy.db(), "SELECT count(*) FROM containers");
+    EXPECT_GE(in_file, 60) << "of 100 containers, only " << in_file << " are in the database file";
+}
+
+TEST(EngineState, ContainerRecordJsonRoundTrip) {
+    ContainerRecord c = make_container(make_id("3f"), "rt");
+    c.state = ContainerState::Running;
+    c.pid = 42;
+    c.pid_start_time = 9;
+    c.exit_code = 3;
+    c.started_at = "2026-01-01T00:00:00Z";
+    c.pod_id = make_id("90");
+    ContainerRecord b = container_from_json(nlohmann::json::parse(to_json(c).dump()));
+    EXPECT_EQ(to_json(b), to_json(c));
+    EXPECT_THROW(container_from_json(nlohmann::json{{"id", "short"}, {"name", "x"}}), Error);
+}
+
+TEST(EngineState, WrittenRowsReachTheHookAfterCommitOnly) {
+    StateDir t;
+    StateStore s(t.db());
+    std::vector<std::string> seen;
+    s.on_container_written([&](const ContainerRecord& c) { seen.push_back(c.name + ":" + std::string(to_string(c.state))); });
+    s.add_container(make_container(make_id("01"), "a"));
+    s.set_running(make_id("01"), 1, 0);
+    EXPECT_THROW(s.with_transaction([&] {
+        s.add_container(make_container(make_id("02"), "b"));
+        throw Error("rolled back");
+    }),
+                 Error);
+    EXPECT_EQ(seen, (std::vector<std::string>{"a:created", "a:running"}));
+}
+
+// A `run --rm` killed between create and start: the next repair removes what
+// it created; a creator still alive, or a plain `create`, keeps it.
+TEST(EngineState, RepairClaimsCreatedContainersOfDeadCreators) {
+    StateDir t;
+    StateStore s(t.db());
+    auto [dpid, dstart] = dead_process();
+    ContainerRecord dead = make_container(make_id("c1"), "abandoned");
+    dead.owner_pid = dpid;
+    dead.owner_start_time = dstart;
+    s.add_container(dead);
+    ContainerRecord live = make_container(make_id("c2"), "starting");
+    live.owner_pid = 1;
+    live.owner_start_time = vitro::os::read_proc_stat(1)->start_time;
+    s.add_container(live);
+    s.add_container(make_container(make_id("c3"), "plain"));
+    auto rep = s.repair();
+    ASSERT_EQ(rep.removing.size(), 1u);
+    EXPECT_EQ(rep.removing[0].name, "abandoned");
+    EXPECT_EQ(s.get_container("abandoned").state, ContainerState::Removing);
+    EXPECT_EQ(s.get_container("starting").state, ContainerState::Created);
+    EXPECT_EQ(s.get_container("plain").state, ContainerState::Created);
+}
+
+// A container whose monitor died but whose init lives stays running.
+TEST(EngineState, RepairKeepsWhatTheEngineSaysStillRuns) {
+    StateDir t;
+    StateStore s(t.db());
+    s.add_container(make_container(make_id("d1"), "orphan"));
+    s.add_container(make_container(make_id("d2"), "gone"));
+    s.set_running(make_id("d1"), 1001, 5);
+    s.set_running(make_id("d2"), 1002, 5);
+    auto rep = s.repair([](pid_t, uint64_t) { return false; },
+                        [](const ContainerRecord& c) { return c.name == "orphan"; });
+    ASSERT_EQ(rep.exited.size(), 1u);
+    EXPECT_EQ(rep.exited[0].name, "gone");
+    EXPECT_EQ(s.get_container("orphan").state, ContainerState::Running);
 }

@@ -9,7 +9,11 @@
 //
 // vitro-monitor --init PID --log FILE [--log-max-size BYTES --log-max-file N]
 //               (--out FD --err FD | --master FD) [--keep FD]... -- PROGRAM ARG...
+// vitro-monitor --adopt --init PID --init-start TICKS --notify FD --log FILE
+//               [--log-max-size BYTES --log-max-file N] -- PROGRAM ARG...
 // PROGRAM is run with "--exit-code N" appended; the --keep fds stay open for it.
+// --adopt takes over a container whose monitor died (engine/monitor_adopt.hpp)
+// and writes "A <its pid>" (or "E <why>") and a newline to the --notify fd.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -19,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/monitor_adopt.hpp"
 #include "engine/monitor_pump.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
@@ -47,6 +52,9 @@ uint64_t parse_u64_arg(const char* s) {
 
 int main(int argc, char** argv) {
     pid_t init = -1;
+    bool adopt = false;
+    uint64_t init_start = 0;
+    int notify = -1;
     std::string log_path;
     engine::LogLimits limits;
     engine::PumpFds fds;
@@ -58,7 +66,10 @@ int main(int argc, char** argv) {
             if (i + 1 >= argc) usage(("missing value for " + a).c_str());
             return argv[++i];
         };
-        if (a == "--init") init = parse_fd(value());
+        if (a == "--adopt") adopt = true;
+        else if (a == "--init-start") init_start = std::strtoull(value(), nullptr, 10);
+        else if (a == "--notify") notify = parse_fd(value());
+        else if (a == "--init") init = parse_fd(value());
         else if (a == "--log") log_path = value();
         else if (a == "--log-max-size") limits.max_size = parse_u64_arg(value());
         else if (a == "--log-max-file") limits.max_file = static_cast<unsigned>(parse_u64_arg(value()));
@@ -77,7 +88,21 @@ int main(int argc, char** argv) {
     try {
         UniqueFd sigfd = engine::monitor_signals();
         engine::LogWriter log(log_path, limits);
-        code = engine::pump_until_exit(init, fds, sigfd.get(), log);
+        if (adopt) {
+            UniqueFd to_caller(notify);
+            try {
+                engine::seize_init(init, init_start);
+            } catch (const std::exception& e) {
+                (void)!::write(notify, ("E " + std::string(e.what()) + "\n").c_str(), std::strlen(e.what()) + 3);
+                return 1;
+            }
+            std::string ok = "A " + std::to_string(::getpid()) + "\n";
+            (void)!::write(notify, ok.data(), ok.size());
+            to_caller.reset();
+            code = engine::trace_until_exit(init, log, sigfd.get());
+        } else {
+            code = engine::pump_until_exit(init, fds, sigfd.get(), log);
+        }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "vitro-monitor: %s\n", e.what());
     }

@@ -255,6 +255,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
     add_run_flags(run, *flags, true);
     run->callback([&g, flags, run] {
         auto req = finish_request(*flags, rest_args(run));
+        req.started_by_creator = true;
         pull_if_needed(g, *flags, req.image);
         engine::Engine eng(engine_options(g));
         ContainerRecord c = eng.create(req);

@@ -1,4 +1,4 @@
-// info, version, system df, system prune.
+// info, version, system df, system prune, system check, system repair.
 #include <sys/utsname.h>
 
 #include <cstdio>
@@ -13,7 +13,10 @@
 #include "image/gc.hpp"
 #include "image/import.hpp"
 #include "net/networks.hpp"
+#include "linux/procfs.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/time.hpp"
 
 namespace vitro::cli {
 
@@ -129,13 +132,118 @@ void add_system_prune(CLI::App* system, Globals& g) {
                     human_size(gc.bytes).c_str());
     });
 }
+std::string short_id(const std::string& id) { return id.substr(0, 12); }
+
+// "running (init 1234)" or "not running": what a container's record says of its process.
+std::string liveness(const engine::ContainerRecord& c) {
+    if (engine::init_alive(c)) return "running (init " + std::to_string(engine::init_pid(c)) + ")";
+    return "not running";
+}
+
+// Every container record file, for when the database cannot be read.
+void print_records(const engine::StateFiles& f) {
+    for (const auto& file : f.container_records) {
+        try {
+            auto c = engine::container_from_json(nlohmann::json::parse(read_file(file)));
+            std::printf("  container %s %s: %s\n", short_id(c.id).c_str(), c.name.c_str(), liveness(c).c_str());
+        } catch (const std::exception& e) {
+            std::printf("  %s: unreadable (%s)\n", file.c_str(), e.what());
+        }
+    }
+}
+
+void add_system_check(CLI::App* system, Globals& g) {
+    auto* check = system->add_subcommand(
+        "check", "check the state database against the containers' own records and processes (changes nothing); "
+                 "exits 1 when it finds a problem");
+    check->callback([&g] {
+        engine::EngineOptions o = engine_options(g);
+        std::string db = o.root + "/vitro.db";
+        engine::StateFiles f = engine::probe_state_files(db);
+        std::printf("state database %s: %lld bytes, write-ahead log %lld bytes, %zu container record(s)\n", db.c_str(),
+                    static_cast<long long>(f.db_size), static_cast<long long>(f.wal_size), f.container_records.size());
+        int problems = 0;
+        auto problem = [&](const std::string& what) {
+            std::printf("problem: %s\n", what.c_str());
+            ++problems;
+        };
+        std::unique_ptr<engine::Engine> eng;
+        if (std::string why = f.problem(db); !why.empty()) {
+            problem("the database " + why);
+        } else {
+            try {
+                eng = std::make_unique<engine::Engine>(o);
+            } catch (const engine::StateLostError& e) {
+                problem(e.what());
+            }
+        }
+        if (!eng) {
+            std::printf("the containers' records:\n");
+            print_records(f);
+        } else {
+            for (const auto& c : eng->unknown_containers())
+                problem("container " + short_id(c.id) + " " + c.name + " is not in the database: " + liveness(c));
+            for (const auto& c : eng->state().list_containers()) {
+                bool monitor = c.pid > 0 && os::process_alive(c.pid, c.pid_start_time);
+                if (c.state == engine::ContainerState::Running && !monitor)
+                    problem("container " + short_id(c.id) + " " + c.name + " is recorded running but its monitor is gone: " +
+                            (engine::init_alive(c) ? liveness(c) + ", the next command adopts it"
+                                                   : "not running, the next command records its exit"));
+                if (!path_exists(c.bundle)) problem("container " + short_id(c.id) + " " + c.name + ": " + c.bundle + " is missing");
+            }
+        }
+        if (problems == 0) std::printf("no problems found\n");
+        else std::printf("%d problem(s) found; `vitro system repair` fixes what it can\n", problems);
+        g.exit_code = problems ? 1 : 0;
+    });
+}
+
+void add_system_repair(CLI::App* system, Globals& g) {
+    auto* repair = system->add_subcommand(
+        "repair", "rebuild the state database from the containers' own records: a lost, empty, damaged or foreign "
+                  "database is set aside (renamed *.lost-TIME), containers it does not know are put back, and "
+                  "running containers without a monitor get one");
+    repair->callback([&g] {
+        engine::EngineOptions o = engine_options(g);
+        std::string db = o.root + "/vitro.db";
+        std::string stamp = std::to_string(static_cast<long long>(clock_seconds(CLOCK_REALTIME)));
+        auto set_aside = [&](std::initializer_list<const char*> suffixes, const std::string& why) {
+            for (const char* sfx : suffixes) {
+                std::string from = db + sfx, to = from + ".lost-" + stamp;
+                if (::rename(from.c_str(), to.c_str()) == 0) std::printf("set aside %s as %s\n", from.c_str(), to.c_str());
+            }
+            std::printf("  (%s)\n", why.c_str());
+        };
+        engine::StateFiles f = engine::probe_state_files(db);
+        if (f.wal_damaged) set_aside({"-wal", "-shm"}, "the write-ahead log is damaged");
+        std::unique_ptr<engine::Engine> eng;
+        try {
+            if (std::string why = engine::probe_state_files(db).problem(db); !why.empty())
+                throw engine::StateLostError("the database " + why);
+            eng = std::make_unique<engine::Engine>(o);
+        } catch (const engine::StateLostError& e) {
+            set_aside({"", "-wal", "-shm"}, e.what());
+            o.rebuild_state = true;
+            eng = std::make_unique<engine::Engine>(o);
+        }
+        auto restored = eng->restore_unknown_containers();
+        for (const auto& c : restored) {
+            auto now = eng->state().find_container(c.id);
+            std::printf("restored container %s %s: %s\n", short_id(c.id).c_str(), c.name.c_str(),
+                        now ? std::string(engine::to_string(now->state)).c_str() : "removed");
+        }
+        std::printf("%zu container(s) restored\n", restored.size());
+    });
+}
 }  // namespace
 
 void add_system_commands(CLI::App& app, Globals& g) {
-    auto* system = app.add_subcommand("system", "manage vitro's storage: df, prune");
+    auto* system = app.add_subcommand("system", "manage vitro's storage and state: df, prune, check, repair");
     system->require_subcommand(1);
     add_system_df(system, g);
     add_system_prune(system, g);
+    add_system_check(system, g);
+    add_system_repair(system, g);
 
     auto* version = app.add_subcommand("version", "show version information");
     version->callback([] {
