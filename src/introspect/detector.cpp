@@ -1,6 +1,9 @@
 #include "introspect/detector.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "introspect/process_snapshot.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 
 namespace vitro::introspect {
 
@@ -152,6 +156,90 @@ std::string default_baseline_path(const std::string& root, const std::string& co
     return root + "/baselines/" + container_id + ".json";
 }
 
+// ---- BaselineWatch
+
+BaselineWatch::BaselineWatch(const std::string& root, std::function<void(const std::string&)> changed)
+    : dir_(root + "/baselines"),
+      changed_(std::move(changed)),
+      inotify_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)),
+      wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+    if (!inotify_) throw_errno("inotify_init1", "baselines " + dir_);
+    if (!wake_) throw_errno("eventfd", "baselines " + dir_);
+    arm();
+}
+
+void BaselineWatch::arm() {
+    if (wd_ >= 0) ::inotify_rm_watch(inotify_.get(), wd_);  // the old directory, when it was moved away
+    wd_ = -1;
+    // Made here when it can be; a root mounted read-only (a DaemonSet's) gets
+    // it from the host, and until then its parent is watched for it.
+    try {
+        make_dirs(dir_);
+    } catch (const Error&) {
+    }
+    const std::string parent = dir_.substr(0, dir_.rfind('/'));
+    for (int tries = 0; tries < 2; ++tries) {
+        // Written in place (closed after writing), renamed in or out, removed;
+        // and the directory itself going away.
+        wd_ = ::inotify_add_watch(inotify_.get(), dir_.c_str(),
+                                  IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_DELETE_SELF |
+                                      IN_MOVE_SELF | IN_ONLYDIR);
+        if (wd_ >= 0 || errno != ENOENT) break;
+        parent_wd_ = ::inotify_add_watch(inotify_.get(), parent.c_str(), IN_CREATE | IN_MOVED_TO | IN_ONLYDIR);
+        if (parent_wd_ < 0) throw_errno("inotify_add_watch", parent);
+        struct stat st{};
+        if (::stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;  // else made meanwhile: watch it after all
+    }
+    if (wd_ < 0) throw_errno("inotify_add_watch", dir_);
+    if (parent_wd_ >= 0) ::inotify_rm_watch(inotify_.get(), parent_wd_);
+    parent_wd_ = -1;
+}
+
+void BaselineWatch::drain() {
+    std::set<std::string> ids;
+    alignas(inotify_event) char buf[16384];
+    for (ssize_t n; (n = ::read(inotify_.get(), buf, sizeof buf)) > 0;) {
+        for (ssize_t off = 0; off < n;) {
+            auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+            off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+            const std::string_view name = e->len ? std::string_view(e->name) : std::string_view();
+            if (e->mask & IN_Q_OVERFLOW) {
+                ids.insert("");
+            } else if (e->wd == wd_ && (e->mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED))) {
+                if (e->mask & IN_IGNORED) wd_ = -1;  // gone with the directory
+                arm();
+                ids.insert("");
+            } else if (e->wd == parent_wd_ && name == "baselines") {
+                arm();
+                ids.insert("");
+            } else if (e->wd == wd_ && name.size() > 5 && name.ends_with(".json") && name[0] != '.') {
+                ids.insert(std::string(name.substr(0, name.size() - 5)));
+            }
+        }
+    }
+    for (const auto& id : ids) changed_(id);
+}
+
+std::jthread BaselineWatch::start() {
+    return std::jthread([this](std::stop_token st) {
+        std::stop_callback wake(st, [this] {
+            uint64_t one = 1;
+            [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+        });
+        try {
+            while (!st.stop_requested()) {
+                pollfd fds[2] = {{inotify_.get(), POLLIN, 0}, {wake_.get(), POLLIN, 0}};
+                if (::poll(fds, 2, -1) < 0 && errno != EINTR) throw_errno("poll", "baselines " + dir_);
+                if (fds[1].revents) break;
+                if (fds[0].revents) drain();
+            }
+        } catch (const std::exception& e) {
+            // E.g. the directory removed and not made again: what was applied stays.
+            log::error("baselines in " + dir_ + " are no longer followed (changes apply at restart): " + e.what());
+        }
+    });
+}
+
 // ---- classification
 
 bool is_shell(const std::string& comm, const json& cmdline) {
@@ -270,9 +358,20 @@ void Detector::watch(const WatchTarget& t, Baseline b, const std::string& image,
                                 t.name + " runs " + image + " (" + image_digest + "): learn a new baseline");
     std::lock_guard lk(mu_);
     Watched w;
+    if (auto it = watched_.find(t.id); it != watched_.end()) {
+        // A new baseline: what was observed still holds, what was judged not.
+        w.comm = std::move(it->second.comm);
+        w.written = std::move(it->second.written);
+        w.listening = std::move(it->second.listening);
+    }
     w.t = t;
     w.b = std::move(b);
     watched_[t.id] = std::move(w);
+}
+
+bool Detector::unwatch(const std::string& container_id) {
+    std::lock_guard lk(mu_);
+    return watched_.erase(container_id) > 0;
 }
 
 void Detector::on_alert(std::function<void(const Alert&)> cb) {

@@ -68,6 +68,7 @@
 
 #include "introspect/capture.hpp"
 #include "introspect/exposition.hpp"
+#include "util/fd.hpp"
 
 namespace vitro::introspect {
 
@@ -92,6 +93,28 @@ struct Baseline {
 
 // <root>/baselines/<container-id>.json
 std::string default_baseline_path(const std::string& root, const std::string& container_id);
+
+// Follows <root>/baselines/ with inotify (making the directory when missing,
+// or waiting for it where the root is read-only), so that a service applies baselines learned, replaced or removed while it
+// runs: calls `changed` on its own thread with the container id of each
+// baseline file written or renamed into place, or removed, and with "" when
+// any may have changed (the directory itself replaced, the event queue
+// overflowed). Temporary files (<id>.json.tmp.<pid>) are not baselines.
+class BaselineWatch {
+public:
+    // Throws vitro::Error naming the directory (or the root) when it cannot be watched.
+    BaselineWatch(const std::string& root, std::function<void(const std::string& container_id)> changed);
+    // Reads events until stopped (stopping the jthread wakes it at once).
+    std::jthread start();
+
+private:
+    void arm();
+    void drain();
+    std::string dir_;
+    std::function<void(const std::string&)> changed_;
+    UniqueFd inotify_, wake_;
+    int wd_ = -1, parent_wd_ = -1;  // parent_wd_: <root>, while baselines/ is missing
+};
 
 // Classification helpers (also used by the tests).
 bool is_shell(const std::string& comm, const nlohmann::json& cmdline);
@@ -146,8 +169,13 @@ public:
     explicit Detector(Options opts);
 
     // Compares `t`'s events against `b`. Throws vitro::Error when the baseline
-    // was learned on another image digest (naming both).
+    // was learned on another image digest (naming both). Watching a container
+    // again replaces its baseline: what was seen of it (process names, files
+    // written, listening ports) is kept; its alerts may be raised anew.
     void watch(const WatchTarget& t, Baseline b, const std::string& image, const std::string& image_digest);
+    // Stops comparing the container (its baseline removed, or it is gone).
+    // False when it was not watched.
+    bool unwatch(const std::string& container_id);
     void on_alert(std::function<void(const Alert&)> cb);
     void attach(Capture& cap);  // cap.subscribe(on_event)
 

@@ -72,10 +72,28 @@ public:
     std::vector<EvidenceRecord> segment_for(const std::string& container_id, int64_t since_ns, int64_t until_ns,
                                             size_t limit = 0);
 
-    // Checks the whole chain, then the head (seq, hash and HMAC).
+    // Checks the file (SQLite's integrity check: pages, order, the index
+    // against the table), each field's type, the whole chain walked in the
+    // table itself, then the head (seq, hash and HMAC), all in one snapshot.
     VerifyResult verify();
 
+    // One consistent view across several reads (a read transaction: what
+    // other processes append meanwhile is not seen until it ends), e.g. a
+    // verify and then the segment exported from what was verified.
+    class Snapshot {
+    public:
+        explicit Snapshot(engine::sql::Db& db);
+        Snapshot(const Snapshot&) = delete;
+        Snapshot& operator=(const Snapshot&) = delete;
+        ~Snapshot();
+
+    private:
+        engine::sql::Db& db_;
+    };
+    [[nodiscard]] Snapshot snapshot() { return Snapshot(db_); }
+
 private:
+    std::string damage();
     std::string head_mac(uint64_t seq, const std::string& hash) const;
     engine::sql::Db db_;
     std::string key_;  // HMAC key ("" when unreadable: the head is then checked without it)

@@ -3,7 +3,8 @@
 # container, a point-in-time collect (process tree with the exe hash, an
 # `nc -l` listener from sock_diag, a file written by `exec` with its hash),
 # `evidence watch` recording a short-lived exec'd process, verify passing and
-# then failing after sqlite3 tampering, export + offline verify. In its own
+# then failing after sqlite3 tampering, export + offline verify, verify and
+# export refusing a store whose index has one bit flipped. In its own
 # network namespace with every vitro path in a temp dir. TAP. Root only.
 # usage: evidence.sh PATH_TO_VITRO
 set -uo pipefail
@@ -102,6 +103,26 @@ out=$("$V" evidence verify); rc=$?
 check "verify of the untouched store passes" bash -c "[ $rc = 0 ] && grep -q '^OK: .* records verified' <<<'$out'"
 "$V" evidence export --since 1h -o "$T/x.tar" ev >/dev/null
 check "export writes a bundle that verifies offline" "$V" evidence verify "$T/x.tar"
+# One flipped bit in the index (records_by_container) of a copy of the store:
+# an entry of ev's now names another container, so the table still holds every
+# record but the index would hide one from export.
+mkdir "$T/idx"
+sqlite3 "$STORE" ".backup '$T/idx/evidence.db'"
+cp "$VITRO_ROOT/evidence/head.key" "$T/idx/"
+pgsz=$(sqlite3 "$T/idx/evidence.db" "PRAGMA page_size")
+pos=
+for leaf in $(sqlite3 "$T/idx/evidence.db" "SELECT pageno FROM dbstat WHERE name='records_by_container' AND pagetype='leaf'"); do
+  off=$(dd if="$T/idx/evidence.db" bs="$pgsz" skip=$((leaf - 1)) count=1 status=none | grep -obaF "$id" | head -1 | cut -d: -f1)
+  [ -n "$off" ] && { pos=$(( (leaf - 1) * pgsz + off )); break; }
+done
+check "the store's index has an entry of ev" test -n "$pos"
+b=$(od -An -tu1 -j"${pos:-0}" -N1 "$T/idx/evidence.db" | tr -d ' ')
+printf "\\$(printf %o $((b ^ 1)))" | dd of="$T/idx/evidence.db" bs=1 seek="${pos:-0}" conv=notrunc status=none
+"$V" evidence verify --store "$T/idx/evidence.db" >"$T/idx.out"; rc=$?
+check "verify of a store with one bit of its index flipped fails (exit 1), saying the file is damaged" \
+  bash -c "[ $rc = 1 ] && grep -q 'damaged' '$T/idx.out'"
+"$V" evidence export --store "$T/idx/evidence.db" -o "$T/idx.tar" ev >/dev/null 2>"$T/err"; rc=$?
+check "... and export refuses it (exit 125, writing nothing)" bash -c "[ $rc = 125 ] && [ ! -e '$T/idx.tar' ] && grep -q 'does not verify' '$T/err'"
 cp "$T/x.tar" "$T/flip.tar"
 b=$(od -An -tu1 -j600 -N1 "$T/flip.tar" | tr -d ' ')   # a byte of manifest.json, xor 1
 printf "\\$(printf %o $((b ^ 1)))" | dd of="$T/flip.tar" bs=1 seek=600 conv=notrunc status=none

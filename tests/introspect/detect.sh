@@ -115,6 +115,9 @@ check "vitro alerts --since in the future: none" eq "$("$V" alerts --since "$(( 
 check "the store still verifies" "$V" evidence verify
 
 # --- the same detection inside the exporter service: vitro monitor --evidence
+# (web2 runs, without a baseline, before the service starts: see below)
+id2=$("$V" run -d --name web2 --network none $IMG httpd -f -p 80 -h /var/www)
+check "a second httpd container (web2) is running" eq "${#id2}" 64
 c0=$(sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='capture.start'")
 nsenter --net=/proc/self/fd/9 "$V" monitor --evidence --listen 127.0.0.1:0 >"$T/mon.out" 2>"$T/mon.err" &
 mon_pid=$!
@@ -124,6 +127,46 @@ wait_for bash -c "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kin
 "$V" exec web sh -c 'mkdir /tmp/d && cp /bin/busybox /tmp/d/y && ln -s y /tmp/d/sleep && /tmp/d/sleep 2'
 check "monitor --evidence: vitro_alerts_total counts a drop-and-execute" \
   wait_for bash -c "nsenter --net=/proc/$$/fd/9 curl -sf '$URL' | grep -q '^vitro_alerts_total{container=\"web\",rule=\"drop-and-execute\"} [1-9]'"
+
+# --- a baseline learned while the service runs applies without a restart,
+# and one removed stops detection (the service follows <root>/baselines/)
+alert_count() { sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='alert' AND container_id='$1'"; }
+check "monitor --evidence captures web2" wait_for bash -c \
+  "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kind='capture.start' AND container_id='$id2'\") -gt 0 ]"
+check "web2 has no alert before it has a baseline" eq "$(alert_count "$id2")" 0
+host "$V" baseline learn web2 --for 3s >/dev/null 2>"$T/learn2.err"; rc=$?
+check "baseline learn web2 while the service runs exits 0" eq $rc 0
+# A reverse shell per attempt (each on its own port) until one alerts: the
+# service applies the new baseline soon after the file appears, and nothing
+# here assumes how soon.
+try=0
+revshell2() {
+  try=$((try + 1))
+  local port=$((5000 + try))
+  "$V" exec -d web2 sh -c "sleep 5 | nc -l -p $port"
+  sleep 0.5
+  "$V" exec -d web2 nc 127.0.0.1 $port -e /bin/sh
+  poll 5 bash -c "sqlite3 '$STORE' \"SELECT payload FROM records WHERE kind='alert' AND container_id='$id2'\" | grep -q '\"rule\":\"reverse-shell\"'"
+}
+check "... and then a reverse shell in web2 alerts, without a restart" wait_for revshell2
+# Removing a baseline the service loaded when it started (web's) stops web's
+# alerts. Per attempt, a miner's command line in web and then in web2 (whose
+# new baseline stays): once web2's has alerted, web's exec (recorded, and
+# handled before it, in order) must have raised nothing. Retried until the
+# removal applies.
+rm "$BL"
+quiet() {
+  try=$((try + 1))
+  local before sentinel marker="stratum+tcp://pool.example.org:$((3000 + try))"
+  before=$(alert_count "$id") sentinel=$(alert_count "$id2")
+  "$V" exec web sh -c 'sleep 1' "$marker"
+  "$V" exec web2 sh -c 'sleep 1' "$marker"
+  poll 10 bash -c "[ \$(sqlite3 '$STORE' \"SELECT count(*) FROM records WHERE kind='alert' AND container_id='$id2'\") -gt $sentinel ]" || return 1
+  [ "$(sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='process.exec' AND container_id='$id' AND payload LIKE '%$marker%'")" -gt 0 ] &&
+    [ "$(alert_count "$id")" = "$before" ]
+}
+check "removing web's baseline stops its alerts (web2's still come), without a restart" wait_for quiet
+
 kill -TERM $mon_pid; wait $mon_pid; rc=$?; mon_pid=
 check "... and SIGTERM ends it with exit 0" eq $rc 0
 

@@ -2,13 +2,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <utility>
 
 #include <gtest/gtest.h>
 
 #include "introspect/detector.hpp"
 #include "util/error.hpp"
+#include "testutil.hpp"
 
 using namespace vitro::introspect;
 using nlohmann::json;
@@ -231,4 +239,71 @@ TEST(DetectMetrics, AlertsTotal) {
     f.d.add_metrics(e);
     EXPECT_NE(e.text().find("vitro_alerts_total{container=\"web\",rule=\"exec-not-in-baseline\"} 1"), std::string::npos)
         << e.text();
+}
+
+TEST(DetectRules, ABaselineReplacedOrRemovedTakesEffect) {
+    Fixture f;
+    f.exec(30, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 7);
+    ASSERT_EQ(f.rules(), std::vector<std::string>{"exec-not-in-baseline"});
+    // A baseline that has curl: curl is no longer news, but a shell from httpd still is.
+    Baseline b = httpd_baseline();
+    b.executables.insert({"/usr/bin/curl", "sha256:cc"});
+    f.d.watch({"c1", "web", kNoPid, "", ""}, b, "localhost/busybox", "sha256:img");
+    f.exec(31, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 8);
+    f.exec(32, kHttpd, "sh", "/bin/busybox", kBb, {"sh"}, 9);
+    EXPECT_EQ(f.rules(), (std::vector<std::string>{"exec-not-in-baseline", "unexpected-shell"}));
+    // httpd's name, seen before the replacement, is still known: the parent is named.
+    EXPECT_NE(f.seen.back().details.find("spawned by httpd"), std::string::npos) << f.seen.back().details;
+    EXPECT_TRUE(f.d.unwatch("c1"));
+    EXPECT_FALSE(f.d.unwatch("c1"));
+    f.exec(33, kHttpd, "wget", "/usr/bin/wget", "sha256:dd", {"wget"}, 10);
+    EXPECT_EQ(f.seen.size(), 2u);
+}
+
+namespace {
+
+// What a BaselineWatch reported, waited for without a time limit of its own
+// (ctest's timeout ends a hang).
+struct Reports {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> ids;
+    void add(const std::string& id) {
+        std::lock_guard lk(mu);
+        ids.push_back(id);
+        cv.notify_all();
+    }
+    // Everything reported up to `id`, once it is.
+    std::vector<std::string> wait_for(const std::string& id) {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return std::find(ids.begin(), ids.end(), id) != ids.end(); });
+        return std::exchange(ids, {});
+    }
+};
+
+}  // namespace
+
+TEST(DetectBaselineWatch, ReportsBaselinesWrittenReplacedAndRemoved) {
+    vitro::test::TempDir t{"baseline-watch"};
+    const std::string root = t.path.string();
+    Reports r;
+    BaselineWatch w(root, [&](const std::string& id) { r.add(id); });
+    EXPECT_TRUE(std::filesystem::is_directory(root + "/baselines")) << "made when missing";
+    std::jthread th = w.start();
+    httpd_baseline().save(default_baseline_path(root, "c1"));  // tmp + rename, as baseline learn writes it
+    r.wait_for("c1");
+    httpd_baseline().save(default_baseline_path(root, "c1"));
+    r.wait_for("c1");
+    std::ofstream(root + "/baselines/c2.json.tmp.1") << "{";  // not a baseline
+    std::ofstream(root + "/baselines/c3.json") << "{}";       // written in place
+    EXPECT_EQ(r.wait_for("c3"), std::vector<std::string>{"c3"});  // events come in order: nothing for c2
+    std::filesystem::remove(root + "/baselines/c1.json");
+    r.wait_for("c1");
+    // The directory itself removed: everything may have changed, and it is followed again.
+    std::filesystem::remove_all(root + "/baselines");
+    r.wait_for("");
+    httpd_baseline().save(default_baseline_path(root, "c4"));
+    r.wait_for("c4");
+    th.request_stop();
+    th.join();  // stop wakes it at once
 }

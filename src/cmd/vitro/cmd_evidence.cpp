@@ -169,7 +169,8 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         std::string store, since, until, out, container;
     };
     auto xf = std::make_shared<ExportFlags>();
-    auto* exp = ev->add_subcommand("export", "write a container's records between two times as a bundle to verify offline");
+    auto* exp = ev->add_subcommand("export", "write a container's records between two times as a bundle to verify "
+                                             "offline (a store that does not verify is refused)");
     exp->add_option("--store", xf->store, "the evidence store (default <root>/evidence/evidence.db)");
     exp->add_option("--since", xf->since, "from this time: unix seconds, RFC 3339 or a duration ago (10m); default: the start");
     exp->add_option("--until", xf->until, "up to this time (same forms); default: now");
@@ -189,6 +190,13 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
             // Gone from the engine: its records may still be here, under its full ID.
         }
         EvidenceStore store(store_path(g, xf->store), false);
+        // What is exported is what was verified: a store whose index or
+        // chain is damaged would yield a bundle that verifies but lacks records.
+        auto snap = store.snapshot();
+        if (auto v = store.verify(); !v.ok)
+            throw Error(EINVAL, "evidence store " + store.path() + " does not verify (" +
+                                    (v.bad_seq ? "record " + std::to_string(*v.bad_seq) + ": " : std::string()) +
+                                    v.problem + "): not exporting from it; see vitro evidence verify");
         auto seg = store.segment_for(id, since, until);
         if (seg.empty()) throw Error(ENOENT, "no evidence records for container " + xf->container + " in that time range");
         std::string out = xf->out.empty() ? "evidence-" + id.substr(0, 12) + "-" + stamp() + ".tar" : xf->out;

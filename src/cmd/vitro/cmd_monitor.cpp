@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
+#include <mutex>
 #include <set>
 #include <chrono>
 #include <memory>
@@ -45,11 +47,16 @@ struct MonitorFlags {
 
 // --evidence: continuous capture of every watched container into the
 // evidence store, and detection for those with a baseline
-// (<root>/baselines/<id>.json). It follows the collector's discovery.
+// (<root>/baselines/<id>.json, followed: one learned, replaced or removed
+// while the service runs applies within a second). It follows the
+// collector's discovery.
 class EvidenceService {
 public:
     EvidenceService(const Globals& g, const std::string& store)
-        : root_(g.root), cap_({.store_path = store}), det_({.store_path = store}) {
+        : root_(g.root),
+          cap_({.store_path = store}),
+          det_({.store_path = store}),
+          baselines_(g.root, [this](const std::string& id) { baseline_changed(id); }) {
         det_.on_alert([](const introspect::Alert& a) {
             log::warn("alert: " + a.to_json().dump());
         });
@@ -62,12 +69,12 @@ public:
     void start() {
         capture_ = cap_.start();
         sampler_ = det_.start_sampler();
+        baseline_watch_ = baselines_.start();
     }
     void stop() {
-        capture_.request_stop();
-        sampler_.request_stop();
-        if (capture_.joinable()) capture_.join();
-        if (sampler_.joinable()) sampler_.join();
+        for (auto* t : {&baseline_watch_, &capture_, &sampler_}) t->request_stop();
+        for (auto* t : {&baseline_watch_, &capture_, &sampler_})
+            if (t->joinable()) t->join();
         if (auto f = cap_.failure()) {
             try {
                 std::rethrow_exception(f);
@@ -78,38 +85,67 @@ public:
     }
 
 private:
+    struct Watched {
+        introspect::WatchTarget w;
+        std::string image, image_digest;
+        bool vitro = false;  // baselines are vitro's containers'
+    };
+
     void update(const std::vector<const introspect::Target*>& now) {
+        std::lock_guard lk(mu_);
         std::set<std::string> seen;
         for (const auto* t : now) {
             if (t->container.empty()) continue;
             seen.insert(t->container);
             if (watched_.count(t->container)) continue;
-            watched_.insert(t->container);
-            introspect::WatchTarget w{t->container, t->name, t->pid, "", t->upper_dir};
-            cap_.watch(w);
-            std::string baseline = introspect::default_baseline_path(root_, t->container);
-            if (t->runtime != "vitro" || !path_exists(baseline)) continue;
-            try {
-                det_.watch(w, introspect::Baseline::load(baseline), t->image, t->image_digest);
-            } catch (const std::exception& e) {
-                log::warn("detection for " + t->name + ": " + e.what());  // e.g. another image's baseline
-            }
+            Watched& n = watched_[t->container];
+            n = {{t->container, t->name, t->pid, "", t->upper_dir}, t->image, t->image_digest, t->runtime == "vitro"};
+            cap_.watch(n.w);
+            apply_baseline(n);
         }
         for (auto it = watched_.begin(); it != watched_.end();) {
-            if (seen.count(*it)) {
+            if (seen.count(it->first)) {
                 ++it;
                 continue;
             }
-            cap_.unwatch(*it);
+            cap_.unwatch(it->first);
+            det_.unwatch(it->first);
             it = watched_.erase(it);
+        }
+    }
+
+    // "": any baseline may have changed.
+    void baseline_changed(const std::string& id) {
+        std::lock_guard lk(mu_);
+        for (auto& [cid, w] : watched_)
+            if (id.empty() || id == cid) apply_baseline(w);
+    }
+
+    // Detection for `w` follows its baseline file: compared against it when
+    // there, not at all when not.
+    void apply_baseline(const Watched& w) {
+        if (!w.vitro) return;
+        std::string path = introspect::default_baseline_path(root_, w.w.id);
+        try {
+            if (!path_exists(path)) {
+                if (det_.unwatch(w.w.id)) log::info("detection for " + w.w.name + ": baseline removed, detection off");
+                return;
+            }
+            det_.watch(w.w, introspect::Baseline::load(path), w.image, w.image_digest);
+            log::info("detection for " + w.w.name + ": baseline " + path + " applied");
+        } catch (const std::exception& e) {
+            det_.unwatch(w.w.id);
+            log::warn("detection for " + w.w.name + ": " + e.what());  // e.g. another image's baseline
         }
     }
 
     std::string root_;
     introspect::Capture cap_;
     introspect::Detector det_;
-    std::set<std::string> watched_;
-    std::jthread capture_, sampler_;
+    std::mutex mu_;  // watched_: discovery's thread and the baseline watch's
+    std::map<std::string, Watched> watched_;
+    introspect::BaselineWatch baselines_;  // its callback uses the members above
+    std::jthread capture_, sampler_, baseline_watch_;
 };
 
 // The config file: YAML with the flags' names (listen, runtime_roots,
@@ -255,7 +291,8 @@ void add_monitor_commands(CLI::App& app, Globals& g) {
     cmd->add_flag("--once", f->once, "print one scrape to stdout and exit");
     cmd->add_flag("--evidence", f->evidence,
                   "also record every watched container's process, connection and file events in the evidence store, "
-                  "and flag deviations from a container's baseline (vitro baseline learn) as alerts "
+                  "and flag deviations from a container's baseline (vitro baseline learn; one learned, changed or "
+                  "removed while this runs applies within a second) as alerts "
                   "(vitro_alerts_total, vitro alerts); needs the host's network namespace (the proc connector)");
     cmd->add_option("--evidence-store", f->evidence_store, "evidence store for --evidence (default <root>/evidence/evidence.db)");
     cmd->add_flag("--gzip", f->gzip, "gzip /metrics for scrapers that accept it (off: it costs more CPU than the "
