@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <vector>
 
 #include "util/error.hpp"
@@ -42,6 +43,18 @@ void remove_tree_at(int dirfd, const std::string& name) {
     empty_dir(sub.get(), name);
     sub.reset();
     if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) < 0 && errno != ENOENT) throw_errno("rmdir", name);
+}
+
+uint64_t disk_usage(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    uint64_t total = 0;
+    if (fs::is_regular_file(fs::symlink_status(path, ec))) return fs::file_size(path, ec);
+    for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+        if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
+    }
+    return total;
 }
 
 }  // namespace vitro::image

@@ -12,17 +12,6 @@ namespace vitro::image {
 
 namespace fs = std::filesystem;
 
-uint64_t disk_usage(const std::string& path) {
-    std::error_code ec;
-    uint64_t total = 0;
-    if (fs::is_regular_file(fs::symlink_status(path, ec))) return fs::file_size(path, ec);
-    for (fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
-         !ec && it != end; it.increment(ec)) {
-        if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
-    }
-    return total;
-}
-
 namespace {
 bool young(const fs::path& p, std::chrono::seconds grace) {
     std::error_code ec;

@@ -7,6 +7,8 @@
 #include <set>
 #include <string>
 
+#include "image/fsutil.hpp"  // disk_usage, which system df uses beside gc
+
 namespace vitro::image {
 
 class Store;
@@ -25,8 +27,5 @@ struct GcReport {
 // writers left in tmp/ (Store::remove_orphan_temps: no grace needed there).
 GcReport collect_garbage(const Store& store, const std::set<std::string>& layers_in_use,
                          std::chrono::seconds grace = std::chrono::hours(1));
-
-// Bytes of regular files under `path` (symlinks not followed); 0 when missing.
-uint64_t disk_usage(const std::string& path);
 
 }  // namespace vitro::image

@@ -10,7 +10,6 @@
 
 #include "image/reference.hpp"
 #include "image/fsutil.hpp"
-#include "image/gc.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"

@@ -12,11 +12,11 @@ mkdir -p "$out" "$corpus"
 cp -n "$src/tests/fuzz/corpus/$target"/* "$corpus/" 2>/dev/null || true  # evidence: seeded by the target itself, plus regressions
 case $target in
   config)
-    srcs=("$src"/src/oci/spec.cpp "$src"/src/linux/{capabilities,rlimits}.cpp "$src"/src/util/{error,file}.cpp)
+    srcs=("$src"/src/oci/{spec,sysctl}.cpp "$src"/src/linux/{capabilities,rlimits}.cpp "$src"/src/util/{error,file}.cpp)
     libs=() max_len=8192 ;;
   unpack)
     srcs=("$src"/src/image/{unpack,fsutil,digest,store,manifest,reference}.cpp "$src"/src/linux/mounts.cpp
-          "$src"/src/util/{error,file,strings}.cpp)
+          "$src"/src/util/{error,file,strings,log,time}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
   manifest)
     srcs=("$src"/src/image/{manifest,digest}.cpp "$src"/src/util/error.cpp)
