@@ -182,7 +182,8 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
                                        "error against bare metal and its perturbation");
     cal->add_option("--trials", co->trials, "trials per condition (default 4)");
     cal->add_option("-c,--count", co->count, "echoes per kind (bare, untraced, traced) per trial (default 1000)");
-    cal->add_option("--delays", co->delays_ms, "added path delays in ms, by vitro's delaying echo responder (default 0 1)")->delimiter(',');
+    auto* delays = cal->add_option("--delays", co->delays_ms, "added path delays in ms, by vitro's delaying echo responder (default 0 1)")
+                       ->delimiter(',');
     cal->add_option("-i,--interval", co->interval_ms, "milliseconds between echo requests (default 2)");
     cal->add_option("--block", co->block, "echoes per kind before switching to the next kind (default 50)");
     cal->add_option("-s,--size", co->payload, "data bytes per echo request (default 56)");
@@ -191,11 +192,16 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
     cal->add_flag("--no-load", *no_load, "skip the conditions under iperf3 load");
     cal->add_flag("--no-idle", *no_idle, "skip the conditions without load");
     cal->add_flag("--nat", co->nat, "masquerade the container's traffic at the host instead of routing it");
+    cal->add_option("--reference", co->reference,
+                    "what the corrected RTTs are compared with: vitro (default: vitro's prober from the host, vitro's "
+                    "delaying responder) or iputils (iputils ping from the host against the remote kernel's own echo "
+                    "replies, in rotating blocks; no added delay)");
     cal->add_option("--format", cf->format, "text or json");
     cal->add_option("--plot", cf->plot, "write an SVG plot (CDFs per condition, error and perturbation per trial) to this file");
-    cal->callback([co, cf, no_load, no_idle] {
+    cal->callback([co, cf, no_load, no_idle, delays] {
         if (cf->format != "text" && cf->format != "json") throw Error(EINVAL, "--format " + cf->format + ": expected text or json");
         measure::CalibrateOptions o = *co;
+        if (o.reference == "iputils" && delays->count() == 0) o.delays_ms = {0};  // the kernel answers at once
         o.load = !*no_load;
         o.idle = !*no_idle;
         measure::StopOnSignals stop;
