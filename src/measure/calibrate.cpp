@@ -426,6 +426,9 @@ std::string calibrate_text(const CalibrateReport& r) {
         std::string o = std::string("reference: ") + kReferenceName +
                         "; medians in microseconds; corrected - ping: the median over rounds of (median corrected - median ping) "
                         "of a round's blocks\n";
+        if (r.opts.interval_ms < 10)
+            o += "note: at intervals below 10 ms iputils ping spins between echoes (sched_yield, non-blocking recvmsg) where "
+                 "vitro's prober sleeps, and reads lower for that alone\n";
         double worst = 0;
         for (const auto& t : r.trials) {
             o += trial_line(t);
