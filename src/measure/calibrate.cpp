@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -27,6 +28,7 @@ namespace vitro::measure {
 namespace {
 
 constexpr const char* kRemoteAddr = "10.77.0.2";
+constexpr const char* kReferenceName = "iputils ping from the host namespace, the remote kernel's own echo replies";
 
 // The three namespaces and their links, made with iproute2 under /run/netns
 // and deleted (with every device in them) on every path.
@@ -156,6 +158,79 @@ std::vector<double> rtts(const std::vector<Sample>& s, bool corrected) {
     return v;
 }
 
+double median_of(const std::vector<double>& v) { return summarize(v).median; }
+
+// iputils ping's RTTs (its "time=" to the microsecond: kernel receive stamp
+// minus a user-space send stamp, as vitro's prober) from namespace `ns_name`.
+std::vector<double> iputils_ping(const std::string& ns_name, int count, double interval_ms, size_t payload) {
+    char iv[32];
+    std::snprintf(iv, sizeof(iv), "%.6f", interval_ms / 1000.0);
+    std::vector<std::string> argv{"ip",  "netns", "exec", ns_name, require_program("ping"), "-n", "-c", std::to_string(count),
+                                  "-i", iv,       "-s",   std::to_string(payload), "-W", "1", kRemoteAddr};
+    int limit = static_cast<int>(count * interval_ms / 1000.0) + 30;
+    RunResult r = run_program_capture(require_program("ip"), argv, {}, "", limit);
+    // 1: some echoes unanswered (counted by the caller); anything else failed.
+    if (!WIFEXITED(r.status) || (WEXITSTATUS(r.status) != 0 && WEXITSTATUS(r.status) != 1))
+        throw Error("calibrate: ping in " + ns_name + ": " + describe_status(r, limit) + (r.stderr_tail.empty() ? "" : ": " + r.stderr_tail));
+    std::vector<double> v;
+    for (size_t p = 0; (p = r.stdout_data.find(" time=", p)) != std::string::npos; p += 6)
+        v.push_back(std::strtod(r.stdout_data.c_str() + p + 6, nullptr) * 1000.0);
+    return v;
+}
+
+// One trial against iputils ping: rounds of three blocks (ping from the
+// host, vitro's prober from the host, the traced prober from the container),
+// the first kind rotating, as `run_calibration`'s.
+TrialResult reference_trial(const CalibrateOptions& o, const std::string& host_ns, IcmpProber& bare, IcmpProber& traced,
+                            BpfTracer& tracer, NamespacePair ns, const ProbeSchedule& sched, const std::atomic<bool>* stop) {
+    TrialResult tr;
+    std::vector<Sample> sb, st;
+    iputils_ping(host_ns, 5, o.interval_ms, o.payload);  // warm-up, not counted
+    int rounds = (o.count + o.block - 1) / o.block;
+    for (int round = 0; round < rounds && !(stop && stop->load()); ++round) {
+        ProbeSchedule blk = sched;
+        blk.count = std::min(o.block, o.count - round * o.block);
+        blk.first_seq = static_cast<uint16_t>(round * o.block);
+        ReferenceBlock b;
+        for (int k = 0; k < 3; ++k) {
+            int kind = (round + k) % 3;
+            if (kind == 0) {
+                auto v = iputils_ping(host_ns, *blk.count, o.interval_ms, o.payload);
+                tr.reference_sent += static_cast<size_t>(*blk.count);
+                b.reference_us = median_of(v);
+                tr.reference_us.insert(tr.reference_us.end(), v.begin(), v.end());
+            } else if (kind == 1) {
+                auto v = run_probes(bare, blk, nullptr, ns, stop);
+                b.bare_us = median_of(rtts(v, false));
+                sb.insert(sb.end(), v.begin(), v.end());
+            } else {
+                tracer.attach();
+                auto v = run_probes(traced, blk, &tracer, ns, stop);
+                tracer.detach();
+                b.corrected_us = median_of(rtts(v, true));
+                st.insert(st.end(), v.begin(), v.end());
+            }
+        }
+        tr.blocks.push_back(b);
+    }
+    tr.bare_us = rtts(sb, false);
+    tr.traced_us = rtts(st, false);
+    tr.corrected_us = rtts(st, true);
+    std::vector<double> ovh, blg;
+    for (const auto& x : st)
+        if (x.matched) ovh.push_back(x.overhead_us), blg.push_back(x.backlog_us);
+    tr.reference = summarize(tr.reference_us);
+    tr.bare = summarize(tr.bare_us);
+    tr.traced = summarize(tr.traced_us);
+    tr.corrected = summarize(tr.corrected_us);
+    tr.overhead = summarize(ovh);
+    tr.backlog = summarize(blg);
+    tr.traced_sent = st.size();
+    tr.traced_matched = tr.corrected_us.size();
+    tr.dropped_events = tracer.dropped();
+    return tr;
+}
+
 }  // namespace
 
 CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<bool>* stop,
@@ -163,6 +238,13 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
     if (o.trials < 1 || o.count < 1 || o.block < 1 || o.interval_ms <= 0)
         throw Error(EINVAL, "calibrate: --trials, --count, --block and --interval must be positive");
     if (!o.idle && !o.load) throw Error(EINVAL, "calibrate: nothing to do (neither idle nor load conditions)");
+    const bool iputils = o.reference == "iputils";
+    if (!iputils && o.reference != "vitro") throw Error(EINVAL, "--reference " + o.reference + ": expected vitro or iputils");
+    if (iputils) {
+        if (std::any_of(o.delays_ms.begin(), o.delays_ms.end(), [](double d) { return d != 0; }))
+            throw Error(EINVAL, "--reference iputils: the remote kernel answers the echoes, so there is no added delay: --delays must be 0");
+        require_program("ping");
+    }
     CalibrateReport rep;
     rep.opts = o;
 
@@ -178,7 +260,10 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
     const NamespacePair ns{ctr.inode, host.inode};
     // As `netlat ping` runs by default: the four edge events, our two namespaces.
     BpfTracer tracer({traced_id, 0, ctr.inode, host.inode, false});
-    RealtimeScope realtime;
+    // vitro's reference runs its prober SCHED_FIFO; iputils ping runs as
+    // users run it, and vitro's probers then do too.
+    std::optional<RealtimeScope> realtime;
+    if (!iputils) realtime.emplace();
 
     ProbeSchedule sched;
     sched.interval = std::chrono::microseconds(static_cast<int64_t>(std::llround(o.interval_ms * 1000)));
@@ -211,6 +296,15 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
                 run_probes(bare, warm, nullptr, ns, stop);
                 run_probes(untraced, warm, nullptr, ns, stop);
 
+                if (iputils) {
+                    TrialResult tr = reference_trial(o, topo.name(1), bare, traced, tracer, ns, sched, stop);
+                    if (stop && stop->load()) break;
+                    tr.load = load;
+                    tr.trial = t + 1;
+                    if (progress) progress(tr);
+                    rep.trials.push_back(std::move(tr));
+                    continue;
+                }
                 std::vector<Sample> sb, su, st;
                 int rounds = (o.count + o.block - 1) / o.block;
                 for (int round = 0; round < rounds && !(stop && stop->load()); ++round) {
@@ -289,7 +383,28 @@ CalibrateReport run_calibration(const CalibrateOptions& o, const std::atomic<boo
     return rep;
 }
 
+double TrialResult::difference_us() const {
+    std::vector<double> d;
+    for (const auto& b : blocks) d.push_back(b.difference_us());
+    return median_of(d);
+}
+
+static std::string reference_line(const TrialResult& t) {
+    std::vector<double> d;
+    for (const auto& b : t.blocks) d.push_back(b.difference_us());
+    auto [lo, hi] = d.empty() ? std::pair{0.0, 0.0} : std::pair{*std::min_element(d.begin(), d.end()), *std::max_element(d.begin(), d.end())};
+    char b[512];
+    std::snprintf(b, sizeof(b),
+                  "%-4s trial %d: ping %6.1f  vitro bare %6.1f  container raw %6.1f  overhead %5.1f  backlog wait %4.1f  corrected %6.1f  "
+                  "| corrected - ping %+5.1f us (per round %+.1f to %+.1f; ping %zu/%zu, matched %zu/%zu)\n",
+                  t.load ? "load" : "idle", t.trial, t.reference.median, t.bare.median, t.traced.median, t.overhead.median,
+                  t.backlog.median, t.corrected.median, t.difference_us(), lo, hi, t.reference.n, t.reference_sent, t.traced_matched,
+                  t.traced_sent);
+    return b;
+}
+
 std::string trial_line(const TrialResult& t) {
+    if (!t.blocks.empty()) return reference_line(t);
     char b[512];
     std::snprintf(b, sizeof(b),
                   "delay %4.1f ms %-5s trial %d: bare %7.1f  untraced %7.1f  traced %7.1f  overhead %6.1f  corrected %7.1f  "
@@ -307,6 +422,24 @@ std::string trial_line(const TrialResult& t) {
 }
 
 std::string calibrate_text(const CalibrateReport& r) {
+    if (r.opts.reference == "iputils") {
+        std::string o = std::string("reference: ") + kReferenceName +
+                        "; medians in microseconds; corrected - ping: the median over rounds of (median corrected - median ping) "
+                        "of a round's blocks\n";
+        if (r.opts.interval_ms < 10)
+            o += "note: at intervals below 10 ms iputils ping spins between echoes (sched_yield, non-blocking recvmsg) where "
+                 "vitro's prober sleeps, and reads lower for that alone\n";
+        double worst = 0;
+        for (const auto& t : r.trials) {
+            o += trial_line(t);
+            worst = std::max(worst, std::fabs(t.difference_us()));
+        }
+        char b[200];
+        std::snprintf(b, sizeof(b), "worst |corrected - ping| %.1f us over %zu trials\n", worst, r.trials.size());
+        o += b;
+        if (!r.stopped_by.empty()) o += "stopped by " + r.stopped_by + ": the trials above are all that finished\n";
+        return o;
+    }
     std::string o = "means in microseconds; error = mean corrected - mean bare metal; perturbation = mean traced - mean untraced (container)\n";
     for (const auto& t : r.trials) o += trial_line(t);
     double worst_err = 0, worst_pert = r.trials.empty() ? 0 : -1e300;
@@ -348,12 +481,35 @@ nlohmann::json calibrate_json(const CalibrateReport& r) {
                           {"responder_mean_late_us", t.responder_mean_late_us},
                           {"error_uncompensated_us", t.error_uncompensated_us},
                           {"perturbation_uncompensated_us", t.perturbation_uncompensated_us}});
+    if (r.opts.reference == "iputils")
+        for (size_t i = 0; i < r.trials.size(); ++i) {
+            const auto& t = r.trials[i];
+            auto& j = trials[i];
+            for (const char* k : {"untraced", "perturbation_us", "responder_answered", "responder_late_over_20us",
+                                  "responder_worst_late_us_so_far", "responder_mean_late_us", "error_uncompensated_us",
+                                  "perturbation_uncompensated_us"})
+                j.erase(k);
+            j["reference"] = sj(t.reference);
+            j["reference_sent"] = t.reference_sent;
+            j["backlog"] = sj(t.backlog);
+            j["difference_us"] = t.difference_us();
+            nlohmann::json blocks = nlohmann::json::array();
+            for (const auto& b : t.blocks)
+                blocks.push_back({{"reference_median_us", b.reference_us},
+                                  {"bare_median_us", b.bare_us},
+                                  {"corrected_median_us", b.corrected_us},
+                                  {"difference_us", b.difference_us()}});
+            j["blocks"] = std::move(blocks);
+        }
     nlohmann::json out = {{"trials", trials},
                           {"count", r.opts.count},
                           {"interval_ms", r.opts.interval_ms},
                           {"block", r.opts.block},
                           {"payload_bytes", r.opts.payload},
                           {"nat", r.opts.nat},
+                          {"reference", r.opts.reference},
+                          {"reference_description",
+                           r.opts.reference == "iputils" ? kReferenceName : "vitro's prober from the host namespace, vitro's delaying responder or the remote kernel"},
                           {"load_rate", r.opts.load_rate}};
     if (!r.stopped_by.empty()) out["stopped_by"] = r.stopped_by;
     return out;
@@ -368,9 +524,10 @@ std::string calibrate_svg(const CalibrateReport& r) {
         if (std::find(conds.begin(), conds.end(), std::make_pair(t.delay_ms, t.load)) == conds.end())
             conds.emplace_back(t.delay_ms, t.load);
     for (auto [delay, load] : conds) {
-        std::vector<double> b, u, tr, c;
+        std::vector<double> ref, b, u, tr, c;
         for (const auto& t : r.trials)
             if (t.delay_ms == delay && t.load == load) {
+                ref.insert(ref.end(), t.reference_us.begin(), t.reference_us.end());
                 b.insert(b.end(), t.bare_us.begin(), t.bare_us.end());
                 u.insert(u.end(), t.untraced_us.begin(), t.untraced_us.end());
                 tr.insert(tr.end(), t.traced_us.begin(), t.traced_us.end());
@@ -388,11 +545,21 @@ std::string calibrate_svg(const CalibrateReport& r) {
         };
         char title[128];
         std::snprintf(title, sizeof(title), "RTT CDF, %.1f ms added delay, %s", delay, load ? "iperf3 load" : "idle");
-        charts.push_back({title, "RTT (microseconds), up to the traced p99", "fraction",
-                          {{"bare metal (host)", "#000000", clipped(b), true},
-                           {"container, untraced", "#ff7f0e", clipped(u), true},
-                           {"container, traced (raw)", "#d62728", clipped(tr), true},
-                           {"container, corrected", "#1f77b4", clipped(c), true}}});
+        std::vector<Series> series;
+        if (!ref.empty()) series.push_back({"iputils ping (host)", "#2ca02c", clipped(ref), true});
+        series.push_back({"bare metal (host)", "#000000", clipped(b), true});
+        if (!u.empty()) series.push_back({"container, untraced", "#ff7f0e", clipped(u), true});
+        series.push_back({"container, traced (raw)", "#d62728", clipped(tr), true});
+        series.push_back({"container, corrected", "#1f77b4", clipped(c), true});
+        charts.push_back({title, "RTT (microseconds), up to the traced p99", "fraction", std::move(series)});
+    }
+    if (r.opts.reference == "iputils") {
+        Series d{"median corrected - median ping, per round", "#1f77b4", {}, false};
+        int i = 0;
+        for (const auto& t : r.trials)
+            for (const auto& b : t.blocks) d.points.emplace_back(++i, b.difference_us());
+        charts.push_back({"against iputils ping, per round of blocks", "round", "microseconds", {d}});
+        return render_svg(charts);
     }
     Series err{"error (corrected - bare)", "#1f77b4", {}, false}, pert{"perturbation (traced - untraced)", "#d62728", {}, false};
     for (size_t i = 0; i < r.trials.size(); ++i) {

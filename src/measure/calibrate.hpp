@@ -5,6 +5,11 @@
 // with and without the tracer, in rotating blocks (A B C, B C A, ...), and
 // reports how far the corrected RTTs are from bare metal and how much the
 // tracer perturbs the RTTs it measures.
+// With reference "iputils" the bare-metal reference is independent of vitro:
+// iputils `ping` in the host namespace against the remote kernel's own echo
+// replies, in rotating blocks with vitro's prober from the host and the
+// traced prober from the container; it reports, per block, the median
+// corrected RTT minus the median of ping's.
 #pragma once
 
 #include <atomic>
@@ -29,6 +34,13 @@ struct CalibrateOptions {
     int block = 50;                   // echoes per block before switching kind
     size_t payload = 56;
     bool nat = false;                 // masquerade the container's traffic at the host
+    std::string reference = "vitro";  // "vitro" (its prober and responder) or "iputils" (ping, kernel echo)
+};
+
+// One round of blocks in reference mode: the medians of each kind's block.
+struct ReferenceBlock {
+    double reference_us = 0, bare_us = 0, corrected_us = 0;
+    double difference_us() const { return corrected_us - reference_us; }
 };
 
 struct TrialResult {
@@ -48,6 +60,13 @@ struct TrialResult {
     double error_us() const { return corrected.mean - bare.mean; }        // corrected - bare metal
     double perturbation_us() const { return traced.mean - untraced.mean; }  // traced - untraced
     std::vector<double> bare_us, untraced_us, traced_us, corrected_us;      // for the plot
+    // Reference mode (iputils): ping's RTTs from the host namespace (no
+    // untraced kind), the backlog wait the correction left in, per-block medians.
+    size_t reference_sent = 0;
+    Summary reference, backlog;
+    std::vector<double> reference_us;
+    std::vector<ReferenceBlock> blocks;
+    double difference_us() const;  // median over blocks of (corrected - reference)
 };
 
 struct CalibrateReport {

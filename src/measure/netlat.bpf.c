@@ -44,7 +44,21 @@ struct {
 
 #define ETH_P_IP_BE 0x0008 /* htons(0x0800) */
 
-static __always_inline void handle(const struct sk_buff *skb, __u8 hook)
+// A veth or netkit device: sending on it queues the packet on this kernel's
+// receive backlog at its peer (netif_rx), where it waits for a NET_RX softirq.
+static __always_inline bool local_peer(const struct net_device *dev)
+{
+    const struct rtnl_link_ops *ops = BPF_CORE_READ(dev, rtnl_link_ops);
+    if (!ops)
+        return false;
+    char k[8] = {};
+    if (bpf_probe_read_kernel_str(k, sizeof(k), BPF_CORE_READ(ops, kind)) < 0)
+        return false;
+    return (k[0] == 'v' && k[1] == 'e' && k[2] == 't' && k[3] == 'h' && k[4] == 0) ||
+           (k[0] == 'n' && k[1] == 'e' && k[2] == 't' && k[3] == 'k' && k[4] == 'i' && k[5] == 't' && k[6] == 0);
+}
+
+static __always_inline void handle(const struct sk_buff *skb, __u8 hook, bool queued)
 {
     if (skb->protocol != ETH_P_IP_BE)
         return;
@@ -70,13 +84,26 @@ static __always_inline void handle(const struct sk_buff *skb, __u8 hook)
         return;
     if (icmp.id != target_id && (target_id_alt == 0 || icmp.id != target_id_alt))
         return;
-    if (edges_only && (icmp.type == 8) != (hook == NETLAT_HOOK_XMIT))
+    bool request = icmp.type == 8;
+    // Edges mode keeps the request where a device is handed it, the reply
+    // where a device hands it up, and, for the request only, where the host
+    // side of the container's link queues it and where the softirq takes it
+    // up (its backlog wait, see matcher.hpp).
+    if (edges_only && request != (hook != NETLAT_HOOK_RECV) && !(request && queued))
         return;
 
     __u64 ts = bpf_ktime_get_ns();
     const struct net_device *dev = skb->dev;
     __u32 netns = BPF_CORE_READ(dev, nd_net.net, ns.inum);
     if (ns_container && netns != ns_container && netns != ns_host)
+        return;
+    __u8 flags = queued ? NETLAT_F_QUEUED : 0;
+    bool backlog = hook == NETLAT_HOOK_PROCESS || (edges_only && request && hook == NETLAT_HOOK_RECV);
+    if (backlog && edges_only && ns_host && netns != ns_host)
+        return;
+    if ((backlog || queued || hook == NETLAT_HOOK_XMIT) && local_peer(dev))
+        flags |= NETLAT_F_LOCAL_PEER;
+    else if (backlog) // processing starts and queueing: at veths only
         return;
     struct netlat_event e = {};
     e.ts_ns = ts;
@@ -87,6 +114,7 @@ static __always_inline void handle(const struct sk_buff *skb, __u8 hook)
     e.icmp_seq = bpf_ntohs(icmp.seq);
     e.icmp_type = icmp.type;
     e.hook = hook;
+    e.flags = flags;
     if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_NO_WAKEUP)) {
         __u32 zero = 0;
         __u64 *n = bpf_map_lookup_elem(&dropped, &zero);
@@ -98,7 +126,7 @@ static __always_inline void handle(const struct sk_buff *skb, __u8 hook)
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(netlat_xmit, struct sk_buff *skb)
 {
-    handle(skb, NETLAT_HOOK_XMIT);
+    handle(skb, NETLAT_HOOK_XMIT, false);
     return 0;
 }
 
@@ -110,20 +138,29 @@ int BPF_PROG(netlat_xmit, struct sk_buff *skb)
 SEC("tp_btf/netif_rx")
 int BPF_PROG(netlat_rx, struct sk_buff *skb)
 {
-    handle(skb, NETLAT_HOOK_RECV);
+    handle(skb, NETLAT_HOOK_RECV, true);
     return 0;
 }
 
 SEC("tp_btf/netif_receive_skb_entry")
 int BPF_PROG(netlat_rx_entry, const struct sk_buff *skb)
 {
-    handle(skb, NETLAT_HOOK_RECV);
+    handle(skb, NETLAT_HOOK_RECV, false);
     return 0;
 }
 
 SEC("tp_btf/napi_gro_receive_entry")
 int BPF_PROG(netlat_gro_entry, const struct sk_buff *skb)
 {
-    handle(skb, NETLAT_HOOK_RECV);
+    handle(skb, NETLAT_HOOK_RECV, false);
+    return 0;
+}
+
+// Where the stack starts processing a packet (__netif_receive_skb_core): for
+// one that netif_rx queued, when the NET_RX softirq has got round to it.
+SEC("tp_btf/netif_receive_skb")
+int BPF_PROG(netlat_process, struct sk_buff *skb)
+{
+    handle(skb, NETLAT_HOOK_PROCESS, false);
     return 0;
 }

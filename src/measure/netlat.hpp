@@ -48,6 +48,7 @@ struct PingReport {
 struct Summaries {
     size_t sent = 0, received = 0, matched = 0;
     Summary raw, overhead, corrected;
+    Summary backlog;  // matched samples whose backlog wait was left in (egress a veth); n = 0 otherwise
 };
 Summaries summarize(const PingReport& r);
 

@@ -84,7 +84,9 @@ BpfTracer::BpfTracer(const Config& cfg) {
         t.icmp_id = e.icmp_id;
         t.icmp_seq = e.icmp_seq;
         t.icmp_type = e.icmp_type;
-        t.hook = e.hook == NETLAT_HOOK_RECV ? Hook::Recv : Hook::Xmit;
+        t.hook = e.hook == NETLAT_HOOK_RECV ? Hook::Recv : e.hook == NETLAT_HOOK_PROCESS ? Hook::Process : Hook::Xmit;
+        t.local_peer = (e.flags & NETLAT_F_LOCAL_PEER) != 0;
+        t.queued = (e.flags & NETLAT_F_QUEUED) != 0;
         t.ifname.assign(e.ifname, strnlen(e.ifname, sizeof(e.ifname)));
         self->sink_->push_back(std::move(t));
         return 0;

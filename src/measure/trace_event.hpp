@@ -10,6 +10,7 @@ namespace vitro::measure {
 enum class Hook : uint8_t {
     Xmit = 1,  // a device is handed the packet to send (net_dev_queue)
     Recv = 2,  // a device hands a received packet to the stack (netif_rx, ...)
+    Process = 3,  // the stack starts processing it (netif_receive_skb; for a queued one, in the NET_RX softirq)
 };
 
 struct TraceEvent {
@@ -20,6 +21,8 @@ struct TraceEvent {
     uint16_t icmp_seq = 0;
     uint8_t icmp_type = 0;  // 8 request, 0 reply
     Hook hook = Hook::Xmit;
+    bool local_peer = false;  // a veth/netkit: sending on it queues the packet on this kernel's backlog
+    bool queued = false;      // Recv by netif_rx: queued on the backlog, processed later
     std::string ifname;
 };
 

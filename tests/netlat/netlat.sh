@@ -5,7 +5,8 @@
 # corrected < raw), the bad inputs (missing netns, unreachable target, a
 # namespace without a network, the host's own namespace), and that no BPF
 # program of ours stays loaded afterwards, after SIGINT and SIGKILL too; and a
-# shortened `netlat calibrate`.
+# shortened `netlat calibrate`, and `netlat calibrate --reference iputils`
+# (iputils ping and the kernel's echo as the reference).
 # No timing assertions. Exit 77 (skip) with the reason when the machine lacks
 # what it needs.
 set -u
@@ -59,9 +60,24 @@ check_run() {  # $1: label, $2: json file
     [ "$matched" = 20 ] && pass "$1: every reply matched to its trace events" || bad "$1: matched $matched of 20: $(jq -c '[.packets[].unmatched_reason]' "$j")"
     [ "$(jq '[.packets[] | select(.matched) | select(.overhead_us > 0 and .corrected_us < .raw_us and .egress_us > 0 and .ingress_us > 0)] | length' "$j")" = "$matched" ] \
         && pass "$1: overhead > 0 and corrected < raw for every matched packet" || bad "$1: overhead/corrected out of range"
-    # The path: the request leaves eth0 in the container, crosses vh0/br0, leaves the host by up-h.
-    [ "$(jq -r '[.packets[0].events[] | select(.dir=="request") | .ifname] | join(" ")' "$j")" = "eth0 vh0 br0 up-h" ] \
-        && pass "$1: request path eth0 vh0 br0 up-h (container and host namespaces only)" || bad "$1: request path $(jq -c '[.packets[0].events[] | .ifname]' "$j")"
+    # The path: the request leaves eth0 in the container, is queued at vh0 and
+    # taken up there by the softirq, crosses br0, leaves the host by up-h.
+    [ "$(jq -r '[.packets[0].events[] | select(.dir=="request") | .hook + ":" + .ifname] | join(" ")' "$j")" \
+        = "xmit:eth0 recv:vh0 process:vh0 recv:br0 xmit:up-h" ] \
+        && pass "$1: request path eth0 vh0 br0 up-h (container and host namespaces only)" || bad "$1: request path $(jq -c '[.packets[0].events[] | .hook + ":" + .ifname]' "$j")"
+    # up-h is a veth (the remote is another namespace of this kernel): bare
+    # metal waits for the softirq at its peer as long as the container's
+    # request waits at vh0, so that wait is left out of the overhead:
+    # backlog = vh0 taken up - vh0 queued, egress = up-h out - eth0 out - backlog.
+    [ "$(jq '[.packets[] | select(.matched) | (.events | map(select(.dir=="request"))) as $r
+              | ($r | map(select(.hook=="process" and .ifname=="vh0"))[0].ts_ns) as $p
+              | ($r | map(select(.hook=="recv" and .ifname=="vh0" and .queued))[0].ts_ns) as $q
+              | ($r | map(select(.hook=="xmit" and .ifname=="up-h" and .local_peer))[0].ts_ns) as $o
+              | ($r | map(select(.hook=="xmit" and .ifname=="eth0"))[0].ts_ns) as $c
+              | select(.backlog_us > 0 and ((.backlog_us - ($p - $q) / 1000) | fabs) < 0.01
+                       and ((.egress_us - (($o - $c) / 1000 - .backlog_us)) | fabs) < 0.01)] | length' "$j")" = "$matched" ] \
+        && pass "$1: the request's backlog wait at vh0 is left in (egress up-h is a veth, where bare metal waits too)" \
+        || bad "$1: backlog wait not taken off: $(jq -c '.packets[0] | {egress_us, backlog_us, events: [.events[] | {ts_ns, hook, ifname, queued, local_peer}]}' "$j")"
 }
 
 # Bridged and routed.
@@ -74,7 +90,8 @@ no_progs_left && pass "no BPF program left after a normal exit" || bad "BPF prog
 # By default the tracer records only the four edges the overhead needs.
 "$VITRO" netlat ping --netns $CTR --host-netns $HOST -c 3 -i 0.02 --format json 10.77.0.2 > $T/edges.json 2>&1
 [ "$(jq -r '[.packets[] | select(.matched) | [.events[] | .dir + ":" + .hook + ":" + .ifname] | join(" ")] | unique | join("|")' $T/edges.json)" \
-    = "request:xmit:eth0 request:xmit:up-h reply:recv:up-h reply:recv:eth0" ] && pass "default: four edge events per echo" \
+    = "request:xmit:eth0 request:recv:vh0 request:process:vh0 request:xmit:up-h reply:recv:up-h reply:recv:eth0" ] \
+    && pass "default: the four edge events and the backlog wait at vh0 per echo" \
     || bad "default edges: $(jq -c '.packets[0].events' $T/edges.json)"
 
 # Text output and a plot.
@@ -182,6 +199,36 @@ else
 fi
 ip netns list | sort | diff -q $T/ns.before - >/dev/null && pass "calibrate: no namespace left" || bad "calibrate left namespaces: $(ip netns list | sort | diff $T/ns.before - | grep '^>')"
 no_progs_left && pass "calibrate: no BPF program left" || bad "calibrate left BPF programs"
+
+# calibrate against an independent reference: iputils ping from the host
+# (router) namespace and the remote kernel's own echo replies, in rotating
+# blocks with vitro's probers. Structure only: both sides produced their
+# echoes, the output names the reference and reports the difference.
+ip netns list | sort > $T/ns.before
+if command -v ping >/dev/null; then
+    if "$VITRO" netlat calibrate --reference iputils --trials 1 -c 40 --block 20 --no-load --format json > $T/ref.json 2> $T/ref.err; then
+        jq -e '.reference == "iputils" and (.reference_description | test("iputils ping")) and (.trials | length) == 1
+               and (.trials[0] | .delay_ms == 0 and .reference_sent == 40 and .reference.n == 40 and .bare.n == 40
+                    and .traced_sent == 40 and .traced_matched == 40 and (.blocks | length) == 2
+                    and all(.blocks[]; (.difference_us | type) == "number" and .reference_median_us > 0 and .corrected_median_us > 0
+                                       and ((.difference_us - (.corrected_median_us - .reference_median_us)) | fabs) < 1e-6)
+                    and (.difference_us | type) == "number" and .backlog.n == 40 and (has("untraced") | not))' $T/ref.json >/dev/null \
+            && pass "calibrate --reference iputils: 40 ping and 40 traced echoes, per-block medians and their difference" \
+            || bad "calibrate --reference iputils: $(jq -c '{reference, t: (.trials[0] | {reference_sent, r: .reference.n, bare: .bare.n, traced_sent, traced_matched, blocks})}' $T/ref.json)"
+    else
+        bad "calibrate --reference iputils failed: $(tail -3 $T/ref.err)"
+    fi
+    "$VITRO" netlat calibrate --reference iputils --trials 1 -c 10 --block 10 --no-load > $T/ref.txt 2>&1
+    grep -q "^reference: iputils ping from the host namespace" $T/ref.txt && grep -q "corrected - ping" $T/ref.txt \
+        && grep -q "worst |corrected - ping|" $T/ref.txt && pass "calibrate --reference iputils (text): names the reference and the difference" \
+        || bad "calibrate --reference iputils text: $(cat $T/ref.txt)"
+else
+    echo "ok - calibrate --reference iputils # SKIP ping (iputils-ping) not installed"
+fi
+expect_error "reference with a delay" "no added delay" "$VITRO" netlat calibrate --reference iputils --delays 1 --trials 1 -c 2
+expect_error "unknown reference" "expected vitro or iputils" "$VITRO" netlat calibrate --reference podman --trials 1 -c 2
+ip netns list | sort | diff -q $T/ns.before - >/dev/null && pass "calibrate --reference: no namespace left" || bad "calibrate --reference left namespaces"
+no_progs_left && pass "calibrate --reference: no BPF program left" || bad "calibrate --reference left BPF programs"
 
 [ $fail = 0 ] && echo "netlat: all passed" || echo "netlat: FAILED"
 exit $fail

@@ -100,6 +100,56 @@ TEST(MeasureMatcher, ReplyMustEnterTheContainerAfterTheHost) {
     EXPECT_NE(s.unmatched.find("entering the container"), std::string::npos) << s.unmatched;
 }
 
+// The bridged path as the BPF tracer reports it by default, with the
+// request's backlog wait at vh0 (queued at 6, taken up at 14) and up-h a
+// veth (veth_egress) or a NIC.
+std::vector<TraceEvent> edges_with_backlog(bool veth_egress) {
+    auto q = ev(6, kHost, Hook::Recv, 8, "vh0");
+    q.queued = q.local_peer = true;
+    q.ifindex = 5;
+    auto p = ev(14, kHost, Hook::Process, 8, "vh0");
+    p.local_peer = true;
+    p.ifindex = 5;
+    auto out = ev(30, kHost, Hook::Xmit, 8, "up-h");
+    out.local_peer = veth_egress;
+    return {ev(0, kCtr, Hook::Xmit, 8, "eth0"), q, p, out, ev(46, kHost, Hook::Recv, 0, "up-h"), ev(54, kCtr, Hook::Recv, 0, "eth0")};
+}
+
+TEST(MeasureMatcher, VethEgressLeavesTheBacklogWaitInTheCorrectedRtt) {
+    // Bare metal waits for the softirq at up-h's peer as long as the
+    // container's request waits at vh0: not overhead.
+    Sample s = match_probe(probe(), kId, edges_with_backlog(true), {kCtr, kHost}, 1'000'000'000);
+    ASSERT_TRUE(s.matched) << s.unmatched;
+    EXPECT_DOUBLE_EQ(s.backlog_us, 8);
+    EXPECT_DOUBLE_EQ(s.egress_us, 22);  // 30 - 8
+    EXPECT_DOUBLE_EQ(s.ingress_us, 8);
+    EXPECT_DOUBLE_EQ(s.overhead_us, 30);
+    EXPECT_DOUBLE_EQ(s.corrected_us, 70);
+}
+
+TEST(MeasureMatcher, NicEgressCountsTheBacklogWaitAsOverhead) {
+    // Bare metal hands the request to the NIC and never waits: the wait is
+    // the container's own.
+    Sample s = match_probe(probe(), kId, edges_with_backlog(false), {kCtr, kHost}, 1'000'000'000);
+    ASSERT_TRUE(s.matched) << s.unmatched;
+    EXPECT_DOUBLE_EQ(s.backlog_us, 0);
+    EXPECT_DOUBLE_EQ(s.egress_us, 30);
+    EXPECT_DOUBLE_EQ(s.overhead_us, 38);
+}
+
+TEST(MeasureMatcher, VethEgressWithoutTheBacklogEventsIsUnmatched) {
+    auto events = edges_with_backlog(true);
+    std::erase_if(events, [](const TraceEvent& e) { return e.hook == Hook::Process; });
+    Sample s = match_probe(probe(), kId, events, {kCtr, kHost}, 1'000'000'000);
+    EXPECT_FALSE(s.matched);
+    EXPECT_NE(s.unmatched.find("backlog wait"), std::string::npos) << s.unmatched;
+    EXPECT_NE(s.unmatched.find("up-h is a veth"), std::string::npos) << s.unmatched;
+    // Taken up on another device than the one that queued it: not its wait.
+    events = edges_with_backlog(true);
+    events[2].ifindex = 6;
+    EXPECT_FALSE(match_probe(probe(), kId, events, {kCtr, kHost}, 1'000'000'000).matched);
+}
+
 TEST(MeasureStats, PercentilesMeanAndStdev) {
     std::vector<double> v;
     for (int i = 1; i <= 100; ++i) v.push_back(i);
@@ -151,9 +201,9 @@ TEST(MeasureReport, JsonCsvAndTextCarryTheSamples) {
     EXPECT_FALSE(j["packets"][1]["replied"].get<bool>());
 
     std::string csv = to_csv(r);
-    EXPECT_EQ(csv.substr(0, csv.find('\n')), "seq,replied,raw_us,matched,overhead_us,egress_us,ingress_us,corrected_us,unmatched_reason");
-    EXPECT_NE(csv.find("7,1,100.000,1,38.000,30.000,8.000,62.000,"), std::string::npos) << csv;
-    EXPECT_NE(csv.find("8,0,,0,,,,,\"no reply\""), std::string::npos) << csv;
+    EXPECT_EQ(csv.substr(0, csv.find('\n')), "seq,replied,raw_us,matched,overhead_us,egress_us,ingress_us,corrected_us,unmatched_reason,backlog_us");
+    EXPECT_NE(csv.find("7,1,100.000,1,38.000,30.000,8.000,62.000,,0.000\n"), std::string::npos) << csv;
+    EXPECT_NE(csv.find("8,0,,0,,,,,\"no reply\",\n"), std::string::npos) << csv;
 
     std::string text = text_summary(r);
     EXPECT_NE(text.find("2 packets transmitted, 1 received, 50% packet loss, 1 matched"), std::string::npos) << text;

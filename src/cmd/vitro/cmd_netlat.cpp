@@ -181,9 +181,10 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
                                        "build a remote/host/container topology in namespaces of its own and measure netlat's "
                                        "error against bare metal and its perturbation");
     cal->add_option("--trials", co->trials, "trials per condition (default 4)");
-    cal->add_option("-c,--count", co->count, "echoes per kind (bare, untraced, traced) per trial (default 1000)");
-    cal->add_option("--delays", co->delays_ms, "added path delays in ms, by vitro's delaying echo responder (default 0 1)")->delimiter(',');
-    cal->add_option("-i,--interval", co->interval_ms, "milliseconds between echo requests (default 2)");
+    auto* count = cal->add_option("-c,--count", co->count, "echoes per kind (bare, untraced, traced) per trial (default 1000; 300 with --reference iputils)");
+    auto* delays = cal->add_option("--delays", co->delays_ms, "added path delays in ms, by vitro's delaying echo responder (default 0 1)")
+                       ->delimiter(',');
+    auto* interval = cal->add_option("-i,--interval", co->interval_ms, "milliseconds between echo requests (default 2; 20 with --reference iputils)");
     cal->add_option("--block", co->block, "echoes per kind before switching to the next kind (default 50)");
     cal->add_option("-s,--size", co->payload, "data bytes per echo request (default 56)");
     cal->add_option("--load-rate", co->load_rate, "iperf3 -b rate of the background load (default 200M)");
@@ -191,11 +192,23 @@ void add_netlat_commands(CLI::App& app, Globals& g) {
     cal->add_flag("--no-load", *no_load, "skip the conditions under iperf3 load");
     cal->add_flag("--no-idle", *no_idle, "skip the conditions without load");
     cal->add_flag("--nat", co->nat, "masquerade the container's traffic at the host instead of routing it");
+    cal->add_option("--reference", co->reference,
+                    "what the corrected RTTs are compared with: vitro (default: vitro's prober from the host, vitro's "
+                    "delaying responder) or iputils (iputils ping from the host against the remote kernel's own echo "
+                    "replies, in rotating blocks; no added delay)");
     cal->add_option("--format", cf->format, "text or json");
     cal->add_option("--plot", cf->plot, "write an SVG plot (CDFs per condition, error and perturbation per trial) to this file");
-    cal->callback([co, cf, no_load, no_idle] {
+    cal->callback([co, cf, no_load, no_idle, delays, count, interval] {
         if (cf->format != "text" && cf->format != "json") throw Error(EINVAL, "--format " + cf->format + ": expected text or json");
         measure::CalibrateOptions o = *co;
+        if (o.reference == "iputils") {
+            if (delays->count() == 0) o.delays_ms = {0};  // the kernel answers at once
+            // Below 10 ms iputils ping spins (sched_yield, non-blocking
+            // recvmsg) between echoes instead of sleeping as vitro's prober
+            // does, and its RTTs come out lower for that alone.
+            if (interval->count() == 0) o.interval_ms = 20;
+            if (count->count() == 0) o.count = 300;
+        }
         o.load = !*no_load;
         o.idle = !*no_idle;
         measure::StopOnSignals stop;
