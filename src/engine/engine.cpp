@@ -376,8 +376,9 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
             c.config["pod_share"] = share;
         }
     }
-    if (req.started_by_creator && req.auto_remove) {
-        // Ours until started: if this command dies first, repair removes it.
+    {
+        // Ours until its bundle is complete, and for `run` until started: if
+        // this command dies first, the next repair removes what it left.
         auto self = os::read_proc_stat(::getpid());
         c.owner_pid = ::getpid();
         c.owner_start_time = self ? self->start_time : 0;
@@ -402,6 +403,12 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         std::string net_dir = is_joined_mode(mode) ? infra_rec->bundle : c.bundle;
         add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle);
         write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
+        if (!req.started_by_creator) {  // `create`: complete now, and the user's to start
+            c = state().update_container(c.id, [](ContainerRecord& r) {
+                r.owner_pid = 0;
+                r.owner_start_time = 0;
+            });
+        }
         save_record(c);
         snap.release();
     } catch (...) {

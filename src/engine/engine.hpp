@@ -63,8 +63,9 @@ struct CreateRequest {
     std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
     std::string pod;      // a pod's name or id: share its namespaces
     LogLimits log;        // --log-opt max-size/max-file: how much output ctr.log keeps
-    // `run`: the creating command starts it next. A --rm container whose
-    // creating command dies before that is removed by the next repair.
+    // `run`: the creating command starts it next. A container whose creating
+    // command dies before that (or, for `create`, before its bundle is
+    // complete) is removed by the next repair.
     bool started_by_creator = false;
 };
 
