@@ -14,14 +14,9 @@ V=$(readlink -f "${1:?usage: chaos.sh PATH_TO_VITRO [MINUTES] [SEED]}")
 minutes=${2:-3}
 seed=${3:-$RANDOM}
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_CHAOS_INNER:-}" != 1 ]; then
-  export VITRO_CHAOS_INNER=1
-  exec unshare --net -- bash "$0" "$V" "$minutes" "$seed"
-fi
+. "$here/../lib/sandbox.sh"
+sandbox chaos "$V" "$minutes" "$seed"
 RANDOM=$seed
-ip link set lo up
-T=$(mktemp -d /tmp/vitro-chaos.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 exporter_pid=""
 cleanup() {
   [ -n "$exporter_pid" ] && kill -9 "$exporter_pid" 2>/dev/null

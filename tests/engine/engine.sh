@@ -7,13 +7,8 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: engine.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_ENGINE_TEST_INNER:-}" != 1 ]; then
-  export VITRO_ENGINE_TEST_INNER=1
-  exec unshare --net -- bash "$0" "$V"
-fi
-ip link set lo up
-T=$(mktemp -d /tmp/vitro-engine-test.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
+. "$here/../lib/sandbox.sh"
+sandbox engine-test "$V"
 export REGISTRY_AUTH_FILE=$T/auth.json
 cleanup() {
   "$V" pod rm -fa >/dev/null 2>&1

@@ -10,14 +10,9 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: state.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_STATE_TEST_INNER:-}" != 1 ]; then
-  export VITRO_STATE_TEST_INNER=1
-  exec unshare --net -- bash "$0" "$V"
-fi
-ip link set lo up
+. "$here/../lib/sandbox.sh"
+sandbox state-test "$V"
 TRIALS=${VITRO_CRASH_TRIALS:-30}
-T=$(mktemp -d /tmp/vitro-state-test.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 cleanup() {
   for r in "$T/root" "$T/full"; do VITRO_ROOT=$r "$V" rm -f $(VITRO_ROOT=$r "$V" ps -aq 2>/dev/null) >/dev/null 2>&1; done
   umount -R "$T" 2>/dev/null

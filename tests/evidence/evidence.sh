@@ -10,16 +10,10 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: evidence.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_EVIDENCE_TEST_INNER:-}" != 1 ]; then
-  export VITRO_EVIDENCE_TEST_INNER=1
-  # The proc connector exists only in the initial network namespace: keep a
-  # handle on this one for `evidence watch` (nsenter --net=/proc/self/fd/9).
-  exec 9</proc/self/ns/net
-  exec unshare --net -- bash "$0" "$V"
-fi
-ip link set lo up
-T=$(mktemp -d /tmp/vitro-evidence-test.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
+. "$here/../lib/sandbox.sh"
+# The proc connector exists only in the initial network namespace: keep a
+# handle on this one for `evidence watch` (nsenter --net=/proc/self/fd/9).
+SANDBOX_HOST_NETNS_FD=9 sandbox evidence-test "$V"
 watch_pid=
 cleanup() {
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null

@@ -14,14 +14,10 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: images.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_IMAGES_TEST_INNER:-}" != 1 ]; then
-  export VITRO_IMAGES_TEST_INNER=1
-  exec unshare --net -- bash "$0" "$V"
-fi
+. "$here/../lib/sandbox.sh"
+sandbox images-test "$V"
 export LC_ALL=C
-T=$(mktemp -d /tmp/vitro-images-test.XXXXXX)
 chmod 0755 "$T"
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 unset VITRO_LOG_OPTS
 CONTAINERD_PID=""
 cleanup() {

@@ -12,16 +12,10 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: detect.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_DETECT_TEST_INNER:-}" != 1 ]; then
-  export VITRO_DETECT_TEST_INNER=1
-  # The proc connector exists only in the initial network namespace: keep a
-  # handle on this one for learn/detect (nsenter --net=/proc/self/fd/9).
-  exec 9</proc/self/ns/net
-  exec unshare --net -- bash "$0" "$V"
-fi
-ip link set lo up
-T=$(mktemp -d /tmp/vitro-detect-test.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
+. "$here/../lib/sandbox.sh"
+# The proc connector exists only in the initial network namespace: keep a
+# handle on this one for learn/detect (nsenter --net=/proc/self/fd/9).
+SANDBOX_HOST_NETNS_FD=9 sandbox detect-test "$V"
 det_pid= mon_pid=
 cleanup() {
   [ -n "$det_pid" ] && kill "$det_pid" 2>/dev/null && wait "$det_pid" 2>/dev/null

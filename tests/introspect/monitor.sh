@@ -7,13 +7,8 @@
 set -uo pipefail
 V=$(readlink -f "${1:?usage: monitor.sh PATH_TO_VITRO}")
 here=$(cd "$(dirname "$0")" && pwd)
-if [ "${VITRO_MONITOR_TEST_INNER:-}" != 1 ]; then
-  export VITRO_MONITOR_TEST_INNER=1
-  exec unshare --net -- bash "$0" "$V"
-fi
-ip link set lo up
-T=$(mktemp -d /tmp/vitro-monitor-test.XXXXXX)
-export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
+. "$here/../lib/sandbox.sh"
+sandbox monitor-test "$V"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
