@@ -705,12 +705,10 @@ ContainerRecord Engine::get(const std::string& ref) {
 std::vector<ContainerRecord> Engine::list() {
     repair();
     if (auto lost = unknown_containers(); !lost.empty())
-        // Said on stderr (a warning is not logged there by default): a list
-        // that silently leaves out running containers is what this prevents.
-        std::fprintf(stderr, "vitro: warning: the state database %s does not know %zu container(s) whose records "
-                     "are in %s/containers (%s%s): see `vitro system check`, and `vitro system repair`\n",
-                     state().path().c_str(), lost.size(), opts_.root.c_str(), lost.front().name.c_str(),
-                     lost.size() > 1 ? ", ..." : "");
+        // A list that silently leaves out running containers is what this prevents.
+        log::warn("the state database " + state().path() + " does not know " + std::to_string(lost.size()) +
+                  " container(s) whose records are in " + opts_.root + "/containers (" + lost.front().name +
+                  (lost.size() > 1 ? ", ..." : "") + "): see `vitro system check`, and `vitro system repair`");
     return state().list_containers();
 }
 

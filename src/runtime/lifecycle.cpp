@@ -22,6 +22,21 @@ namespace vitro::runtime {
 
 namespace {
 
+// The remains of a create that died before it wrote the state: the config
+// it copied first names the cgroup it may have made, with an init in it.
+void clear_dead_create(const std::string& id, const std::string& dir) {
+    try {
+        oci::Spec spec = oci::parse_spec(read_file(dir + "/config.json"));
+        auto cg = cgroups::make_manager(spec.linux ? spec.linux->cgroups_path : "", id);
+        if (!cg->pids().empty()) cg->kill_all(SIGKILL);
+        cg->destroy();
+    } catch (const Error& e) {
+        if (e.code() != ENOENT) log::warn("container " + id + ": clearing what a dead create left: " + e.what());
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
 oci::State live_state(const Context& ctx, const std::string& id) {
     oci::State st = load_state(ctx, id);
     refresh_status(ctx, st);
@@ -219,8 +234,7 @@ void remove(const Context& ctx, const std::string& id, bool force) {
         // With --force a missing container is not an error (as runc): podman
         // and the containerd shim delete --force after a failed create.
         if (force) {
-            std::error_code ec;
-            std::filesystem::remove_all(dir, ec);
+            clear_dead_create(id, dir);
             return;
         }
         throw Error(ENOENT, "container " + id + " does not exist");

@@ -767,6 +767,27 @@ TEST_F(RuntimeTest, RootfsThroughASymlinkIsRefused) {
     fs::rename(elsewhere, rootfs_);
 }
 
+// A create killed after it made the cgroup and before it wrote the state
+// leaves a directory with the copied config.json: delete --force clears the
+// cgroup it names too (what the engine's chaos runs found left behind).
+TEST_F(RuntimeTest, DeleteForceClearsWhatADeadCreateLeft) {
+    write_config();
+    fs::create_directories(root_ / id_);
+    fs::copy_file(bundle_ / "config.json", root_ / id_ / "config.json");
+    std::vector<fs::path> made;
+    for (const char* hier : {"memory", "pids", "unified", ""})  // "": a pure v2 host
+        if (fs::exists(fs::path("/sys/fs/cgroup") / hier / "cgroup.procs")) {
+            fs::path d = fs::path("/sys/fs/cgroup") / hier / "vitro" / id_;
+            fs::create_directories(d);
+            made.push_back(d);
+        }
+    ASSERT_FALSE(made.empty()) << "no cgroup hierarchy found to make the dead create's cgroup in";
+    auto r = rt({"delete", "--force", id_});
+    EXPECT_EQ(r.code, 0) << r.describe();
+    for (const auto& d : made) EXPECT_FALSE(fs::exists(d)) << d << " left behind";
+    EXPECT_FALSE(fs::exists(root_ / id_));
+}
+
 // Oversized fields are named by the parser, not found deep in the setup.
 TEST_F(RuntimeTest, OversizedHostnameIsNamed) {
     config_["hostname"] = std::string(10 << 20, 'h');
