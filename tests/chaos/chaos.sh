@@ -20,16 +20,12 @@ RANDOM=$seed
 exporter_pid=""
 cleanup() {
   [ -n "$exporter_pid" ] && kill -9 "$exporter_pid" 2>/dev/null
-  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
-  umount -R "$T" 2>/dev/null
-  rm -rf "$T"
+  sandbox_teardown
 }
 trap cleanup EXIT
 . "$here/../lib/tap.sh"
 
-bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
-"$V" load -i "$T/bb.tar" >/dev/null || { echo "Bail out! cannot load the test image"; exit 1; }
-IMG=localhost/busybox
+sandbox_image
 "$V" network create --subnet 10.231.0.0/24 chaosnet >/dev/null || { echo "Bail out! network create failed"; exit 1; }
 PORT=9231
 start_exporter() {

@@ -12,9 +12,7 @@ sandbox engine-test "$V"
 export REGISTRY_AUTH_FILE=$T/auth.json
 cleanup() {
   "$V" pod rm -fa >/dev/null 2>&1
-  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
-  umount -R "$T" 2>/dev/null
-  rm -rf "$T"
+  sandbox_teardown
 }
 trap cleanup EXIT
 

@@ -20,9 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 . "$here/../lib/tap.sh"
-bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
-"$V" load -i "$T/bb.tar" >/dev/null
-IMG=localhost/busybox
+sandbox_image
 DB=$VITRO_ROOT/vitro.db
 
 # What a container can leave behind: its cgroups, processes (in its cgroup or

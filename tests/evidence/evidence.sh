@@ -17,17 +17,13 @@ SANDBOX_HOST_NETNS_FD=9 sandbox evidence-test "$V"
 watch_pid=
 cleanup() {
   [ -n "$watch_pid" ] && kill "$watch_pid" 2>/dev/null && wait "$watch_pid" 2>/dev/null
-  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
-  umount -R "$T" 2>/dev/null
-  rm -rf "$T"
+  sandbox_teardown
 }
 trap cleanup EXIT
 
 . "$here/../lib/tap.sh"
 
-bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
-"$V" load -i "$T/bb.tar" >/dev/null || { echo "Bail out! cannot load the test image"; exit 1; }
-IMG=localhost/busybox
+sandbox_image
 STORE=$VITRO_ROOT/evidence/evidence.db
 
 id=$("$V" run -d --name ev --network none $IMG sh -c 'nc -l -p 7777 >/dev/null & while :; do sleep 0.2; done')

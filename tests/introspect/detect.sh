@@ -20,18 +20,14 @@ det_pid= mon_pid=
 cleanup() {
   [ -n "$det_pid" ] && kill "$det_pid" 2>/dev/null && wait "$det_pid" 2>/dev/null
   [ -n "$mon_pid" ] && kill "$mon_pid" 2>/dev/null && wait "$mon_pid" 2>/dev/null
-  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
-  umount -R "$T" 2>/dev/null
-  rm -rf "$T"
+  sandbox_teardown
 }
 trap cleanup EXIT
 
 . "$here/../lib/tap.sh"
 host() { nsenter --net=/proc/self/fd/9 "$@"; }
 
-bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
-"$V" load -i "$T/bb.tar" >/dev/null || { echo "Bail out! cannot load the test image"; exit 1; }
-IMG=localhost/busybox
+sandbox_image
 STORE=$VITRO_ROOT/evidence/evidence.db
 load() { local i; for i in $(seq "$1"); do "$V" exec web wget -q -O /dev/null http://127.0.0.1/; sleep 0.5; done; }
 

@@ -14,18 +14,14 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   wait 2>/dev/null
   "$V" pod rm -f pod1 >/dev/null 2>&1
-  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
   runc --root "$T/runc" delete -f fr >/dev/null 2>&1
-  umount -R "$T" 2>/dev/null
-  rm -rf "$T"
+  sandbox_teardown
 }
 trap cleanup EXIT
 
 . "$here/../lib/tap.sh"
 
-bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null
-"$V" load -i "$T/bb.tar" >/dev/null
-IMG=localhost/busybox
+sandbox_image
 
 # The workloads: CPU held to half a core, a tmpfs to fill, a TCP sink on the bridge.
 "$V" run -d --name cpu --cpus 0.5 --network none $IMG sh -c 'while :; do :; done' >/dev/null

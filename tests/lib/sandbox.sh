@@ -18,3 +18,16 @@ sandbox() {
   T=$(mktemp -d "/tmp/vitro-$name.XXXXXX")
   export VITRO_ROOT=$T/root VITRO_RUNROOT=$T/run VITRO_NETWORK_CONFIG_DIR=$T/net.d
 }
+# sandbox_image: the bundled busybox image built and loaded, as $IMG.
+sandbox_image() {
+  bash "$here/../../scripts/make-image.sh" "$T/bb.tar" >/dev/null &&
+    "$V" load -i "$T/bb.tar" >/dev/null || { echo "Bail out! cannot load the test image"; exit 1; }
+  IMG=localhost/busybox
+}
+# sandbox_teardown: every container of this root removed, then T unmounted
+# and removed (for the script's EXIT trap, after what the script started itself).
+sandbox_teardown() {
+  "$V" rm -f $("$V" ps -aq 2>/dev/null) >/dev/null 2>&1
+  umount -R "$T" 2>/dev/null
+  rm -rf "$T"
+}
