@@ -18,5 +18,7 @@ bench_in_netns() {
 
 # ms CMD...: CMD's wall time in µs, its output dropped; a failure ends the bench.
 ms() { local s e; s=$(date +%s%N); "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }; e=$(date +%s%N); echo $(( (e - s) / 1000 )); }
+# median_by D: the median of the figures on stdin divided by D, one decimal ("nan" for none).
+median_by() { sort -n | awk -v d="$1" '{a[NR]=$1} END {if (!NR) {print "nan"; exit} m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / d}'; }
 # The median of the µs figures on stdin, in ms with one decimal.
-median() { sort -n | awk '{a[NR]=$1} END {m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m / 1000}'; }
+median() { median_by 1000; }

@@ -17,19 +17,10 @@ command -v ping >/dev/null || { echo "needs iputils-ping (scripts/setup.sh)" >&2
 P=vnlref$$
 T=$(mktemp -d /tmp/vitro-bench-netlat.XXXXXX)
 trap 'for n in remote router ctr; do ip netns del $P-$n 2>/dev/null || true; done; rm -rf "$T"' EXIT
-for n in remote router ctr; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
-ip link add up-r netns $P-remote type veth peer name up-h netns $P-router
-ip -n $P-remote addr add 10.79.0.2/24 dev up-r; ip -n $P-remote link set up-r up
-ip -n $P-router addr add 10.79.0.1/24 dev up-h; ip -n $P-router link set up-h up
-ip -n $P-router link add br0 type bridge; ip -n $P-router addr add 10.79.1.1/24 dev br0; ip -n $P-router link set br0 up
-ip link add eth0 netns $P-ctr type veth peer name vh0 netns $P-router
-ip -n $P-router link set vh0 master br0; ip -n $P-router link set vh0 up
-ip -n $P-ctr addr add 10.79.1.2/24 dev eth0; ip -n $P-ctr link set eth0 up
-ip -n $P-ctr route add default via 10.79.1.1
-ip netns exec $P-router sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
-ip -n $P-remote route add 10.79.1.0/24 via 10.79.0.1
+. "$(dirname "$0")/../tests/lib/netlat_topology.sh"
+netlat_topology $P router 10.79
 
-med() { sort -n | awk '{a[NR]=$1} END {if (!NR) {print "nan"; exit} m = NR % 2 ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2; printf "%.1f", m}'; }
+med() { median_by 1; }
 iputils() { ip netns exec $P-router ping -n -c "$1" -i "$interval" 10.79.0.2 | sed -n 's/.* time=\([0-9.]*\) ms.*/\1/p' | awk '{print $1 * 1000}'; }
 netlat() { "$V" netlat ping --netns /run/netns/$P-ctr --host-netns /run/netns/$P-router -c "$1" -i "$interval" --format json 10.79.0.2; }
 bare() { "$V" netlat ping --netns /run/netns/$P-router --tracer none -c "$1" -i "$interval" --format json 10.79.0.2; }

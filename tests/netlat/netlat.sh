@@ -36,17 +36,9 @@ no_progs_left() { for _ in $(seq 100); do [ "$(our_progs)" = 0 ] && return 0; sl
 [ "$(our_progs)" = 0 ] || skip "netlat BPF programs already loaded by another vitro: cannot tell ours apart"
 
 set -e
-for n in remote host ctr empty; do ip netns add $P-$n; ip -n $P-$n link set lo up; done
-ip link add up-r netns $P-remote type veth peer name up-h netns $P-host
-ip -n $P-remote addr add 10.77.0.2/24 dev up-r; ip -n $P-remote link set up-r up
-ip -n $P-host addr add 10.77.0.1/24 dev up-h; ip -n $P-host link set up-h up
-ip -n $P-host link add br0 type bridge; ip -n $P-host addr add 10.77.1.1/24 dev br0; ip -n $P-host link set br0 up
-ip link add eth0 netns $P-ctr type veth peer name vh0 netns $P-host
-ip -n $P-host link set vh0 master br0; ip -n $P-host link set vh0 up
-ip -n $P-ctr addr add 10.77.1.2/24 dev eth0; ip -n $P-ctr link set eth0 up
-ip -n $P-ctr route add default via 10.77.1.1
-ip netns exec $P-host sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
-ip -n $P-remote route add 10.77.1.0/24 via 10.77.0.1
+. "$(dirname "$0")/../lib/netlat_topology.sh"
+netlat_topology $P host 10.77
+ip netns add $P-empty; ip -n $P-empty link set lo up
 set +e
 
 CTR=/run/netns/$P-ctr HOST=/run/netns/$P-host
