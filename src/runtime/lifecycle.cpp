@@ -35,6 +35,7 @@ void clear_dead_create(const std::string& id, const std::string& dir) {
     }
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
+    if (ec) throw Error(ec.value(), "remove " + dir + ": " + ec.message());
 }
 
 oci::State live_state(const Context& ctx, const std::string& id) {
@@ -229,17 +230,16 @@ void kill(const Context& ctx, const std::string& id, int signal, bool all) {
 void remove(const Context& ctx, const std::string& id, bool force) {
     validate_id(id);
     std::string dir = container_dir(ctx, id);
-    if (!container_exists(ctx, id)) {
-        // A directory without state is the remains of a create that died: clear it.
-        // With --force a missing container is not an error (as runc): podman
-        // and the containerd shim delete --force after a failed create.
-        if (force) {
-            clear_dead_create(id, dir);
-            return;
-        }
-        throw Error(ENOENT, "container " + id + " does not exist");
-    }
+    if (!container_exists(ctx, id) && !force) throw Error(ENOENT, "container " + id + " does not exist");
+    if (!path_exists(dir)) return;  // --force of a missing container is not an error (as runc)
+    // A create in progress holds this lock until its state is written.
     ContainerLock lock(ctx, id);
+    if (!container_exists(ctx, id)) {
+        // A directory without state is the remains of a create that died:
+        // podman and the containerd shim delete --force after a failed create.
+        clear_dead_create(id, dir);
+        return;
+    }
     oci::State st = live_state(ctx, id);
     destroy_locked(ctx, st, force);
 }
