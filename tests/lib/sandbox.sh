@@ -11,7 +11,10 @@ sandbox() {
   local name=$1; shift
   if [ "${VITRO_SANDBOX:-}" != "$name" ]; then
     export VITRO_SANDBOX=$name
-    [ -n "${SANDBOX_HOST_NETNS_FD:-}" ] && eval "exec ${SANDBOX_HOST_NETNS_FD}</proc/self/ns/net"
+    if [ -n "${SANDBOX_HOST_NETNS_FD:-}" ]; then
+      [[ $SANDBOX_HOST_NETNS_FD =~ ^[0-9]+$ ]] || { echo "sandbox: SANDBOX_HOST_NETNS_FD must be an fd number" >&2; exit 2; }
+      eval "exec ${SANDBOX_HOST_NETNS_FD}</proc/self/ns/net"
+    fi
     exec unshare --net -- bash "$0" "$@"
   fi
   ip link set lo up
