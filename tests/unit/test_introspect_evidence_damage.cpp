@@ -8,15 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
-#include <sstream>
 
 #include "engine/sqlite.hpp"
 #include "introspect/evidence_store.hpp"
 #include "util/error.hpp"
+#include "util/file.hpp"
 #include "testutil.hpp"
 
 using namespace vitro;
@@ -30,18 +29,6 @@ using vitro::test::TempDir;
 
 const std::vector<std::string> kContainers = {std::string(64, 'a'), std::string(64, 'b'), std::string(64, 'c')};
 const std::vector<std::string> kKinds = {"process.exec", "net.connect", "file.write", "alert"};
-
-std::string file_bytes(const std::string& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
-void write_all_to(const std::string& p, const std::string& bytes) {
-    std::ofstream out(p, std::ios::binary | std::ios::trunc);
-    out << bytes;
-}
 
 // What a store holds, read back through every query that serves it.
 struct Contents {
@@ -96,8 +83,8 @@ struct Store {
             ps.step();
             page_size = static_cast<size_t>(ps.int64(0));
         }
-        bytes = file_bytes(path);
-        key = file_bytes((t.path / "head.key").string());
+        bytes = vitro::read_file(path);
+        key = vitro::read_file((t.path / "head.key").string());
     }
 };
 
@@ -108,8 +95,8 @@ enum class Verdict { kIntact, kFailed };
 Verdict check_copy(const Store& st, const std::string& bytes, const std::string& what) {
     TempDir t{"evidence-damage-copy"};
     std::string path = (t.path / "evidence.db").string();
-    write_all_to(path, bytes);
-    write_all_to((t.path / "head.key").string(), st.key);
+    vitro::write_file_atomic(path, bytes);
+    vitro::write_file_atomic((t.path / "head.key").string(), st.key);
     std::unique_ptr<EvidenceStore> s;
     VerifyResult v;
     try {
