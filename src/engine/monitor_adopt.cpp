@@ -29,6 +29,10 @@ UniqueFd reopen_pipe(pid_t init, int n) {
     return UniqueFd(::open(fd.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
 }
 
+// A PTRACE_EVENT_STOP for one of these is a group stop; any other (SIGTRAP)
+// is the tracee resumed by SIGCONT, or a PTRACE_INTERRUPT.
+bool is_group_stop(int sig) { return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
 int traced_exit_code(int status) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -69,8 +73,13 @@ int trace_until_exit(pid_t init, LogWriter& log, int sigfd) {
             if (WIFEXITED(status) || WIFSIGNALED(status)) {
                 code = traced_exit_code(status);
             } else if (WIFSTOPPED(status)) {
-                if ((status >> 16) == PTRACE_EVENT_STOP) ::ptrace(PTRACE_LISTEN, init, nullptr, nullptr);
-                else ::ptrace(PTRACE_CONT, init, nullptr, reinterpret_cast<void*>(static_cast<long>(WSTOPSIG(status))));
+                int sig = WSTOPSIG(status);
+                if ((status >> 16) != PTRACE_EVENT_STOP)  // a signal: delivered
+                    ::ptrace(PTRACE_CONT, init, nullptr, reinterpret_cast<void*>(static_cast<long>(sig)));
+                else if (is_group_stop(sig))  // kill -STOP: stays stopped until SIGCONT
+                    ::ptrace(PTRACE_LISTEN, init, nullptr, nullptr);
+                else  // the stop SIGCONT ends a group stop with (SIGTRAP): runs on
+                    ::ptrace(PTRACE_CONT, init, nullptr, nullptr);
             }
         }
         if (p < 0 && errno == ECHILD && !code) code = 255;  // cannot happen while traced

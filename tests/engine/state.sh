@@ -94,6 +94,12 @@ new=$("$V" inspect -f '{{.State.MonitorPid}}' orphan)
 check "... a new monitor adopted it" bash -c "[ '$new' != '$mon' ] && [ \"\$(cat /proc/$new/comm)\" = vitro-monitor ]"
 n1=$("$V" logs orphan 2>/dev/null | wc -l)
 check "... and its output reaches the log again" poll 10 bash -c "[ \$('$V' logs orphan 2>/dev/null | wc -l) -gt $((n1 + 3)) ]"
+# A group stop and its end, seen by the tracing monitor: the container runs on.
+kill -STOP "$init"; poll 5 grep -q '^State:.[tT]' /proc/$init/status; kill -CONT "$init"
+n1=$("$V" logs orphan 2>/dev/null | wc -l)
+check "... kill -STOP then -CONT of its init: it runs on (its output reaches the log)" \
+  poll 10 bash -c "[ \$('$V' logs orphan 2>/dev/null | wc -l) -gt $((n1 + 3)) ]"
+check "... and it answers exec" eq "$("$V" exec orphan echo hi 2>&1)" hi
 "$V" stop -t 5 orphan >/dev/null
 check "... stop records the real exit code (7 from its TERM trap)" \
   eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' orphan)" "exited 7"
