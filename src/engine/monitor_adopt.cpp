@@ -68,7 +68,7 @@ int trace_until_exit(pid_t init, LogWriter& log, int sigfd) {
     // Stops of the tracee are resumed as if nobody traced it; its exit ends the wait.
     auto reap = [&] {
         int status = 0;
-        pid_t p;
+        pid_t p = 0;
         while (!code && (p = ::waitpid(init, &status, WNOHANG | __WALL)) > 0) {
             if (WIFEXITED(status) || WIFSIGNALED(status)) {
                 code = traced_exit_code(status);
