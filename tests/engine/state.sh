@@ -100,6 +100,19 @@ n1=$("$V" logs orphan 2>/dev/null | wc -l)
 check "... kill -STOP then -CONT of its init: it runs on (its output reaches the log)" \
   poll 10 bash -c "[ \$('$V' logs orphan 2>/dev/null | wc -l) -gt $((n1 + 3)) ]"
 check "... and it answers exec" eq "$("$V" exec orphan echo hi 2>&1)" hi
+# An adopter that fails (its log cannot be opened) records no exit: the
+# container runs on, and a later command adopts it.
+log=$VITRO_ROOT/containers/$("$V" inspect -f '{{.Id}}' orphan)/ctr.log
+mv "$log" "$T/ctr.log"; mkdir "$log"
+mon=$("$V" inspect -f '{{.State.MonitorPid}}' orphan)
+kill -9 "$mon"; poll 5 bash -c "! kill -0 $mon 2>/dev/null"
+"$V" ps >/dev/null 2>"$T/err"
+check "an adopter that fails says so" grep -q 'could not take it over' "$T/err"
+check "... and the container runs on, no exit recorded" \
+  bash -c "kill -0 $init && [ \"\$('$V' inspect -f '{{.State.Status}} {{.State.Pid}}' orphan)\" = 'running $init' ]"
+rmdir "$log"; mv "$T/ctr.log" "$log"; "$V" ps >/dev/null
+check "... the next command adopts it" \
+  bash -c "m=\$('$V' inspect -f '{{.State.MonitorPid}}' orphan); [ \"\$(cat /proc/\$m/comm)\" = vitro-monitor ]"
 "$V" stop -t 5 orphan >/dev/null
 check "... stop records the real exit code (7 from its TERM trap)" \
   eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' orphan)" "exited 7"

@@ -83,28 +83,35 @@ int main(int argc, char** argv) {
         } else usage(("unknown argument " + a).c_str());
     }
     if (init <= 0 || log_path.empty() || then.empty()) usage("--init, --log and a program after -- are required");
+    if (adopt && notify < 0) usage("--adopt needs --notify");
 
     int code = 1;
+    // --adopt: the caller waits for one line on --notify.
+    UniqueFd to_caller(adopt ? notify : -1);
+    auto tell = [&](const std::string& line) {
+        if (!to_caller) return;
+        std::string msg = line + "\n";
+        (void)!::write(to_caller.get(), msg.data(), msg.size());
+        to_caller.reset();
+    };
     try {
         UniqueFd sigfd = engine::monitor_signals();
         engine::LogWriter log(log_path, limits);
         if (adopt) {
-            UniqueFd to_caller(notify);
-            try {
-                engine::seize_init(init, init_start);
-            } catch (const std::exception& e) {
-                (void)!::write(notify, ("E " + std::string(e.what()) + "\n").c_str(), std::strlen(e.what()) + 3);
-                return 1;
-            }
-            std::string ok = "A " + std::to_string(::getpid()) + "\n";
-            (void)!::write(notify, ok.data(), ok.size());
-            to_caller.reset();
+            engine::seize_init(init, init_start);
+            tell("A " + std::to_string(::getpid()));
             code = engine::trace_until_exit(init, log, sigfd.get());
         } else {
             code = engine::pump_until_exit(init, fds, sigfd.get(), log);
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "vitro-monitor: %s\n", e.what());
+        // An adopter that fails before the exit is known records nothing:
+        // the init may live on (the next command adopts it again).
+        if (adopt) {
+            tell(std::string("E ") + e.what());
+            return 1;
+        }
     }
     for (int fd : {fds.out, fds.err, fds.master})
         if (fd >= 0) ::close(fd);
