@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <climits>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -803,18 +804,31 @@ void Engine::adopt(const ContainerRecord& orphan) {
     std::string line;
     char ch;
     while (::read(rd.get(), &ch, 1) == 1 && ch != '\n') line += ch;
-    if (line.rfind("A ", 0) != 0) {
-        log::warn("container " + c->name + ": its monitor died and a new one could not take it over (" +
-                  (line.empty() ? std::string("it exited") : line.substr(line.find(' ') + 1)) +
+    // "A <pid> <start time>" of the new monitor, or "E <why>".
+    std::vector<std::string> f = split(line, ' ');
+    uint64_t adopter = 0, adopter_start = 0;
+    if (f.size() != 3 || f[0] != "A" || !parse_u64(f[1], adopter) || !parse_u64(f[2], adopter_start) ||
+        adopter == 0 || adopter > INT_MAX || adopter_start == 0) {
+        std::string why = line.empty() ? "it exited"
+                          : line.rfind("E ", 0) == 0 ? line.substr(2)
+                                                     : "it answered \"" + line + "\"";
+        log::warn("container " + c->name + ": its monitor died and a new one could not take it over (" + why +
                   "); it runs on without one");
         return;
     }
-    pid_t adopter = std::atoi(line.c_str() + 2);
-    auto st = os::read_proc_stat(adopter);
+    // Only over the dead monitor this adoption replaces.
+    bool recorded = false;
     state().update_container(c->id, [&](ContainerRecord& r) {
-        r.pid = adopter;
-        r.pid_start_time = st ? st->start_time : 0;
+        if (r.state != ContainerState::Running || r.pid != c->pid || r.pid_start_time != c->pid_start_time) return;
+        r.pid = static_cast<pid_t>(adopter);
+        r.pid_start_time = adopter_start;
+        recorded = true;
     });
+    if (!recorded) {
+        log::warn("container " + c->name + ": changed while process " + std::to_string(adopter) +
+                  " took it over; that process is not recorded as its monitor");
+        return;
+    }
     log::info("container " + c->name + ": its monitor died; process " + std::to_string(adopter) + " took it over");
 }
 

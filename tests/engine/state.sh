@@ -92,6 +92,8 @@ check "monitor killed: ps shows the container running" bash -c "'$V' ps --format
 check "... its init is the same process" bash -c "kill -0 $init && [ \"\$('$V' inspect -f '{{.State.Pid}}' orphan)\" = $init ]"
 new=$("$V" inspect -f '{{.State.MonitorPid}}' orphan)
 check "... a new monitor adopted it" bash -c "[ '$new' != '$mon' ] && [ \"\$(cat /proc/$new/comm)\" = vitro-monitor ]"
+check "... recorded with its start time (a reused pid does not pass for it)" \
+  eq "$(sqlite3 "$DB" "select pid_start_time from containers where name = 'orphan'")" "$(awk '{print $22}' /proc/$new/stat)"
 n1=$("$V" logs orphan 2>/dev/null | wc -l)
 check "... and its output reaches the log again" poll 10 bash -c "[ \$('$V' logs orphan 2>/dev/null | wc -l) -gt $((n1 + 3)) ]"
 # A group stop and its end, seen by the tracing monitor: the container runs on.

@@ -13,7 +13,7 @@
 //               [--log-max-size BYTES --log-max-file N] -- PROGRAM ARG...
 // PROGRAM is run with "--exit-code N" appended; the --keep fds stay open for it.
 // --adopt takes over a container whose monitor died (engine/monitor_adopt.hpp)
-// and writes "A <its pid>" (or "E <why>") and a newline to the --notify fd.
+// and writes "A <its pid> <its start time>" (or "E <why>") and a newline to the --notify fd.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@
 
 #include "engine/monitor_adopt.hpp"
 #include "engine/monitor_pump.hpp"
+#include "linux/procfs.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
 
@@ -98,8 +99,12 @@ int main(int argc, char** argv) {
         UniqueFd sigfd = engine::monitor_signals();
         engine::LogWriter log(log_path, limits);
         if (adopt) {
+            // The caller records our pid with its start time (a reused pid
+            // must not pass for us).
+            auto self = os::read_proc_stat(::getpid());
+            if (!self || self->start_time == 0) throw Error("cannot read this process's start time");
             engine::seize_init(init, init_start);
-            tell("A " + std::to_string(::getpid()));
+            tell("A " + std::to_string(::getpid()) + " " + std::to_string(self->start_time));
             code = engine::trace_until_exit(init, log, sigfd.get());
         } else {
             code = engine::pump_until_exit(init, fds, sigfd.get(), log);
