@@ -755,8 +755,15 @@ void Engine::repair() {
         state().remove_container(c.id);
     }
     for (const auto& c : state().list_containers())
-        if (c.state == ContainerState::Running && !os::process_alive(c.pid, c.pid_start_time) && init_alive(c))
-            adopt(c);
+        if (c.state == ContainerState::Running && !os::process_alive(c.pid, c.pid_start_time) && init_alive(c)) {
+            // One container that cannot be adopted must not fail a command about another.
+            try {
+                adopt(c);
+            } catch (const std::exception& e) {
+                log::warn("container " + c.name + ": its monitor died and a new one could not take it over (" +
+                          e.what() + "); it runs on without one");
+            }
+        }
 }
 
 void Engine::adopt(const ContainerRecord& orphan) {
@@ -771,7 +778,7 @@ void Engine::adopt(const ContainerRecord& orphan) {
     if (!c || c->state != ContainerState::Running || os::process_alive(c->pid, c->pid_start_time) || !init_alive(*c))
         return;
     int p[2];
-    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+    if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe", "monitor for container " + c->name);
     UniqueFd rd(p[0]), wr(p[1]);
     std::vector<std::string> argv = {o.monitor_binary, "--adopt", "--init", std::to_string(init_pid(*c)),
                                      "--init-start", std::to_string(c->config.value("init_start_time", uint64_t{0})),

@@ -124,6 +124,14 @@ kill -9 "$mon"; "$V" ps >/dev/null; kill -9 "$init"
 check "... the restart policy still applies to an adopted container (killed: restarted)" \
   poll 20 bash -c "[ \"\$('$V' inspect -f '{{.State.RestartCount}} {{.State.Running}}' orphan)\" = '1 true' ]"
 "$V" rm -f orphan >/dev/null
+# One orphan that cannot be adopted (its directory moved away) fails no command.
+"$V" run -d --name stray --network none $IMG sleep 1000 >/dev/null
+dir=$VITRO_ROOT/containers/$("$V" inspect -f '{{.Id}}' stray); mon=$("$V" inspect -f '{{.State.MonitorPid}}' stray)
+kill -9 "$mon"; poll 5 bash -c "! kill -0 $mon 2>/dev/null"; mv "$dir" "$T/stray"
+"$V" ps -a >/dev/null 2>"$T/err"; rc=$?
+check "an orphan that cannot be adopted: ps still works (exit 0)" eq $rc 0
+check "... and warns, naming it" grep -q 'container stray: its monitor died' "$T/err"
+mv "$T/stray" "$dir"; "$V" rm -f stray >/dev/null
 
 # --- (8, 10) crash trials: kill -9 at random points, then count leaks
 total=0
