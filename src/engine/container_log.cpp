@@ -10,11 +10,13 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <thread>
 
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -65,16 +67,28 @@ LogWriter::LogWriter(const std::string& path, LogLimits limits)
 // Best effort throughout: a log that cannot rotate must not stop the container.
 void LogWriter::rotate() {
     if (limits_.max_file <= 1) {
-        if (::ftruncate(fd_.get(), 0) == 0) size_ = 0;  // O_APPEND: the next line lands at 0
+        if (::ftruncate(fd_.get(), 0) < 0) return rotate_failed("truncate");
+        size_ = 0;  // O_APPEND: the next line lands at 0
         return;
     }
     for (unsigned k = limits_.max_file - 1; k >= 2; --k)
         ::rename((path_ + "." + std::to_string(k - 1)).c_str(), (path_ + "." + std::to_string(k)).c_str());
-    if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0) return;
+    if (::rename(path_.c_str(), (path_ + ".1").c_str()) < 0) return rotate_failed("rename");
     UniqueFd fresh(::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-    if (!fresh) return;  // keep writing to the renamed file
+    if (!fresh) return rotate_failed("open");  // keep writing to the renamed file
     fd_ = std::move(fresh);
     size_ = 0;
+    rotate_warned_ = false;
+}
+
+// Tried again after another max_size bytes, not at every line.
+void LogWriter::rotate_failed(const char* op) {
+    int err = errno;
+    size_ = 0;
+    if (rotate_warned_) return;
+    rotate_warned_ = true;
+    log::warn("log " + path_ + ": cannot rotate (" + op + ": " + std::strerror(err) + "); it grows past its " +
+              std::to_string(limits_.max_size) + " bytes until a later rotation succeeds");
 }
 
 void LogWriter::emit(LogStream s, std::string_view content, bool full) {

@@ -50,10 +50,12 @@ public:
 private:
     void emit(LogStream s, std::string_view content, bool full);
     void rotate();
+    void rotate_failed(const char* op);
     std::string path_;
     LogLimits limits_;
     UniqueFd fd_;
     uint64_t size_ = 0;
+    bool rotate_warned_ = false;  // since the last rotation that worked
     std::string pending_[2];
 };
 

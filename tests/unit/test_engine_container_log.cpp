@@ -171,6 +171,24 @@ TEST(ContainerLog, RotatesBySizeAndReadsInOrder) {
     EXPECT_EQ(read_ctr_log(log, (t.path / "out").string(), 20), expected_lines(990, 1010));
 }
 
+// A rotation that fails (ctr.log.1 a non-empty directory) is tried again
+// after another max_size bytes, not at every line.
+TEST(ContainerLog, FailedRotationRetriedAfterMaxSize) {
+    TempDir t("ctrlog");
+    const std::string log = (t.path / "ctr.log").string();
+    std::filesystem::create_directories(log + ".1/blocker");
+    LogWriter w(log, {.max_size = 1024, .max_file = 2});
+    write_lines(w, 0, 100);  // ~5 KiB: past max_size, the rotation fails
+    EXPECT_TRUE(std::filesystem::is_directory(log + ".1"));
+    std::filesystem::remove_all(log + ".1");
+    write_lines(w, 100, 101);  // under max_size since the failure: no rotation
+    EXPECT_FALSE(std::filesystem::exists(log + ".1"));
+    write_lines(w, 101, 200);  // past it again: rotated
+    EXPECT_TRUE(std::filesystem::is_regular_file(log + ".1"));
+    std::string all = read_ctr_log(log, (t.path / "out").string());
+    EXPECT_EQ(all, expected_lines(first_seq(all), 200));
+}
+
 TEST(ContainerLog, MaxFileOneEmptiesTheFile) {
     TempDir t("ctrlog");
     const std::string log = (t.path / "ctr.log").string();
