@@ -422,6 +422,31 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
 int Engine::start(const std::string& ref, const StartOptions& opts) {
     repair();
     ContainerRecord c = state().get_container(ref);
+    // A `run` starting what it created (its claim, see create_from): when
+    // the start fails the claim ends, and the container stays `created`, as
+    // docker leaves it, instead of being removed as a dead creator's. With
+    // --rm the claim stays: its removal is right.
+    auto self = os::read_proc_stat(::getpid());
+    bool claimed = c.owner_pid == ::getpid() && self && c.owner_start_time == self->start_time;
+    if (!claimed || c.config.value("auto_remove", false)) return start_container(c, opts);
+    try {
+        return start_container(c, opts);
+    } catch (...) {
+        try {
+            state().update_container(c.id, [&](ContainerRecord& r) {
+                if (r.state != ContainerState::Created || r.owner_pid != c.owner_pid) return;
+                r.owner_pid = 0;
+                r.owner_start_time = 0;
+            });
+        } catch (const std::exception& e) {
+            log::warn("container " + c.name + ": could not record that its start failed (" + e.what() +
+                      "); the next command removes it");
+        }
+        throw;
+    }
+}
+
+int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     // One start at a time per container (two `run --pod` starting the pod's
     // infra at once): the second sees the first's result. Held until the
     // monitor reports the container running.

@@ -162,6 +162,8 @@ public:
     void release_resources(const ContainerRecord& c);
 
 private:
+    // start() of a container found.
+    int start_container(ContainerRecord c, const StartOptions& opts);
     void wait_exited(const std::string& id, int timeout_ms);
     // create() once the image is known; `pod` for a member or (infra) the
     // pod's infra.

@@ -110,6 +110,10 @@ check "-p 8080:80 answers on 127.0.0.1:8080" bash -c "wget -qO- http://127.0.0.1
 check "a port already taken exits 125" eq $rc 125
 check "... saying so" grep -q 'port 8080/tcp is already in use' "$T/err"
 check "... and --rm removes the container that could not start" eq "$("$V" ps -aq | wc -l)" 2
+"$V" run -d --name portless -p 8080:80 $IMG true >/dev/null 2>&1
+check "without --rm, a run that could not start leaves its container created, as docker does" \
+  eq "$("$V" inspect -f '{{.State.Status}}' portless 2>&1)" created
+"$V" rm portless >/dev/null
 check "/etc/hosts names the container" bash -c "'$V' exec a cat /etc/hosts | grep -q '$ip_a'"
 out=$("$V" run --rm --network none $IMG ls /sys/class/net); check "--network none has only lo" eq "$out" lo
 # CVE-2024-32473's lesson: an interface given no IPv6 address keeps none (no
