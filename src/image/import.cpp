@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "image/unpack.hpp"
+#include "linux/mounts.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
@@ -42,18 +44,43 @@ private:
     bool committed_ = false;
 };
 
-std::string read_small_file(const std::string& path, size_t max = 16 << 20) {
-    std::string s = read_file(path);
-    if (s.size() > max) throw Error(EFBIG, path + ": too large");
-    return s;
+// An OCI layout directory, held open: its entries are opened relative to it.
+UniqueFd open_layout(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open OCI layout", dir);
+    return fd;
+}
+
+const char* file_type_name(mode_t mode) {
+    if (S_ISLNK(mode)) return "a symbolic link";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    return "a socket";
+}
+
+// Opens the layout's entry `rel` ("index.json", "blobs/sha256/<hex>") for
+// reading, its stat in *st. The layout may be an extracted archive, which
+// makes the symlinks and FIFOs it says: the entry is resolved confined to the
+// layout, must itself be no symlink (one to a host file would be read) and a
+// regular file (a FIFO would block the read). Opened O_PATH first, so that
+// nothing else is ever opened for reading.
+UniqueFd open_layout_file(int layout, const std::string& rel, struct stat* st) {
+    UniqueFd path_fd = os::try_open_in_root(layout, rel, O_NOFOLLOW);
+    if (!path_fd) throw_errno("open", rel);
+    if (::fstat(path_fd.get(), st) < 0) throw_errno("stat", rel);
+    if (!S_ISREG(st->st_mode)) throw Error(EINVAL, rel + ": " + file_type_name(st->st_mode) + ", not a regular file");
+    UniqueFd fd(::open(os::fd_path(path_fd.get()).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) throw_errno("reopen", rel);
+    return fd;
 }
 
 // Copies blob `d` from an OCI layout into the store, verifying digest and size.
-void copy_layout_blob(const Store& store, const std::string& dir, const Descriptor& d, AddedBlobs& added) {
+void copy_layout_blob(const Store& store, int layout, const Descriptor& d, AddedBlobs& added) {
     if (store.has_blob(d.digest)) return;
-    std::string src = dir + "/blobs/sha256/" + digest_hex(d.digest);
-    UniqueFd fd(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno("open", src);
+    std::string src = "blobs/sha256/" + digest_hex(d.digest);
+    struct stat st;
+    UniqueFd fd = open_layout_file(layout, src, &st);
     BlobWriter w = store.begin_blob();
     char buf[1 << 16];
     for (;;) {
@@ -197,28 +224,31 @@ namespace {
 
 // Copies one index entry's image into the store (an index narrowed to
 // linux/amd64, one level deep) and returns its manifest's descriptor.
-Descriptor copy_layout_image(const Store& store, const std::string& dir, Descriptor desc, AddedBlobs& added) {
+Descriptor copy_layout_image(const Store& store, int layout, Descriptor desc, AddedBlobs& added) {
     if (is_index_media_type(desc.media_type)) {
-        copy_layout_blob(store, dir, desc, added);
+        copy_layout_blob(store, layout, desc, added);
         Index inner = parse_index(store.read_blob(desc.digest), "image index " + desc.digest);
         desc = select_platform(inner);
     }
-    copy_layout_blob(store, dir, desc, added);
+    copy_layout_blob(store, layout, desc, added);
     Manifest m = parse_manifest(store.read_blob(desc.digest), "image manifest " + desc.digest);
-    copy_layout_blob(store, dir, m.config, added);
+    copy_layout_blob(store, layout, m.config, added);
     ImageConfig cfg = parse_config(store.read_blob(m.config.digest), "image config " + m.config.digest);
     if (cfg.diff_ids.size() != m.layers.size())
         throw Error(EINVAL, "image config " + m.config.digest + ": " + std::to_string(cfg.diff_ids.size()) +
                                 " diff_ids for " + std::to_string(m.layers.size()) + " layers");
-    for (auto& l : m.layers) copy_layout_blob(store, dir, l, added);
+    for (auto& l : m.layers) copy_layout_blob(store, layout, l, added);
     if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
     desc.platform.reset();
     desc.annotations.clear();
     return desc;
 }
 
-Index read_layout_index(const std::string& dir) {
-    return parse_index(read_small_file(dir + "/index.json"), dir + "/index.json");
+Index read_layout_index(int layout) {
+    struct stat st;
+    UniqueFd fd = open_layout_file(layout, "index.json", &st);
+    if (st.st_size > (16 << 20)) throw Error(EFBIG, "index.json: too large");
+    return parse_index(read_fd(fd.get()), "index.json");
 }
 
 // A temporary directory under the store's tmp/, removed with everything in
@@ -256,7 +286,8 @@ std::string extract_oci_archive(const std::string& tarball, const TempDir& tmp) 
 
 // Every named entry of the layout at dir into the store (load_oci_layout).
 std::vector<ImportedImage> load_layout(const Store& store, const std::string& dir, const std::string& name) {
-    Index index = read_layout_index(dir);
+    UniqueFd layout = open_layout(dir);
+    Index index = read_layout_index(layout.get());
     if (index.manifests.empty()) throw Error(EINVAL, "the index lists no image");
     if (!name.empty() && index.manifests.size() != 1)
         throw Error(EINVAL, "a name was given but the index lists " + std::to_string(index.manifests.size()) +
@@ -272,7 +303,7 @@ std::vector<ImportedImage> load_layout(const Store& store, const std::string& di
             log::warn("load: index entry " + d.digest + " has no name: not loaded");
             continue;
         }
-        out.push_back({tag_name, copy_layout_image(store, dir, d, added)});
+        out.push_back({tag_name, copy_layout_image(store, layout.get(), d, added)});
     }
     if (out.empty()) throw Error(EINVAL, "no entry of the index has a name: give one with --name");
     for (const auto& img : out) store.tag(img.name, img.manifest);
@@ -303,7 +334,8 @@ std::string oci_index_name(const std::map<std::string, std::string>& annotations
 ImportedImage import_oci_layout(const Store& store, const std::string& dir, const std::string& ref,
                                 const std::string& name) {
     try {
-        Index index = read_layout_index(dir);
+        UniqueFd layout = open_layout(dir);
+        Index index = read_layout_index(layout.get());
         const Descriptor* chosen = nullptr;
         if (ref.empty()) {
             if (index.manifests.size() != 1)
@@ -320,7 +352,7 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
         std::string tag_name = !name.empty() ? name : !ref.empty() ? ref : oci_index_name(chosen->annotations);
         if (tag_name.empty()) throw Error(EINVAL, "no name to tag the image with (give one with --name)");
         AddedBlobs added(store);
-        ImportedImage out{tag_name, copy_layout_image(store, dir, *chosen, added)};
+        ImportedImage out{tag_name, copy_layout_image(store, layout.get(), *chosen, added)};
         store.tag(out.name, out.manifest);
         added.commit();
         return out;
