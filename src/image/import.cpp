@@ -122,6 +122,17 @@ ArchivePtr open_tarball(const std::string& path) {
     return a;
 }
 
+// The data of the archive's current entry, `name` (manifest.json, index.json):
+// metadata, so at most 16 MiB.
+std::string read_small_entry(archive* a, archive_entry* e, const std::string& name) {
+    constexpr int64_t kMax = 16 << 20;
+    if (archive_entry_size(e) > kMax) throw Error(EFBIG, name + ": too large");
+    std::string text(static_cast<size_t>(archive_entry_size(e)), '\0');
+    la_ssize_t got = archive_read_data(a, text.data(), text.size());
+    if (got != static_cast<la_ssize_t>(text.size())) throw Error(EINVAL, name + ": short read: " + aerr(a));
+    return text;
+}
+
 // "./a//b/" -> "a/b"; ".." is kept (and then simply never matches a wanted name).
 std::string normalize(std::string_view p) {
     std::string out;
@@ -421,11 +432,7 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
                 } else if (const char* hl = archive_entry_hardlink(e)) {
                     links[n] = normalize(hl);
                 } else if (n == "manifest.json" && archive_entry_filetype(e) == AE_IFREG) {
-                    if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "manifest.json: too large");
-                    manifest_text.resize(static_cast<size_t>(archive_entry_size(e)));
-                    la_ssize_t got = archive_read_data(a.get(), manifest_text.data(), manifest_text.size());
-                    if (got != static_cast<la_ssize_t>(manifest_text.size()))
-                        throw Error(EINVAL, "manifest.json: short read: " + aerr(a.get()));
+                    manifest_text = read_small_entry(a.get(), e, n);
                     have_manifest = true;
                 }
             }
@@ -535,26 +542,25 @@ struct ArchiveKind {
     std::string index;                 // index.json's text
 };
 
-// One pass over the headers (the data is skipped, not read, where the tar is
-// seekable): which metadata files the archive has at its top level.
+// Which metadata files the archive has at its top level. Reads only as far
+// as it must: a compressed archive is decompressed on the way, so the scan
+// stops once both were seen.
 ArchiveKind archive_kind(const std::string& tarball) {
     ArchivePtr a = open_tarball(tarball);
     ArchiveKind k;
     archive_entry* e;
-    int r;
-    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    while (!(k.oci && k.docker)) {
+        int r = archive_read_next_header(a.get(), &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) throw Error(EINVAL, tarball + ": " + aerr(a.get()));
         const char* p = archive_entry_pathname(e);
         if (!p || archive_entry_filetype(e) != AE_IFREG) continue;
         std::string n = normalize(p);
         if (n == "manifest.json") k.docker = true;
         if (n != "index.json") continue;
         k.oci = true;
-        if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "index.json: too large");
-        k.index.resize(static_cast<size_t>(archive_entry_size(e)));
-        if (archive_read_data(a.get(), k.index.data(), k.index.size()) != static_cast<la_ssize_t>(k.index.size()))
-            throw Error(EINVAL, "index.json: short read: " + aerr(a.get()));
+        k.index = read_small_entry(a.get(), e, n);
     }
-    if (r != ARCHIVE_EOF) throw Error(EINVAL, tarball + ": " + aerr(a.get()));
     return k;
 }
 }  // namespace
