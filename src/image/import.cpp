@@ -317,7 +317,9 @@ std::vector<ImportedImage> load_layout(const Store& store, const std::string& di
         out.push_back({tag_name, copy_layout_image(store, layout.get(), d, added)});
     }
     if (out.empty()) throw Error(EINVAL, "no entry of the index has a name: give one with --name");
-    for (const auto& img : out) store.tag(img.name, img.manifest);
+    std::vector<TagEntry> tags;
+    for (const auto& img : out) tags.push_back({img.name, img.manifest});
+    store.tag(tags);
     added.commit();
     return out;
 }
@@ -497,7 +499,7 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
             return it->second;
         };
 
-        std::vector<std::pair<std::string, Descriptor>> to_tag;
+        std::vector<TagEntry> to_tag;
         std::vector<ImportedImage> out;
         for (auto& img : images) {
             auto [cfg_digest, cfg_size] = blob_of(img.config);
@@ -525,10 +527,10 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
             if (is_new) added.add(mdigest);
             Descriptor md{std::string(media::kOciManifest), mdigest, static_cast<int64_t>(mtext.size()), {}, {}};
             std::vector<std::string> names = name.empty() ? img.repo_tags : std::vector<std::string>{name};
-            for (auto& t : names) to_tag.emplace_back(t, md);
+            for (auto& t : names) to_tag.push_back({t, md});
             out.push_back({names.empty() ? std::string() : names.front(), md});
         }
-        for (auto& [t, d] : to_tag) store.tag(t, d);
+        store.tag(to_tag);
         added.commit();
         return out;
     } catch (const Error& e) {

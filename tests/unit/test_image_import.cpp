@@ -204,6 +204,19 @@ TEST(ImageImport, DockerArchiveDiffIdMismatchLeavesStoreUnchanged) {
               std::string::npos);
 }
 
+// Its tags are all or nothing: one that cannot be recorded, and the tags
+// before it are not left pointing at blobs the failed import removed.
+TEST(ImageImport, DockerArchiveBadTagLeavesStoreUnchanged) {
+    ImageTempDir t;
+    put_file(t.path + "/image.tar", make_docker_archive(sample_layers(), {"busybox:1", ""}));
+    Store s(t.path + "/store");
+    auto before = list_tree(t.path + "/store");
+    std::string err = error_of([&] { import_docker_archive(s, t.path + "/image.tar"); });
+    EXPECT_NE(err.find("empty image name"), std::string::npos) << err;
+    EXPECT_TRUE(s.tags().empty());
+    EXPECT_EQ(list_tree(t.path + "/store"), before);
+}
+
 TEST(ImageImport, DockerArchiveFromSkopeo) {
     if (std::system("command -v skopeo >/dev/null 2>&1") != 0) GTEST_SKIP() << "skopeo not installed";
     ImageTempDir t;
