@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -35,9 +36,14 @@ bool same_file(const struct stat& a, const struct stat& b) { return a.st_ino == 
 
 // Takes the writer's lock on a temp entry just made at `path` (fd open on
 // it). False when a sweep got there first: it has removed, or will remove,
-// the entry, and the caller makes another.
+// the entry, and the caller makes another. Any other failure is an error.
 bool claim_temp(int fd, const std::string& path) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) return false;
+    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) return false;
+        int err = errno;
+        ::remove(path.c_str());  // ours, and empty: no sweep holds it
+        throw_errno(err, "lock", path);
+    }
     struct stat mine, now;
     return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &now) == 0 && same_file(mine, now);
 }
