@@ -160,9 +160,18 @@ struct HttpServer::Conn {
     std::chrono::steady_clock::time_point since;       // last activity
     std::chrono::steady_clock::time_point head_since;  // accepted, or the first byte of the request in `in`
     bool writing() const { return head_off < head.size() || (body && body_off < body->size()); }
+    // A head to answer (a request, a bad one or one too large) is in `in`.
+    bool head_buffered() const {
+        HttpRequest r;
+        std::size_t used = 0;
+        std::string why;
+        return in.size() > kMaxHead || parse_http_request(in, r, used, why) != HttpParse::incomplete;
+    }
     bool overdue(std::chrono::steady_clock::time_point now) const {
         if (writing() || (in.empty() && served)) return now - since > kIdle;
-        return now - head_since > kHeadDeadline;
+        // A head that came whole is answered, however long the server was busy
+        // with others (one thread) before it could read it.
+        return now - head_since > kHeadDeadline && !head_buffered();
     }
 };
 

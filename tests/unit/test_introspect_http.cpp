@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <chrono>
+#include <functional>
+#include <future>
 #include <thread>
 
 #include "introspect/http_server.hpp"
@@ -92,8 +95,13 @@ TEST(HttpParse, RefusesWhatItCannotServe) {
 namespace {
 // A server on a free loopback port, run on a thread for the test's length.
 struct ServedHttp {
-    HttpServer server{[](const HttpRequest& r) {
+    std::function<void()> on_slow;  // what GET /slow does before its answer
+    HttpServer server{[this](const HttpRequest& r) {
         if (r.path == "/boom") throw Error("collection failed");
+        if (r.path == "/slow") {
+            on_slow();
+            return HttpResponse{.body = std::make_shared<const std::string>("slow\n")};
+        }
         if (r.path != "/x") return HttpResponse{.status = 404, .body = std::make_shared<const std::string>("no\n")};
         return HttpResponse{.body = std::make_shared<const std::string>(std::string(300000, 'x'))};  // over a socket buffer
     }};
@@ -274,6 +282,26 @@ TEST(HttpServer, SlowAndIdleConnectionsDoNotLockAClientOut) {
         EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u) << "probe " << probe << ": " << r.substr(0, 100);
         EXPECT_EQ(r.size() - std::min(r.size(), r.find("\r\n\r\n") + 4), 300000u) << "probe " << probe;
     }
+}
+
+// One thread serves: while a handler ran past the 3 s head deadline, a
+// connection accepted before it sent a whole request. That request is
+// answered; before, the deadline (from the accept) closed it unanswered.
+TEST(HttpServer, ARequestThatCameWholeWhileAnotherWasServedIsAnswered) {
+    ServedHttp s;
+    std::promise<void> started;
+    s.on_slow = [&] {
+        started.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // past the head deadline
+    };
+    auto a = s.connect();  // accepted no later than b (the listen queue is in order)
+    auto b = s.connect();
+    http_send_all(b.get(), "GET /slow HTTP/1.1\r\nConnection: close\r\n\r\n");
+    started.get_future().wait();
+    http_send_all(a.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(http_read(b.get()).find("HTTP/1.1 200 OK\r\n"), 0u);
+    std::string r = http_read(a.get());
+    EXPECT_EQ(r.find("HTTP/1.1 404 "), 0u) << "a whole request closed unanswered: \"" << r << "\"";
 }
 
 TEST(HttpServer, BindErrorsNameTheAddress) {
