@@ -217,6 +217,10 @@ void BaselineWatch::drain() {
             }
         }
     }
+    if (ids.count("")) {
+        changed_("");  // covers each id too
+        return;
+    }
     for (const auto& id : ids) changed_(id);
 }
 

@@ -307,3 +307,19 @@ TEST(DetectBaselineWatch, ReportsBaselinesWrittenReplacedAndRemoved) {
     th.request_stop();
     th.join();  // stop wakes it at once
 }
+
+// A baseline written and the directory moved away in one batch of events:
+// "" (any may have changed) is reported once, and not each id beside it.
+TEST(DetectBaselineWatch, EverythingChangedIsReportedAlone) {
+    vitro::test::TempDir t{"baseline-watch-all"};
+    const std::string root = t.path.string();
+    Reports r;
+    BaselineWatch w(root, [&](const std::string& id) { r.add(id); });
+    httpd_baseline().save(default_baseline_path(root, "c5"));
+    std::filesystem::rename(root + "/baselines", root + "/baselines.old");
+    std::jthread th = w.start();  // reads both events at once
+    std::vector<std::string> all = r.wait_for("");
+    httpd_baseline().save(default_baseline_path(root, "c6"));  // in the new directory
+    for (auto& id : r.wait_for("c6")) all.push_back(id);
+    EXPECT_EQ(all, (std::vector<std::string>{"", "c6"})) << "c5 reported beside \"\"";
+}
