@@ -197,6 +197,7 @@ void BaselineWatch::arm() {
 
 void BaselineWatch::drain() {
     std::set<std::string> ids;
+    const std::string_view leaf = std::string_view(dir_).substr(dir_.rfind('/') + 1);  // its name in <root>
     alignas(inotify_event) char buf[16384];
     for (ssize_t n; (n = ::read(inotify_.get(), buf, sizeof buf)) > 0;) {
         for (ssize_t off = 0; off < n;) {
@@ -209,7 +210,7 @@ void BaselineWatch::drain() {
                 if (e->mask & IN_IGNORED) wd_ = -1;  // gone with the directory
                 arm();
                 ids.insert("");
-            } else if (e->wd == parent_wd_ && name == "baselines") {
+            } else if (e->wd == parent_wd_ && name == leaf) {
                 arm();
                 ids.insert("");
             } else if (e->wd == wd_ && name.size() > 5 && name.ends_with(".json") && name[0] != '.') {
