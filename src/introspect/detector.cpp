@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "introspect/cgroup_counters.hpp"
 #include "introspect/evidence_store.hpp"
@@ -80,6 +81,15 @@ bool is_inbound(const std::set<int>& listening, const std::set<int>& baseline, c
 
 std::string endpoint(const json& d) {
     return d.value("peer_addr", "") + ":" + std::to_string(d.value("peer_port", 0));
+}
+
+// What the rules compare against (when and how long it was learned aside).
+bool judges_alike(const Baseline& a, const Baseline& b) {
+    auto rules = [](const Baseline& x) {
+        return std::tie(x.image_digest, x.executables, x.lineage, x.shell_parents, x.listen, x.outbound, x.written,
+                        x.cpu_max_cores, x.memory_max_bytes, x.pids_max);
+    };
+    return rules(a) == rules(b);
 }
 
 }  // namespace
@@ -364,6 +374,13 @@ void Detector::watch(const WatchTarget& t, Baseline b, const std::string& image,
     std::lock_guard lk(mu_);
     Watched w;
     if (auto it = watched_.find(t.id); it != watched_.end()) {
+        if (judges_alike(it->second.b, b)) {
+            // The same baseline applied again (its file rewritten or touched,
+            // the events overflowed): the alerts raised stay raised.
+            it->second.t = t;
+            it->second.b = std::move(b);
+            return;
+        }
         // A new baseline: what was observed still holds, what was judged not.
         w.comm = std::move(it->second.comm);
         w.written = std::move(it->second.written);

@@ -170,8 +170,10 @@ public:
 
     // Compares `t`'s events against `b`. Throws vitro::Error when the baseline
     // was learned on another image digest (naming both). Watching a container
-    // again replaces its baseline: what was seen of it (process names, files
-    // written, listening ports) is kept; its alerts may be raised anew.
+    // again with a baseline that judges alike (the same but for when and how
+    // long it was learned) keeps all, its alerts raised included; with another
+    // replaces it: what was seen of it (process names, files written,
+    // listening ports) is kept; its alerts may be raised anew.
     void watch(const WatchTarget& t, Baseline b, const std::string& image, const std::string& image_digest);
     // Stops comparing the container (its baseline removed, or it is gone).
     // False when it was not watched.

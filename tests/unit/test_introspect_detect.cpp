@@ -260,6 +260,31 @@ TEST(DetectRules, ABaselineReplacedOrRemovedTakesEffect) {
     EXPECT_EQ(f.seen.size(), 2u);
 }
 
+// The same baseline applied again (its file rewritten or touched, or the
+// same learned anew) raises nothing again: not an executable already
+// reported, not a CPU episode already under way. Before, each re-application
+// raised (and stored) them again.
+TEST(DetectRules, TheSameBaselineAppliedAgainKeepsWhatWasRaised) {
+    Fixture f;
+    f.exec(30, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 7);
+    uint64_t cpu = 0;
+    int64_t t = 0;
+    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", t += 250000000, cpu += 250000000);  // 1 core, limit 0.6
+    ASSERT_EQ(f.rules(), (std::vector<std::string>{"exec-not-in-baseline", "cpu-above-envelope"}));
+    Baseline again = httpd_baseline();
+    again.learned_at_ns = 42;  // learned anew, to the same content
+    f.d.watch({"c1", "web", kNoPid, "", ""}, again, "localhost/busybox", "sha256:img");
+    f.exec(31, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 8);
+    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", t += 250000000, cpu += 250000000);
+    EXPECT_EQ(f.seen.size(), 2u) << "raised again: " << f.seen.back().rule;
+    // A baseline that differs judges anew.
+    Baseline other = httpd_baseline();
+    other.listen.insert(8080);
+    f.d.watch({"c1", "web", kNoPid, "", ""}, other, "localhost/busybox", "sha256:img");
+    f.exec(32, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 9);
+    EXPECT_EQ(f.seen.size(), 3u);
+}
+
 namespace {
 
 // What a BaselineWatch reported, waited for without a time limit of its own

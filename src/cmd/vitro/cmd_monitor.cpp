@@ -122,20 +122,28 @@ private:
     }
 
     // Detection for `w` follows its baseline file: compared against it when
-    // there, not at all when not.
+    // there, not at all when not. A file that cannot be read as a baseline
+    // (half-written by hand, damaged) leaves the last good one applied.
     void apply_baseline(const Watched& w) {
         if (!w.vitro) return;
         std::string path = introspect::default_baseline_path(root_, w.w.id);
+        if (!path_exists(path)) {
+            if (det_.unwatch(w.w.id)) log::info("detection for " + w.w.name + ": baseline removed, detection off");
+            return;
+        }
+        introspect::Baseline b;
         try {
-            if (!path_exists(path)) {
-                if (det_.unwatch(w.w.id)) log::info("detection for " + w.w.name + ": baseline removed, detection off");
-                return;
-            }
-            det_.watch(w.w, introspect::Baseline::load(path), w.image, w.image_digest);
+            b = introspect::Baseline::load(path);
+        } catch (const std::exception& e) {
+            log::warn("detection for " + w.w.name + ": " + e.what() + " (the baseline applied before, if any, stays)");
+            return;
+        }
+        try {
+            det_.watch(w.w, std::move(b), w.image, w.image_digest);
             log::info("detection for " + w.w.name + ": baseline " + path + " applied");
         } catch (const std::exception& e) {
             det_.unwatch(w.w.id);
-            log::warn("detection for " + w.w.name + ": " + e.what());  // e.g. another image's baseline
+            log::warn("detection for " + w.w.name + ": " + e.what());  // another image's baseline
         }
     }
 
