@@ -178,6 +178,18 @@ BaselineWatch::BaselineWatch(const std::string& root, std::function<void(const s
     arm();
 }
 
+std::unique_ptr<BaselineWatch> BaselineWatch::unless_exhausted(const std::string& root,
+                                                               std::function<void(const std::string&)> changed) {
+    try {
+        return std::make_unique<BaselineWatch>(root, std::move(changed));
+    } catch (const Error& e) {
+        if (e.code() != EMFILE && e.code() != ENFILE && e.code() != ENOSPC) throw;
+        log::warn(std::string("baseline files are not followed (") + e.what() +
+                  "): a baseline is applied only when its container is (re)discovered");
+        return nullptr;
+    }
+}
+
 void BaselineWatch::arm() {
     if (wd_ >= 0) ::inotify_rm_watch(inotify_.get(), wd_);  // the old directory, when it was moved away
     wd_ = -1;

@@ -104,6 +104,11 @@ class BaselineWatch {
 public:
     // Throws vitro::Error naming the directory (or the root) when it cannot be watched.
     BaselineWatch(const std::string& root, std::function<void(const std::string& container_id)> changed);
+    // The same, or none where inotify is used up (EMFILE, ENFILE: instances or
+    // fds; ENOSPC: watches), which one warning says: a service then applies a
+    // baseline only when it (re)discovers its container. Other errors throw.
+    static std::unique_ptr<BaselineWatch> unless_exhausted(const std::string& root,
+                                                           std::function<void(const std::string& container_id)> changed);
     // Reads events until stopped (stopping the jthread wakes it at once).
     std::jthread start();
 

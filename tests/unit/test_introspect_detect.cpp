@@ -1,5 +1,7 @@
 // Detector rules on synthetic Event sequences (no containers, no store).
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -331,6 +333,34 @@ TEST(DetectBaselineWatch, ReportsBaselinesWrittenReplacedAndRemoved) {
     r.wait_for("c4");
     th.request_stop();
     th.join();  // stop wakes it at once
+}
+
+// inotify used up (here the process's fds, EMFILE, as with the instances
+// limit): no watch and a warning, not an error that stops the service.
+TEST(DetectBaselineWatch, NoneWhereInotifyIsUsedUp) {
+    vitro::test::TempDir t{"baseline-watch-emfile"};
+    const std::string root = t.path.string();
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int lowest = ::dup(0);  // the lowest free fd: none from here on
+        ::close(lowest);
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        lim.rlim_cur = static_cast<rlim_t>(lowest);
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(3);
+        try {
+            ::_exit(BaselineWatch::unless_exhausted(root, [](const std::string&) {}) ? 1 : 0);
+        } catch (...) {
+            ::_exit(2);
+        }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a watch with no fd to spare; 2: it threw; 3: setrlimit";
+    // With fds to spare, the watch is there.
+    EXPECT_NE(BaselineWatch::unless_exhausted(root, [](const std::string&) {}), nullptr);
 }
 
 // A baseline written and the directory moved away in one batch of events:

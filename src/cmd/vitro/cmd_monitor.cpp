@@ -56,7 +56,9 @@ public:
         : root_(g.root),
           cap_({.store_path = store}),
           det_({.store_path = store}),
-          baselines_(g.root, [this](const std::string& id) { baseline_changed(id); }) {
+          // Started without it where inotify is used up (it says so).
+          baselines_(introspect::BaselineWatch::unless_exhausted(
+              g.root, [this](const std::string& id) { baseline_changed(id); })) {
         det_.on_alert([](const introspect::Alert& a) {
             log::warn("alert: " + a.to_json().dump());
         });
@@ -69,7 +71,7 @@ public:
     void start() {
         capture_ = cap_.start();
         sampler_ = det_.start_sampler();
-        baseline_watch_ = baselines_.start();
+        if (baselines_) baseline_watch_ = baselines_->start();
     }
     void stop() {
         for (auto* t : {&baseline_watch_, &capture_, &sampler_}) t->request_stop();
@@ -152,7 +154,7 @@ private:
     introspect::Detector det_;
     std::mutex mu_;  // watched_: discovery's thread and the baseline watch's
     std::map<std::string, Watched> watched_;
-    introspect::BaselineWatch baselines_;  // its callback uses the members above
+    std::unique_ptr<introspect::BaselineWatch> baselines_;  // its callback uses the members above; null: not followed
     std::jthread capture_, sampler_, baseline_watch_;
 };
 
