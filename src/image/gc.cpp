@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "image/fsutil.hpp"
 #include "image/import.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"

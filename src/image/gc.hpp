@@ -7,8 +7,6 @@
 #include <set>
 #include <string>
 
-#include "image/fsutil.hpp"  // disk_usage, which system df uses beside gc
-
 namespace vitro::image {
 
 class Store;

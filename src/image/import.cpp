@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "image/unpack.hpp"
+#include "linux/mounts.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
@@ -42,18 +44,43 @@ private:
     bool committed_ = false;
 };
 
-std::string read_small_file(const std::string& path, size_t max = 16 << 20) {
-    std::string s = read_file(path);
-    if (s.size() > max) throw Error(EFBIG, path + ": too large");
-    return s;
+// An OCI layout directory, held open: its entries are opened relative to it.
+UniqueFd open_layout(const std::string& dir) {
+    UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw_errno("open OCI layout", dir);
+    return fd;
+}
+
+const char* file_type_name(mode_t mode) {
+    if (S_ISLNK(mode)) return "a symbolic link";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+    return "a socket";
+}
+
+// Opens the layout's entry `rel` ("index.json", "blobs/sha256/<hex>") for
+// reading, its stat in *st. The layout may be an extracted archive, which
+// makes the symlinks and FIFOs it says: the entry is resolved confined to the
+// layout, must itself be no symlink (one to a host file would be read) and a
+// regular file (a FIFO would block the read). Opened O_PATH first, so that
+// nothing else is ever opened for reading.
+UniqueFd open_layout_file(int layout, const std::string& rel, struct stat* st) {
+    UniqueFd path_fd = os::try_open_in_root(layout, rel, O_NOFOLLOW);
+    if (!path_fd) throw_errno("open", rel);
+    if (::fstat(path_fd.get(), st) < 0) throw_errno("stat", rel);
+    if (!S_ISREG(st->st_mode)) throw Error(EINVAL, rel + ": " + file_type_name(st->st_mode) + ", not a regular file");
+    UniqueFd fd(::open(os::fd_path(path_fd.get()).c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+    if (!fd) throw_errno("reopen", rel);
+    return fd;
 }
 
 // Copies blob `d` from an OCI layout into the store, verifying digest and size.
-void copy_layout_blob(const Store& store, const std::string& dir, const Descriptor& d, AddedBlobs& added) {
+void copy_layout_blob(const Store& store, int layout, const Descriptor& d, AddedBlobs& added) {
     if (store.has_blob(d.digest)) return;
-    std::string src = dir + "/blobs/sha256/" + digest_hex(d.digest);
-    UniqueFd fd(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw_errno("open", src);
+    std::string src = "blobs/sha256/" + digest_hex(d.digest);
+    struct stat st;
+    UniqueFd fd = open_layout_file(layout, src, &st);
     BlobWriter w = store.begin_blob();
     char buf[1 << 16];
     for (;;) {
@@ -93,6 +120,17 @@ ArchivePtr open_tarball(const std::string& path) {
     if (archive_read_open_filename(a.get(), path.c_str(), 1 << 16) != ARCHIVE_OK)
         throw Error(EINVAL, path + ": " + aerr(a.get()));
     return a;
+}
+
+// The data of the archive's current entry, `name` (manifest.json, index.json):
+// metadata, so at most 16 MiB.
+std::string read_small_entry(archive* a, archive_entry* e, const std::string& name) {
+    constexpr int64_t kMax = 16 << 20;
+    if (archive_entry_size(e) > kMax) throw Error(EFBIG, name + ": too large");
+    std::string text(static_cast<size_t>(archive_entry_size(e)), '\0');
+    la_ssize_t got = archive_read_data(a, text.data(), text.size());
+    if (got != static_cast<la_ssize_t>(text.size())) throw Error(EINVAL, name + ": short read: " + aerr(a));
+    return text;
 }
 
 // "./a//b/" -> "a/b"; ".." is kept (and then simply never matches a wanted name).
@@ -197,28 +235,31 @@ namespace {
 
 // Copies one index entry's image into the store (an index narrowed to
 // linux/amd64, one level deep) and returns its manifest's descriptor.
-Descriptor copy_layout_image(const Store& store, const std::string& dir, Descriptor desc, AddedBlobs& added) {
+Descriptor copy_layout_image(const Store& store, int layout, Descriptor desc, AddedBlobs& added) {
     if (is_index_media_type(desc.media_type)) {
-        copy_layout_blob(store, dir, desc, added);
+        copy_layout_blob(store, layout, desc, added);
         Index inner = parse_index(store.read_blob(desc.digest), "image index " + desc.digest);
         desc = select_platform(inner);
     }
-    copy_layout_blob(store, dir, desc, added);
+    copy_layout_blob(store, layout, desc, added);
     Manifest m = parse_manifest(store.read_blob(desc.digest), "image manifest " + desc.digest);
-    copy_layout_blob(store, dir, m.config, added);
+    copy_layout_blob(store, layout, m.config, added);
     ImageConfig cfg = parse_config(store.read_blob(m.config.digest), "image config " + m.config.digest);
     if (cfg.diff_ids.size() != m.layers.size())
         throw Error(EINVAL, "image config " + m.config.digest + ": " + std::to_string(cfg.diff_ids.size()) +
                                 " diff_ids for " + std::to_string(m.layers.size()) + " layers");
-    for (auto& l : m.layers) copy_layout_blob(store, dir, l, added);
+    for (auto& l : m.layers) copy_layout_blob(store, layout, l, added);
     if (desc.media_type.empty()) desc.media_type = m.media_type.empty() ? std::string(media::kOciManifest) : m.media_type;
     desc.platform.reset();
     desc.annotations.clear();
     return desc;
 }
 
-Index read_layout_index(const std::string& dir) {
-    return parse_index(read_small_file(dir + "/index.json"), dir + "/index.json");
+Index read_layout_index(int layout) {
+    struct stat st;
+    UniqueFd fd = open_layout_file(layout, "index.json", &st);
+    if (st.st_size > (16 << 20)) throw Error(EFBIG, "index.json: too large");
+    return parse_index(read_fd(fd.get()), "index.json");
 }
 
 // A temporary directory under the store's tmp/, removed with everything in
@@ -256,7 +297,8 @@ std::string extract_oci_archive(const std::string& tarball, const TempDir& tmp) 
 
 // Every named entry of the layout at dir into the store (load_oci_layout).
 std::vector<ImportedImage> load_layout(const Store& store, const std::string& dir, const std::string& name) {
-    Index index = read_layout_index(dir);
+    UniqueFd layout = open_layout(dir);
+    Index index = read_layout_index(layout.get());
     if (index.manifests.empty()) throw Error(EINVAL, "the index lists no image");
     if (!name.empty() && index.manifests.size() != 1)
         throw Error(EINVAL, "a name was given but the index lists " + std::to_string(index.manifests.size()) +
@@ -272,10 +314,12 @@ std::vector<ImportedImage> load_layout(const Store& store, const std::string& di
             log::warn("load: index entry " + d.digest + " has no name: not loaded");
             continue;
         }
-        out.push_back({tag_name, copy_layout_image(store, dir, d, added)});
+        out.push_back({tag_name, copy_layout_image(store, layout.get(), d, added)});
     }
     if (out.empty()) throw Error(EINVAL, "no entry of the index has a name: give one with --name");
-    for (const auto& img : out) store.tag(img.name, img.manifest);
+    std::vector<TagEntry> tags;
+    for (const auto& img : out) tags.push_back({img.name, img.manifest});
+    store.tag(tags);
     added.commit();
     return out;
 }
@@ -303,7 +347,8 @@ std::string oci_index_name(const std::map<std::string, std::string>& annotations
 ImportedImage import_oci_layout(const Store& store, const std::string& dir, const std::string& ref,
                                 const std::string& name) {
     try {
-        Index index = read_layout_index(dir);
+        UniqueFd layout = open_layout(dir);
+        Index index = read_layout_index(layout.get());
         const Descriptor* chosen = nullptr;
         if (ref.empty()) {
             if (index.manifests.size() != 1)
@@ -320,7 +365,7 @@ ImportedImage import_oci_layout(const Store& store, const std::string& dir, cons
         std::string tag_name = !name.empty() ? name : !ref.empty() ? ref : oci_index_name(chosen->annotations);
         if (tag_name.empty()) throw Error(EINVAL, "no name to tag the image with (give one with --name)");
         AddedBlobs added(store);
-        ImportedImage out{tag_name, copy_layout_image(store, dir, *chosen, added)};
+        ImportedImage out{tag_name, copy_layout_image(store, layout.get(), *chosen, added)};
         store.tag(out.name, out.manifest);
         added.commit();
         return out;
@@ -389,11 +434,7 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
                 } else if (const char* hl = archive_entry_hardlink(e)) {
                     links[n] = normalize(hl);
                 } else if (n == "manifest.json" && archive_entry_filetype(e) == AE_IFREG) {
-                    if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "manifest.json: too large");
-                    manifest_text.resize(static_cast<size_t>(archive_entry_size(e)));
-                    la_ssize_t got = archive_read_data(a.get(), manifest_text.data(), manifest_text.size());
-                    if (got != static_cast<la_ssize_t>(manifest_text.size()))
-                        throw Error(EINVAL, "manifest.json: short read: " + aerr(a.get()));
+                    manifest_text = read_small_entry(a.get(), e, n);
                     have_manifest = true;
                 }
             }
@@ -458,7 +499,7 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
             return it->second;
         };
 
-        std::vector<std::pair<std::string, Descriptor>> to_tag;
+        std::vector<TagEntry> to_tag;
         std::vector<ImportedImage> out;
         for (auto& img : images) {
             auto [cfg_digest, cfg_size] = blob_of(img.config);
@@ -486,10 +527,10 @@ std::vector<ImportedImage> import_docker_archive(const Store& store, const std::
             if (is_new) added.add(mdigest);
             Descriptor md{std::string(media::kOciManifest), mdigest, static_cast<int64_t>(mtext.size()), {}, {}};
             std::vector<std::string> names = name.empty() ? img.repo_tags : std::vector<std::string>{name};
-            for (auto& t : names) to_tag.emplace_back(t, md);
+            for (auto& t : names) to_tag.push_back({t, md});
             out.push_back({names.empty() ? std::string() : names.front(), md});
         }
-        for (auto& [t, d] : to_tag) store.tag(t, d);
+        store.tag(to_tag);
         added.commit();
         return out;
     } catch (const Error& e) {
@@ -503,26 +544,25 @@ struct ArchiveKind {
     std::string index;                 // index.json's text
 };
 
-// One pass over the headers (the data is skipped, not read, where the tar is
-// seekable): which metadata files the archive has at its top level.
+// Which metadata files the archive has at its top level. Reads only as far
+// as it must: a compressed archive is decompressed on the way, so the scan
+// stops once both were seen.
 ArchiveKind archive_kind(const std::string& tarball) {
     ArchivePtr a = open_tarball(tarball);
     ArchiveKind k;
     archive_entry* e;
-    int r;
-    while ((r = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    while (!(k.oci && k.docker)) {
+        int r = archive_read_next_header(a.get(), &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) throw Error(EINVAL, tarball + ": " + aerr(a.get()));
         const char* p = archive_entry_pathname(e);
         if (!p || archive_entry_filetype(e) != AE_IFREG) continue;
         std::string n = normalize(p);
         if (n == "manifest.json") k.docker = true;
         if (n != "index.json") continue;
         k.oci = true;
-        if (archive_entry_size(e) > (16 << 20)) throw Error(EFBIG, "index.json: too large");
-        k.index.resize(static_cast<size_t>(archive_entry_size(e)));
-        if (archive_read_data(a.get(), k.index.data(), k.index.size()) != static_cast<la_ssize_t>(k.index.size()))
-            throw Error(EINVAL, "index.json: short read: " + aerr(a.get()));
+        k.index = read_small_entry(a.get(), e, n);
     }
-    if (r != ARCHIVE_EOF) throw Error(EINVAL, tarball + ": " + aerr(a.get()));
     return k;
 }
 }  // namespace

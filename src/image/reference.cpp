@@ -101,10 +101,16 @@ bool is_hex64(std::string_view s) {
     return true;
 }
 
-// The first component names a registry when it looks like a host: a dot, a
-// port, "localhost", or upper case (which a repository cannot have).
+// A host by its form: a dot, a port, or "localhost" (what podman's
+// NormalizeName takes for a registry).
+bool looks_like_host(std::string_view first) {
+    return first == "localhost" || first.find_first_of(".:") != std::string_view::npos;
+}
+
+// The first component names a registry when it looks like a host, or has
+// upper case (which a repository cannot have), as docker's parser reads it.
 bool looks_like_registry(std::string_view first) {
-    if (first == "localhost" || first.find_first_of(".:") != std::string_view::npos) return true;
+    if (looks_like_host(first)) return true;
     for (char c : first)
         if (std::isupper(static_cast<unsigned char>(c))) return true;
     return false;
@@ -193,8 +199,9 @@ std::string normalize_local_name(const std::string& name) {
 std::string normalize_image_name(std::string_view name) {
     size_t slash = name.find('/');
     std::string_view first = slash == std::string_view::npos ? std::string_view() : name.substr(0, slash);
-    bool has_registry = first == "localhost" || first.find_first_of(".:") != std::string_view::npos;
-    Reference r = parse_reference(has_registry ? std::string(name) : "localhost/" + std::string(name));
+    // Not looks_like_registry: upper case is no registry here ("UPPER/x" is
+    // refused, as podman refuses it).
+    Reference r = parse_reference(looks_like_host(first) ? std::string(name) : "localhost/" + std::string(name));
     if (!r.digest.empty()) r.tag.clear();
     return r.str();
 }

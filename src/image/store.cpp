@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -35,9 +36,14 @@ bool same_file(const struct stat& a, const struct stat& b) { return a.st_ino == 
 
 // Takes the writer's lock on a temp entry just made at `path` (fd open on
 // it). False when a sweep got there first: it has removed, or will remove,
-// the entry, and the caller makes another.
+// the entry, and the caller makes another. Any other failure is an error.
 bool claim_temp(int fd, const std::string& path) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) return false;
+    if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK) return false;
+        int err = errno;
+        ::remove(path.c_str());  // ours, and empty: no sweep holds it
+        throw_errno(err, "lock", path);
+    }
     struct stat mine, now;
     return ::fstat(fd, &mine) == 0 && ::lstat(path.c_str(), &now) == 0 && same_file(mine, now);
 }
@@ -291,19 +297,28 @@ std::string ref_name_of(const json& m) {
 }
 }  // namespace
 
-void Store::tag(const std::string& name, const Descriptor& manifest) const {
-    if (name.empty()) throw Error(EINVAL, "tag: empty image name");
-    check_digest(manifest.digest, "tag " + name);
+void Store::tag(const std::string& name, const Descriptor& manifest) const { tag({TagEntry{name, manifest}}); }
+
+void Store::tag(const std::vector<TagEntry>& tags) const {
+    for (const auto& t : tags) {
+        if (t.name.empty()) throw Error(EINVAL, "tag: empty image name");
+        check_digest(t.manifest.digest, "tag " + t.name);
+    }
+    if (tags.empty()) return;
     with_index_lock(root_, [&] {
         json idx = read_index_json(root_);
-        json keep = json::array();
-        for (auto& m : idx["manifests"])
-            if (ref_name_of(m) != name) keep.push_back(m);
-        Descriptor d = manifest;
-        d.platform.reset();
-        d.annotations[std::string(kRefNameAnnotation)] = name;
-        keep.push_back(to_json(d));
-        idx["manifests"] = keep;
+        json manifests = std::move(idx["manifests"]);
+        for (const auto& t : tags) {
+            json keep = json::array();
+            for (auto& m : manifests)
+                if (ref_name_of(m) != t.name) keep.push_back(std::move(m));
+            Descriptor d = t.manifest;
+            d.platform.reset();
+            d.annotations[std::string(kRefNameAnnotation)] = t.name;
+            keep.push_back(to_json(d));
+            manifests = std::move(keep);
+        }
+        idx["manifests"] = std::move(manifests);
         write_file_atomic(root_ + "/index.json", idx.dump(2) + "\n");
         return 0;
     });

@@ -104,6 +104,9 @@ public:
 
     // Records name -> manifest descriptor in index.json (replacing an old entry).
     void tag(const std::string& name, const Descriptor& manifest) const;
+    // The same for several names, all or none: one index.json write, as
+    // tagging them one by one in order would leave it.
+    void tag(const std::vector<TagEntry>& tags) const;
     bool untag(const std::string& name) const;
     std::optional<Descriptor> resolve(const std::string& name) const;
     // The tag a user's name refers to: as given, with ":latest", a short name

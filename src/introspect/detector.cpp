@@ -11,6 +11,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <tuple>
 
 #include "introspect/cgroup_counters.hpp"
 #include "introspect/evidence_store.hpp"
@@ -80,6 +81,15 @@ bool is_inbound(const std::set<int>& listening, const std::set<int>& baseline, c
 
 std::string endpoint(const json& d) {
     return d.value("peer_addr", "") + ":" + std::to_string(d.value("peer_port", 0));
+}
+
+// What the rules compare against (when and how long it was learned aside).
+bool judges_alike(const Baseline& a, const Baseline& b) {
+    auto rules = [](const Baseline& x) {
+        return std::tie(x.image_digest, x.executables, x.lineage, x.shell_parents, x.listen, x.outbound, x.written,
+                        x.cpu_max_cores, x.memory_max_bytes, x.pids_max);
+    };
+    return rules(a) == rules(b);
 }
 
 }  // namespace
@@ -168,6 +178,18 @@ BaselineWatch::BaselineWatch(const std::string& root, std::function<void(const s
     arm();
 }
 
+std::unique_ptr<BaselineWatch> BaselineWatch::unless_exhausted(const std::string& root,
+                                                               std::function<void(const std::string&)> changed) {
+    try {
+        return std::make_unique<BaselineWatch>(root, std::move(changed));
+    } catch (const Error& e) {
+        if (e.code() != EMFILE && e.code() != ENFILE && e.code() != ENOSPC) throw;
+        log::warn(std::string("baseline files are not followed (") + e.what() +
+                  "): a baseline is applied only when its container is (re)discovered");
+        return nullptr;
+    }
+}
+
 void BaselineWatch::arm() {
     if (wd_ >= 0) ::inotify_rm_watch(inotify_.get(), wd_);  // the old directory, when it was moved away
     wd_ = -1;
@@ -197,6 +219,7 @@ void BaselineWatch::arm() {
 
 void BaselineWatch::drain() {
     std::set<std::string> ids;
+    const std::string_view leaf = std::string_view(dir_).substr(dir_.rfind('/') + 1);  // its name in <root>
     alignas(inotify_event) char buf[16384];
     for (ssize_t n; (n = ::read(inotify_.get(), buf, sizeof buf)) > 0;) {
         for (ssize_t off = 0; off < n;) {
@@ -209,13 +232,17 @@ void BaselineWatch::drain() {
                 if (e->mask & IN_IGNORED) wd_ = -1;  // gone with the directory
                 arm();
                 ids.insert("");
-            } else if (e->wd == parent_wd_ && name == "baselines") {
+            } else if (e->wd == parent_wd_ && name == leaf) {
                 arm();
                 ids.insert("");
             } else if (e->wd == wd_ && name.size() > 5 && name.ends_with(".json") && name[0] != '.') {
                 ids.insert(std::string(name.substr(0, name.size() - 5)));
             }
         }
+    }
+    if (ids.count("")) {
+        changed_("");  // covers each id too
+        return;
     }
     for (const auto& id : ids) changed_(id);
 }
@@ -359,6 +386,13 @@ void Detector::watch(const WatchTarget& t, Baseline b, const std::string& image,
     std::lock_guard lk(mu_);
     Watched w;
     if (auto it = watched_.find(t.id); it != watched_.end()) {
+        if (judges_alike(it->second.b, b)) {
+            // The same baseline applied again (its file rewritten or touched,
+            // the events overflowed): the alerts raised stay raised.
+            it->second.t = t;
+            it->second.b = std::move(b);
+            return;
+        }
         // A new baseline: what was observed still holds, what was judged not.
         w.comm = std::move(it->second.comm);
         w.written = std::move(it->second.written);

@@ -104,6 +104,11 @@ class BaselineWatch {
 public:
     // Throws vitro::Error naming the directory (or the root) when it cannot be watched.
     BaselineWatch(const std::string& root, std::function<void(const std::string& container_id)> changed);
+    // The same, or none where inotify is used up (EMFILE, ENFILE: instances or
+    // fds; ENOSPC: watches), which one warning says: a service then applies a
+    // baseline only when it (re)discovers its container. Other errors throw.
+    static std::unique_ptr<BaselineWatch> unless_exhausted(const std::string& root,
+                                                           std::function<void(const std::string& container_id)> changed);
     // Reads events until stopped (stopping the jthread wakes it at once).
     std::jthread start();
 
@@ -170,8 +175,10 @@ public:
 
     // Compares `t`'s events against `b`. Throws vitro::Error when the baseline
     // was learned on another image digest (naming both). Watching a container
-    // again replaces its baseline: what was seen of it (process names, files
-    // written, listening ports) is kept; its alerts may be raised anew.
+    // again with a baseline that judges alike (the same but for when and how
+    // long it was learned) keeps all, its alerts raised included; with another
+    // replaces it: what was seen of it (process names, files written,
+    // listening ports) is kept; its alerts may be raised anew.
     void watch(const WatchTarget& t, Baseline b, const std::string& image, const std::string& image_digest);
     // Stops comparing the container (its baseline removed, or it is gone).
     // False when it was not watched.

@@ -18,7 +18,7 @@ namespace vitro::introspect {
 namespace {
 
 constexpr std::size_t kMaxHead = 8192;  // a scraper's request is ~200 bytes
-constexpr std::size_t kMaxConns = 64;   // then the one that has sent least makes room
+constexpr std::size_t kMaxConns = 64;   // then one waiting for a head makes room (make_room)
 // Kept alive between requests, or a reader that stopped reading a response.
 constexpr auto kIdle = std::chrono::seconds(60);
 // A request head, whole: from the connection's accept or the request's first
@@ -157,12 +157,22 @@ struct HttpServer::Conn {
     bool dead = false;    // closed at the end of this round
     bool served = false;  // a response was queued on it: it may idle between requests
     uint64_t received = 0;  // bytes it sent, over its life: the least is evicted first
+    std::chrono::steady_clock::time_point opened;      // accepted: of those that sent as little, the oldest goes
     std::chrono::steady_clock::time_point since;       // last activity
     std::chrono::steady_clock::time_point head_since;  // accepted, or the first byte of the request in `in`
     bool writing() const { return head_off < head.size() || (body && body_off < body->size()); }
+    // A head to answer (a request, a bad one or one too large) is in `in`.
+    bool head_buffered() const {
+        HttpRequest r;
+        std::size_t used = 0;
+        std::string why;
+        return in.size() > kMaxHead || parse_http_request(in, r, used, why) != HttpParse::incomplete;
+    }
     bool overdue(std::chrono::steady_clock::time_point now) const {
         if (writing() || (in.empty() && served)) return now - since > kIdle;
-        return now - head_since > kHeadDeadline;
+        // A head that came whole is answered, however long the server was busy
+        // with others (one thread) before it could read it.
+        return now - head_since > kHeadDeadline && !head_buffered();
     }
 };
 
@@ -215,29 +225,35 @@ void HttpServer::accept_all() {
     for (;;) {
         UniqueFd c(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
         if (!c) return;  // EAGAIN, or a connection reset before it was accepted
-        make_room();
+        if (!make_room()) continue;  // closes it
         auto conn = std::make_unique<Conn>();
         conn->fd = std::move(c);
-        conn->since = conn->head_since = std::chrono::steady_clock::now();
+        conn->opened = conn->since = conn->head_since = std::chrono::steady_clock::now();
         // A request already there counts for this one when room is made next.
         if (!on_readable(*conn)) continue;
         conns_.push_back(std::move(conn));
     }
 }
 
-// At the limit, the connection that has sent least (the longest open of
-// those) is closed: a new client is always served, and idle or trickling
-// connections go before a scraper's, which sends a whole request each time.
-void HttpServer::make_room() {
+// At the limit, of the connections waiting for a request head (idle, or
+// trickling one), the one that has sent least (the oldest of those) is
+// closed: a new client is served, and idle or trickling connections go before
+// a scraper's, which sends a whole request each time. One being answered, or
+// with a whole request to answer, is never closed for room: when all are,
+// the new one is refused (false).
+bool HttpServer::make_room() {
     std::size_t live = 0;
     Conn* least = nullptr;
     for (auto& k : conns_) {
         if (k->dead) continue;
         ++live;
-        if (!least || k->received < least->received || (k->received == least->received && k->since < least->since))
+        if (k->writing() || k->head_buffered()) continue;
+        if (!least || k->received < least->received || (k->received == least->received && k->opened < least->opened))
             least = k.get();
     }
-    if (live >= kMaxConns && least) least->dead = true;
+    if (live < kMaxConns) return true;
+    if (least) least->dead = true;
+    return least != nullptr;
 }
 
 void HttpServer::respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive, bool http10) {

@@ -3,7 +3,8 @@
 // server (its thread pool, TLS and compression libraries) cost the exporter
 // more memory than all the containers it watches. Idle or slow clients cannot
 // lock a scraper out: a request head has seconds to arrive, and a new
-// connection beyond the limit evicts the one that has sent least.
+// connection beyond the limit evicts, of those waiting for a head, the one
+// that has sent least (never one being answered).
 #pragma once
 
 #include <chrono>
@@ -67,7 +68,7 @@ private:
     bool on_readable(Conn& c);  // false: close it
     bool on_writable(Conn& c);
     void respond(Conn& c, const HttpResponse& r, bool head_only, bool keep_alive, bool http10 = false);
-    void make_room();
+    bool make_room();  // false: no room for one more
 
     Handler handler_;
     UniqueFd listen_;

@@ -171,15 +171,10 @@ NetworkConfigList NetworkStore::inspect(const std::string& name) const {
 }
 
 namespace {
-// The first /24 of kSubnetPool that overlaps none of `used`.
+// The first /24 of kSubnetPool (10.89.0.0/16) that overlaps none of `used`.
 std::string free_subnet(const std::vector<Cidr>& used) {
-    Cidr pool = parse_cidr(kSubnetPool, "subnet pool");
-    for (int i = 0; i < 1 << (24 - pool.prefix); ++i) {
-        unsigned char b[16];
-        std::copy(pool.bytes, pool.bytes + 16, b);
-        b[1] = static_cast<unsigned char>(b[1] | (i >> 8));
-        b[2] = static_cast<unsigned char>(i & 0xff);
-        std::string text = address_text(pool, b) + "/24";
+    for (int i = 0; i < 256; ++i) {
+        std::string text = "10.89." + std::to_string(i) + ".0/24";
         Cidr c = parse_cidr(text, "subnet");
         if (std::none_of(used.begin(), used.end(), [&](const Cidr& u) { return cidrs_overlap(c, u); })) return text;
     }
@@ -190,13 +185,14 @@ std::string free_subnet(const std::vector<Cidr>& used) {
 NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in) {
     NetworkSpec spec = spec_in;
     if (spec.subnet.empty() && !spec.gateway.empty()) bad("gateway", spec.gateway + ": needs a subnet");
-    validate({.name = spec.name, .bridge = spec.bridge, .subnet = spec.subnet.empty() ? kSubnetPool : spec.subnet,
-              .gateway = spec.gateway, .mtu = spec.mtu, .ipam_data_dir = spec.ipam_data_dir});
+    NetworkSpec checked = spec;  // a subnet still to pick is checked as the pool it comes from
+    if (checked.subnet.empty()) checked.subnet = kSubnetPool;
+    validate(checked);
     make_dirs(dir_.string(), 0755);
     // From the check of what others use to the new file: one create at a time.
     UniqueFd lock = lock_file((dir_ / "networks.lock").string());
     std::vector<Cidr> used;
-    std::vector<std::string> used_text;
+    std::vector<std::string> used_text;  // used[i] as an error names it
     std::set<std::string> bridges;
     for (const auto& other : list()) {
         if (other.name == spec.name) throw Error(EEXIST, "network " + spec.name + ": already exists (" + other.source + ")");

@@ -167,8 +167,9 @@ done
 check "the kills landed mid-load (temp files present) in at least 3 of 4 trials" test "$trials" -ge 3
 echo "# killed loads left $left MB in tmp/ over $trials trials, all removed"
 if kill_mid_load "$A/big-oci.tar"; then
-  VITRO_ROOT=$KR "$V" system prune -f >/dev/null
+  VITRO_ROOT=$KR "$V" system prune -f >"$T/prune-out"
   check "system prune removes a killed load's temp files" eq "$(tmp_entries)" 0
+  check "... and counts them in its summary" grep -Eq 'and [1-9][0-9]* temp files' "$T/prune-out"
 else
   not_ok "system prune removes a killed load's temp files" "the load finished before it could be killed"
 fi

@@ -139,6 +139,11 @@ revshell2() {
   poll 5 bash -c "sqlite3 '$STORE' \"SELECT payload FROM records WHERE kind='alert' AND container_id='$id2'\" | grep -q '\"rule\":\"reverse-shell\"'"
 }
 check "... and then a reverse shell in web2 alerts, without a restart" wait_for revshell2
+# A baseline file that does not parse (here web2's, written in place) is
+# reported, and the last good one stays applied: quiet() below needs web2's
+# alerts.
+echo '{' >"$VITRO_ROOT/baselines/$id2.json"
+check "a damaged baseline file is reported (warning)" wait_for grep -q "detection for web2: .*not JSON.*stays" "$T/mon.err"
 # Removing a baseline the service loaded when it started (web's) stops web's
 # alerts. Per attempt, a miner's command line in web and then in web2 (whose
 # new baseline stays): once web2's has alerted, web's exec (recorded, and
@@ -155,7 +160,7 @@ quiet() {
   [ "$(sqlite3 "$STORE" "SELECT count(*) FROM records WHERE kind='process.exec' AND container_id='$id' AND payload LIKE '%$marker%'")" -gt 0 ] &&
     [ "$(alert_count "$id")" = "$before" ]
 }
-check "removing web's baseline stops its alerts (web2's still come), without a restart" wait_for quiet
+check "removing web's baseline stops its alerts (web2's, damaged since, still come), without a restart" wait_for quiet
 
 kill -TERM $mon_pid; wait $mon_pid; rc=$?; mon_pid=
 check "... and SIGTERM ends it with exit 0" eq $rc 0

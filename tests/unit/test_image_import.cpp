@@ -204,6 +204,19 @@ TEST(ImageImport, DockerArchiveDiffIdMismatchLeavesStoreUnchanged) {
               std::string::npos);
 }
 
+// Its tags are all or nothing: one that cannot be recorded, and the tags
+// before it are not left pointing at blobs the failed import removed.
+TEST(ImageImport, DockerArchiveBadTagLeavesStoreUnchanged) {
+    ImageTempDir t;
+    put_file(t.path + "/image.tar", make_docker_archive(sample_layers(), {"busybox:1", ""}));
+    Store s(t.path + "/store");
+    auto before = list_tree(t.path + "/store");
+    std::string err = error_of([&] { import_docker_archive(s, t.path + "/image.tar"); });
+    EXPECT_NE(err.find("empty image name"), std::string::npos) << err;
+    EXPECT_TRUE(s.tags().empty());
+    EXPECT_EQ(list_tree(t.path + "/store"), before);
+}
+
 TEST(ImageImport, DockerArchiveFromSkopeo) {
     if (std::system("command -v skopeo >/dev/null 2>&1") != 0) GTEST_SKIP() << "skopeo not installed";
     ImageTempDir t;
@@ -306,4 +319,49 @@ TEST(ImageImport, LoadOciLayoutNamesEveryEntry) {
                             {{"org.opencontainers.image.ref.name", "Bad Name"}}});
     EXPECT_NE(error_of([&] { load_oci_layout(s3, dir); }).find("Bad Name"), std::string::npos);
     EXPECT_EQ(list_tree(t.path + "/store3"), before);
+}
+
+namespace {
+// The regular files of the layout at dir as tar entries, `replace` put in
+// place of (or after) the entry of the same path.
+std::vector<Entry> layout_entries(const std::string& dir, const Entry& replace) {
+    std::vector<Entry> out;
+    for (auto& p : list_tree(dir))
+        if (fs::is_regular_file(dir + "/" + p))
+            out.push_back(p == replace.path ? replace : Entry{.path = p, .data = slurp(dir + "/" + p)});
+    return out;
+}
+}  // namespace
+
+// An oci-archive is hostile: the symlinks and FIFOs its extraction makes are
+// never followed out of the layout nor read, and the load fails naming the
+// entry, with nothing stored.
+TEST(ImageImport, LoadOciArchiveRefusesLinksAndFifos) {
+    ImageTempDir t;
+    auto layers = sample_layers();
+    const std::string dir = t.path + "/src";
+    write_oci_layout(dir, "localhost/evil:1", layers);
+    Store s(t.path + "/store");
+    auto before = list_tree(t.path + "/store");
+    auto expect_refused = [&](const std::vector<Entry>& entries, const std::string& needle) {
+        put_file(t.path + "/evil.tar", make_tar(entries));
+        std::string err = error_of([&] { load_images(s, t.path + "/evil.tar"); });
+        EXPECT_NE(err.find(needle), std::string::npos) << err;
+        EXPECT_EQ(list_tree(t.path + "/store"), before);
+        EXPECT_TRUE(s.tags().empty());
+    };
+    // A blob that links to a host file holding the very bytes its digest names.
+    const std::string layer = "blobs/sha256/" + sha256_digest(layers[0].blob).substr(7);
+    put_file(t.path + "/host-file", layers[0].blob);
+    expect_refused(layout_entries(dir, {.path = layer, .type = AE_IFLNK, .link = t.path + "/host-file"}),
+                   layer + ": a symbolic link, not a regular file");
+    // blobs/ a link to a host directory of the same blobs: resolved inside the layout, where it is not.
+    std::vector<Entry> linked_dir = {{.path = "blobs", .type = AE_IFLNK, .link = dir + "/blobs"}};
+    for (auto& e : layout_entries(dir, {}))
+        if (e.path.rfind("blobs/", 0) != 0) linked_dir.push_back(e);
+    expect_refused(linked_dir, "open blobs/sha256/");
+    // index.json a FIFO (after a regular one, which the extraction replaces): no hang.
+    auto fifo = layout_entries(dir, {});
+    fifo.push_back({.path = "index.json", .type = AE_IFIFO});
+    expect_refused(fifo, "index.json: a FIFO, not a regular file");
 }

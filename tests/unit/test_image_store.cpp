@@ -142,6 +142,26 @@ TEST(ImageStore, Tags) {
               std::string::npos);
 }
 
+// Several tags in one write, as one by one in order would leave them; one bad
+// name and none is recorded.
+TEST(ImageStore, TagSeveralAllOrNothing) {
+    ImageTempDir t;
+    Descriptor m1{std::string(media::kOciManifest), sha256_digest("m1"), 2, {}, {}};
+    Descriptor m2{std::string(media::kOciManifest), sha256_digest("m2"), 2, {}, {}};
+    Store s(t.path);
+    s.tag("old:1", m1);
+    s.tag({{"a:1", m1}, {"old:1", m2}, {"b:1", m1}, {"a:1", m2}});
+    EXPECT_EQ(s.tags().size(), 3u);
+    EXPECT_EQ(s.resolve("a:1")->digest, m2.digest);
+    EXPECT_EQ(s.resolve("old:1")->digest, m2.digest);
+    EXPECT_EQ(s.resolve("b:1")->digest, m1.digest);
+    std::string before = read_file(t.path + "/index.json");
+    EXPECT_NE(error_of([&] { s.tag({{"c:1", m1}, {"", m1}}); }).find("empty image name"), std::string::npos);
+    EXPECT_NE(error_of([&] { s.tag({{"c:1", m1}, {"d:1", Descriptor{"", "sha256:bad", 0, {}, {}}}}); }).find("invalid digest"),
+              std::string::npos);
+    EXPECT_EQ(read_file(t.path + "/index.json"), before);
+}
+
 namespace {
 // A child that starts writing a blob and a temp dir in the store, says so on
 // `ready`, then waits to be killed: what a load killed with -9 leaves.

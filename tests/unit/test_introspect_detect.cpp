@@ -1,5 +1,7 @@
 // Detector rules on synthetic Event sequences (no containers, no store).
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -260,6 +262,31 @@ TEST(DetectRules, ABaselineReplacedOrRemovedTakesEffect) {
     EXPECT_EQ(f.seen.size(), 2u);
 }
 
+// The same baseline applied again (its file rewritten or touched, or the
+// same learned anew) raises nothing again: not an executable already
+// reported, not a CPU episode already under way. Before, each re-application
+// raised (and stored) them again.
+TEST(DetectRules, TheSameBaselineAppliedAgainKeepsWhatWasRaised) {
+    Fixture f;
+    f.exec(30, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 7);
+    uint64_t cpu = 0;
+    int64_t t = 0;
+    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", t += 250000000, cpu += 250000000);  // 1 core, limit 0.6
+    ASSERT_EQ(f.rules(), (std::vector<std::string>{"exec-not-in-baseline", "cpu-above-envelope"}));
+    Baseline again = httpd_baseline();
+    again.learned_at_ns = 42;  // learned anew, to the same content
+    f.d.watch({"c1", "web", kNoPid, "", ""}, again, "localhost/busybox", "sha256:img");
+    f.exec(31, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 8);
+    for (int i = 0; i <= 8; ++i) f.d.on_cpu("c1", t += 250000000, cpu += 250000000);
+    EXPECT_EQ(f.seen.size(), 2u) << "raised again: " << f.seen.back().rule;
+    // A baseline that differs judges anew.
+    Baseline other = httpd_baseline();
+    other.listen.insert(8080);
+    f.d.watch({"c1", "web", kNoPid, "", ""}, other, "localhost/busybox", "sha256:img");
+    f.exec(32, kHttpd, "curl", "/usr/bin/curl", "sha256:cc", {"curl"}, 9);
+    EXPECT_EQ(f.seen.size(), 3u);
+}
+
 namespace {
 
 // What a BaselineWatch reported, waited for without a time limit of its own
@@ -306,4 +333,48 @@ TEST(DetectBaselineWatch, ReportsBaselinesWrittenReplacedAndRemoved) {
     r.wait_for("c4");
     th.request_stop();
     th.join();  // stop wakes it at once
+}
+
+// inotify used up (here the process's fds, EMFILE, as with the instances
+// limit): no watch and a warning, not an error that stops the service.
+TEST(DetectBaselineWatch, NoneWhereInotifyIsUsedUp) {
+    vitro::test::TempDir t{"baseline-watch-emfile"};
+    const std::string root = t.path.string();
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        int lowest = ::dup(0);  // the lowest free fd: none from here on
+        ::close(lowest);
+        rlimit lim{};
+        ::getrlimit(RLIMIT_NOFILE, &lim);
+        lim.rlim_cur = static_cast<rlim_t>(lowest);
+        if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) ::_exit(3);
+        try {
+            ::_exit(BaselineWatch::unless_exhausted(root, [](const std::string&) {}) ? 1 : 0);
+        } catch (...) {
+            ::_exit(2);
+        }
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 0) << "1: a watch with no fd to spare; 2: it threw; 3: setrlimit";
+    // With fds to spare, the watch is there.
+    EXPECT_NE(BaselineWatch::unless_exhausted(root, [](const std::string&) {}), nullptr);
+}
+
+// A baseline written and the directory moved away in one batch of events:
+// "" (any may have changed) is reported once, and not each id beside it.
+TEST(DetectBaselineWatch, EverythingChangedIsReportedAlone) {
+    vitro::test::TempDir t{"baseline-watch-all"};
+    const std::string root = t.path.string();
+    Reports r;
+    BaselineWatch w(root, [&](const std::string& id) { r.add(id); });
+    httpd_baseline().save(default_baseline_path(root, "c5"));
+    std::filesystem::rename(root + "/baselines", root + "/baselines.old");
+    std::jthread th = w.start();  // reads both events at once
+    std::vector<std::string> all = r.wait_for("");
+    httpd_baseline().save(default_baseline_path(root, "c6"));  // in the new directory
+    for (auto& id : r.wait_for("c6")) all.push_back(id);
+    EXPECT_EQ(all, (std::vector<std::string>{"", "c6"})) << "c5 reported beside \"\"";
 }

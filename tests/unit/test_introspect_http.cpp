@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <chrono>
+#include <functional>
+#include <future>
 #include <thread>
 
 #include "introspect/http_server.hpp"
@@ -90,10 +93,23 @@ TEST(HttpParse, RefusesWhatItCannotServe) {
 }
 
 namespace {
+// More than loopback's socket buffers hold: its answer stays being written
+// while the client does not read.
+std::shared_ptr<const std::string> big_body() {
+    static const auto body = std::make_shared<const std::string>(std::size_t{32} << 20, 'b');
+    return body;
+}
+
 // A server on a free loopback port, run on a thread for the test's length.
 struct ServedHttp {
-    HttpServer server{[](const HttpRequest& r) {
+    std::function<void()> on_slow;  // what GET /slow does before its answer
+    HttpServer server{[this](const HttpRequest& r) {
         if (r.path == "/boom") throw Error("collection failed");
+        if (r.path == "/slow") {
+            on_slow();
+            return HttpResponse{.body = std::make_shared<const std::string>("slow\n")};
+        }
+        if (r.path == "/big") return HttpResponse{.body = big_body()};
         if (r.path != "/x") return HttpResponse{.status = 404, .body = std::make_shared<const std::string>("no\n")};
         return HttpResponse{.body = std::make_shared<const std::string>(std::string(300000, 'x'))};  // over a socket buffer
     }};
@@ -274,6 +290,53 @@ TEST(HttpServer, SlowAndIdleConnectionsDoNotLockAClientOut) {
         EXPECT_EQ(r.find("HTTP/1.1 200 OK\r\n"), 0u) << "probe " << probe << ": " << r.substr(0, 100);
         EXPECT_EQ(r.size() - std::min(r.size(), r.find("\r\n\r\n") + 4), 300000u) << "probe " << probe;
     }
+}
+
+// One thread serves: while a handler ran past the 3 s head deadline, a
+// connection accepted before it sent a whole request. That request is
+// answered; before, the deadline (from the accept) closed it unanswered.
+TEST(HttpServer, ARequestThatCameWholeWhileAnotherWasServedIsAnswered) {
+    ServedHttp s;
+    std::promise<void> started;
+    s.on_slow = [&] {
+        started.set_value();
+        std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // past the head deadline
+    };
+    auto a = s.connect();  // accepted no later than b (the listen queue is in order)
+    auto b = s.connect();
+    http_send_all(b.get(), "GET /slow HTTP/1.1\r\nConnection: close\r\n\r\n");
+    started.get_future().wait();
+    http_send_all(a.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(http_read(b.get()).find("HTTP/1.1 200 OK\r\n"), 0u);
+    std::string r = http_read(a.get());
+    EXPECT_EQ(r.find("HTTP/1.1 404 "), 0u) << "a whole request closed unanswered: \"" << r << "\"";
+}
+
+// At the connection limit a new client makes room by closing one waiting for
+// a head, never one being answered, though that one sent the fewest bytes
+// (before, its response was cut off).
+TEST(HttpServer, MakingRoomSparesAResponseBeingWritten) {
+    ServedHttp s;
+    auto w = s.connect();
+    http_send_all(w.get(), "GET /big HTTP/1.1\r\n\r\n");  // 21 bytes, the fewest here
+    std::string got = http_read(w.get(), 1);  // answered: the rest waits in the server
+    ASSERT_EQ(got, "H");
+    std::vector<UniqueFd> heads;  // 62 half-sent heads, 100 bytes and more each
+    for (int i = 0; i < 62; ++i) {
+        heads.push_back(s.connect());
+        http_send_all(heads.back().get(), "GET /x HTTP/1.1\r\nX-Pad: " + std::string(100, 'p') + "\r\n");
+    }
+    // Answered once the server has read what came before: then 64 are open.
+    auto k = s.connect();
+    http_send_all(k.get(), "GET /missing HTTP/1.1\r\nX-Pad: " + std::string(40, 'p') + "\r\n\r\n");
+    EXPECT_EQ(http_read_response(k.get()).find("HTTP/1.1 404 "), 0u);
+    auto n = s.connect();  // one more: room is made
+    http_send_all(n.get(), "GET /missing HTTP/1.1\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(http_read(n.get()).find("HTTP/1.1 404 "), 0u);
+    got += http_read_response(w.get());
+    auto end = got.find("\r\n\r\n");
+    ASSERT_NE(end, std::string::npos) << got;
+    EXPECT_EQ(got.size() - end - 4, big_body()->size()) << "the response being written was cut off";
 }
 
 TEST(HttpServer, BindErrorsNameTheAddress) {

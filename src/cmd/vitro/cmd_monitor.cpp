@@ -56,7 +56,9 @@ public:
         : root_(g.root),
           cap_({.store_path = store}),
           det_({.store_path = store}),
-          baselines_(g.root, [this](const std::string& id) { baseline_changed(id); }) {
+          // Started without it where inotify is used up (it says so).
+          baselines_(introspect::BaselineWatch::unless_exhausted(
+              g.root, [this](const std::string& id) { baseline_changed(id); })) {
         det_.on_alert([](const introspect::Alert& a) {
             log::warn("alert: " + a.to_json().dump());
         });
@@ -69,7 +71,7 @@ public:
     void start() {
         capture_ = cap_.start();
         sampler_ = det_.start_sampler();
-        baseline_watch_ = baselines_.start();
+        if (baselines_) baseline_watch_ = baselines_->start();
     }
     void stop() {
         for (auto* t : {&baseline_watch_, &capture_, &sampler_}) t->request_stop();
@@ -122,20 +124,28 @@ private:
     }
 
     // Detection for `w` follows its baseline file: compared against it when
-    // there, not at all when not.
+    // there, not at all when not. A file that cannot be read as a baseline
+    // (half-written by hand, damaged) leaves the last good one applied.
     void apply_baseline(const Watched& w) {
         if (!w.vitro) return;
         std::string path = introspect::default_baseline_path(root_, w.w.id);
+        if (!path_exists(path)) {
+            if (det_.unwatch(w.w.id)) log::info("detection for " + w.w.name + ": baseline removed, detection off");
+            return;
+        }
+        introspect::Baseline b;
         try {
-            if (!path_exists(path)) {
-                if (det_.unwatch(w.w.id)) log::info("detection for " + w.w.name + ": baseline removed, detection off");
-                return;
-            }
-            det_.watch(w.w, introspect::Baseline::load(path), w.image, w.image_digest);
+            b = introspect::Baseline::load(path);
+        } catch (const std::exception& e) {
+            log::warn("detection for " + w.w.name + ": " + e.what() + " (the baseline applied before, if any, stays)");
+            return;
+        }
+        try {
+            det_.watch(w.w, std::move(b), w.image, w.image_digest);
             log::info("detection for " + w.w.name + ": baseline " + path + " applied");
         } catch (const std::exception& e) {
             det_.unwatch(w.w.id);
-            log::warn("detection for " + w.w.name + ": " + e.what());  // e.g. another image's baseline
+            log::warn("detection for " + w.w.name + ": " + e.what());  // another image's baseline
         }
     }
 
@@ -144,7 +154,7 @@ private:
     introspect::Detector det_;
     std::mutex mu_;  // watched_: discovery's thread and the baseline watch's
     std::map<std::string, Watched> watched_;
-    introspect::BaselineWatch baselines_;  // its callback uses the members above
+    std::unique_ptr<introspect::BaselineWatch> baselines_;  // its callback uses the members above; null: not followed
     std::jthread capture_, sampler_, baseline_watch_;
 };
 

@@ -10,6 +10,7 @@
 
 #include "cgroups/cgroup.hpp"
 #include "cmd/vitro/common.hpp"
+#include "image/fsutil.hpp"
 #include "image/gc.hpp"
 #include "image/import.hpp"
 #include "net/networks.hpp"
@@ -128,8 +129,8 @@ void add_system_prune(CLI::App* system, Globals& g) {
             std::printf("Deleted Networks\n");
             for (const auto& n : removed_nets) std::printf("%s\n", n.c_str());
         }
-        std::printf("Deleted %zu blobs and %zu unpacked layers\nTotal reclaimed space: %s\n", gc.blobs, gc.layers,
-                    human_size(gc.bytes).c_str());
+        std::printf("Deleted %zu blobs, %zu unpacked layers and %zu temp files\nTotal reclaimed space: %s\n", gc.blobs,
+                    gc.layers, gc.temps, human_size(gc.bytes).c_str());
     });
 }
 std::string short_id(const std::string& id) { return id.substr(0, 12); }
