@@ -84,6 +84,11 @@ check "... and repair brings it back" eq "$("$V" inspect -f '{{.State.Running}}'
 check "a fresh root is still created without a word" env VITRO_ROOT=$T/fresh "$V" ps -a
 
 # --- (8) the monitor killed: the container runs on, adopted
+M=$(dirname "$V")/vitro-monitor
+check "vitro-monitor refuses an --init-start that is not a number (exit 2)" bash -c \
+  "timeout 10 '$M' --adopt --init 1 --init-start 12x --notify 2 --log '$T/m.log' -- /bin/true 2>/dev/null; [ \$? = 2 ]"
+check "... and a --log-max-file of 0 (1 to 1000, as --log-opt)" bash -c \
+  "timeout 10 '$M' --init 1 --log '$T/m.log' --log-max-file 0 -- /bin/true 2>/dev/null; [ \$? = 2 ]"
 "$V" run -d --name orphan --restart on-failure --network none $IMG \
   sh -c 'trap "exit 7" TERM; trap "" PIPE; i=0; while :; do i=$((i+1)); echo line$i; sleep 0.1; done' >/dev/null
 mon=$("$V" inspect -f '{{.State.MonitorPid}}' orphan); init=$("$V" inspect -f '{{.State.Pid}}' orphan)

@@ -17,6 +17,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -44,9 +46,9 @@ int parse_fd(const char* s) {
     return static_cast<int>(v);
 }
 
-uint64_t parse_u64_arg(const char* s) {
+uint64_t parse_u64_arg(const char* s, uint64_t min = 0, uint64_t max = UINT64_MAX) {
     uint64_t v = 0;
-    if (!parse_u64(s, v)) usage("bad number");
+    if (!parse_u64(s, v) || v < min || v > max) usage("bad number");
     return v;
 }
 }  // namespace
@@ -68,12 +70,12 @@ int main(int argc, char** argv) {
             return argv[++i];
         };
         if (a == "--adopt") adopt = true;
-        else if (a == "--init-start") init_start = std::strtoull(value(), nullptr, 10);
+        else if (a == "--init-start") init_start = parse_u64_arg(value(), 1);
         else if (a == "--notify") notify = parse_fd(value());
-        else if (a == "--init") init = parse_fd(value());
+        else if (a == "--init") init = static_cast<pid_t>(parse_u64_arg(value(), 1, INT_MAX));  // pid_max: up to 2^22
         else if (a == "--log") log_path = value();
         else if (a == "--log-max-size") limits.max_size = parse_u64_arg(value());
-        else if (a == "--log-max-file") limits.max_file = static_cast<unsigned>(parse_u64_arg(value()));
+        else if (a == "--log-max-file") limits.max_file = static_cast<unsigned>(parse_u64_arg(value(), 1, 1000));  // as parse_log_opts
         else if (a == "--out") fds.out = parse_fd(value());
         else if (a == "--err") fds.err = parse_fd(value());
         else if (a == "--master") fds.master = parse_fd(value());
