@@ -201,7 +201,7 @@ ContainerRecord container_from_json(const nlohmann::json& j) {
     }
 }
 
-StateFiles probe_state_files(const std::string& db_path) {
+StateFiles probe_state_files(const std::string& db_path, Records records) {
     StateFiles f;
     struct stat st {};
     if (::stat(db_path.c_str(), &st) == 0) {
@@ -219,6 +219,7 @@ StateFiles probe_state_files(const std::string& db_path) {
             f.wal_damaged = !ok || (m != 0x377f0682 && m != 0x377f0683);
         }
     }
+    if (records == Records::IfDbEmpty && f.db_exists && f.db_size > 0) return f;
     std::error_code ec;
     fs::path dir = fs::path(db_path).parent_path() / "containers";
     for (const auto& e : fs::directory_iterator(dir, ec)) {
@@ -254,7 +255,7 @@ StateStore::StateStore(std::string path, int busy_timeout_ms, Open mode) : open_
     }
     // SQLite would take an empty database file for a new one (and delete its
     // WAL), and skip a WAL whose header is damaged: look first.
-    StateFiles files = probe_state_files(path);
+    StateFiles files = probe_state_files(path, Records::IfDbEmpty);
     if (mode == Open::Normal) {
         if (std::string why = files.problem(path); !why.empty())
             throw StateLostError("state database " + path + " " + why +

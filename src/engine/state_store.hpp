@@ -141,13 +141,17 @@ struct StateFiles {
     int64_t db_size = 0;
     int64_t wal_size = 0;
     bool wal_damaged = false;  // a WAL of a header's size or more without SQLite's magic
-    // <dir of the database>/containers/<id>/container.json files.
+    // <dir of the database>/containers/<id>/container.json files (listed
+    // unless Records::IfDbEmpty was asked and the database has content).
     std::vector<std::string> container_records;
     // Why the database cannot be trusted to hold the state ("" when it can:
     // a present database, or a fresh root with nothing in it).
     std::string problem(const std::string& db_path) const;
 };
-StateFiles probe_state_files(const std::string& db_path);
+// Every command opens the store: it lists the containers' records (a stat
+// per container) only where problem() needs them, unless asked for them all.
+enum class Records { All, IfDbEmpty };
+StateFiles probe_state_files(const std::string& db_path, Records records = Records::All);
 
 class StateStore {
 public:
@@ -158,6 +162,9 @@ public:
     // sets WAL, busy_timeout and foreign keys, and migrates the schema.
     explicit StateStore(std::string path = kDefaultStatePath,
                         int busy_timeout_ms = 5000, Open mode = Open::Normal);
+    // SQLite's WAL hook holds `this`: never copied or moved.
+    StateStore(const StateStore&) = delete;
+    StateStore& operator=(const StateStore&) = delete;
 
     const std::string& path() const noexcept { return db_.path(); }
     int schema_version();
