@@ -86,6 +86,9 @@ check "a container on network gone made its host rules" bash -c "iptables-save |
 gbr=$(bridge_of gone)
 v2 load -i "$T/bb.tar" >/dev/null
 v2 create --name other --network othernet $IMG true >/dev/null
+"$V" network rm othernet >/dev/null 2>"$T/err"; rc=$?
+check "network rm refuses a network another root's container uses, naming it" \
+  bash -c "[ $rc = 125 ] && grep -q 'used by container(s) other (root $R2)' '$T/err'"
 "$V" system prune -f >"$T/out" 2>&1
 check "system prune keeps a network only another root's container uses" \
   bash -c "'$V' network ls -q | grep -qx othernet"
