@@ -4,9 +4,14 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
+#include "engine/state_store.hpp"
 #include "net/cni.hpp"
 #include "net/host_rules.hpp"
 #include "net/netns.hpp"
@@ -207,6 +212,89 @@ void detach_network(const NetworkPaths& paths, const std::string& id, const std:
     } catch (const std::exception& e) {
         log::warn(std::string("container ") + id + ": " + e.what());
     }
+}
+
+namespace {
+std::string roots_dir(const NetworkPaths& paths) { return paths.net_dir + "/roots"; }
+// A root as other roots find it (given relative to this command's directory).
+StateRoot own_root(const NetworkPaths& paths) {
+    return {fs::absolute(paths.root).lexically_normal().string(), fs::absolute(paths.runroot).lexically_normal().string()};
+}
+
+// The record's file name: a hash of the root's path (FNV-1a, 64 bits).
+std::string root_record(const NetworkPaths& paths, const std::string& root) {
+    uint64_t h = 14695981039346656037ull;
+    for (unsigned char ch : root) h = (h ^ ch) * 1099511628211ull;
+    char name[17];
+    std::snprintf(name, sizeof name, "%016llx", static_cast<unsigned long long>(h));
+    return roots_dir(paths) + "/" + name;
+}
+
+// The networks container config `cfg` names ("" is the default network's old name).
+std::vector<std::string> networks_of(const json& cfg) {
+    std::vector<std::string> out;
+    if (!cfg.is_object()) return out;
+    if (auto it = cfg.find("network"); it != cfg.end() && it->is_string())
+        out.push_back(it->get<std::string>().empty() ? net::kDefaultNetwork : it->get<std::string>());
+    if (auto it = cfg.find("networks"); it != cfg.end() && it->is_array())
+        for (const auto& n : *it)
+            if (n.is_string()) out.push_back(n.get<std::string>());
+    return out;
+}
+}  // namespace
+
+void record_root(const NetworkPaths& paths) {
+    const StateRoot self = own_root(paths);
+    const std::string file = root_record(paths, self.root);
+    const std::string text = json{{"root", self.root}, {"runroot", self.runroot}}.dump() + "\n";
+    try {
+        if (read_file(file) == text) return;
+    } catch (const Error&) {
+    }
+    make_dirs(roots_dir(paths), 0755);
+    write_file_atomic(file, text, 0644);
+}
+
+std::vector<StateRoot> roots_sharing(const NetworkPaths& paths) {
+    std::vector<StateRoot> out = {own_root(paths)};
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(roots_dir(paths), ec)) {
+        if (!e.is_regular_file() || e.path().filename().string().find('.') != std::string::npos) continue;
+        StateRoot r;
+        try {
+            json j = json::parse(read_file(e.path().string()));
+            r = {j.at("root").get<std::string>(), j.at("runroot").get<std::string>()};
+        } catch (const std::exception& ex) {
+            log::warn("network roots: ignoring " + e.path().string() + ": " + ex.what());
+            continue;
+        }
+        if (r.root == out[0].root) continue;
+        if (!path_exists(r.root + "/vitro.db")) {  // that root is gone: so are its containers
+            ::unlink(e.path().c_str());
+            continue;
+        }
+        out.push_back(std::move(r));
+    }
+    return out;
+}
+
+std::map<std::string, std::vector<std::string>> network_users(const std::vector<StateRoot>& roots) {
+    std::map<std::string, std::vector<std::string>> out;
+    for (size_t i = 0; i < roots.size(); ++i) {
+        const std::string db = roots[i].root + "/vitro.db";
+        if (!path_exists(db)) continue;  // no engine state yet: no containers
+        const std::string where = i == 0 ? "" : " (root " + roots[i].root + ")";
+        std::vector<ContainerRecord> containers;
+        try {
+            containers = StateStore(db).list_containers();
+        } catch (const Error& e) {
+            throw e.wrap("the containers of state root " + roots[i].root + " (it shares the network config dir)");
+        }
+        for (const auto& c : containers)
+            for (const auto& n : networks_of(c.config))
+                out[n].push_back((c.name.empty() ? c.id.substr(0, 12) : c.name) + where);
+    }
+    return out;
 }
 
 namespace {

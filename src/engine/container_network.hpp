@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ struct NetworkPaths {
     std::string net_dir;   // conflists
     std::string cni_path;  // plugin binaries
     std::string cni_cache; // cached ADD results
+    std::string root;      // the state root (its vitro.db): recorded in <net_dir>/roots
 };
 
 // The network mode of a `--network` value: "none", "host", or a CNI network
@@ -72,6 +74,25 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
 // (errors are logged, not thrown: a removal must always finish).
 void detach_network(const NetworkPaths& paths, const std::string& id, const std::string& network,
                     const std::vector<PortMapping>& ports);
+
+// State roots share a network config dir; the state root is each one's own.
+// A root that creates a container on a network is recorded in
+// <net_dir>/roots/ (one file per root: its root and runroot), so that a
+// network's removal from any root (network rm, system prune) sees every
+// root's containers and every runroot's host-rule markers.
+struct StateRoot {
+    std::string root, runroot;
+};
+// Records `paths`' root (once). Under the network store's lock (shared is enough).
+void record_root(const NetworkPaths& paths);
+// Every recorded root whose state database is still there, `paths`' own
+// first (recorded or not); a record whose database is gone is dropped.
+// Under the network store's exclusive lock.
+std::vector<StateRoot> roots_sharing(const NetworkPaths& paths);
+// Network name -> the containers of `roots` that use it: "NAME" for the
+// first root's, "NAME (root ROOT)" for another's. A root whose database
+// cannot be read is an Error naming it (nothing is known unused then).
+std::map<std::string, std::vector<std::string>> network_users(const std::vector<StateRoot>& roots);
 
 // Writes <dir>/hosts, <dir>/resolv.conf and <dir>/hostname for the container.
 void write_etc_files(const std::string& dir, const std::string& hostname, const std::vector<std::string>& ips,

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -25,6 +26,7 @@
 #include "image/snapshot.hpp"
 #include "image/unpack.hpp"
 #include "linux/procfs.hpp"
+#include "net/networks.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
@@ -277,7 +279,7 @@ std::vector<ContainerRecord> Engine::restore_unknown_containers() {
 }
 
 NetworkPaths Engine::network_paths() const {
-    return {opts_.runroot, opts_.net_dir, opts_.cni_path, opts_.root + "/cni/results"};
+    return {opts_.runroot, opts_.net_dir, opts_.cni_path, opts_.root + "/cni/results", opts_.root};
 }
 
 std::unique_ptr<RuntimeDriver> Engine::driver_for(const ContainerRecord& c) const {
@@ -307,6 +309,10 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     std::vector<std::string> share;
     std::string infra_id;
     std::optional<ContainerRecord> infra_rec;  // a member's infra
+    // A joined network namespace's owner (mode "container:ID"): the pod's
+    // infra, or the container given with --network container:X.
+    std::string net_owner_id;
+    std::optional<ContainerRecord> net_owner;
     if (pod && !infra) {
         share = pod->config.value("share", std::vector<std::string>{});
         infra_id = pod->config.value("infra_id", "");
@@ -328,6 +334,8 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 share.erase(std::find(share.begin(), share.end(), "net"));
             } else {
                 mode = "container:" + infra_id;
+                net_owner_id = infra_id;
+                net_owner = infra_rec;
             }
         }
         if (shares("uts")) {
@@ -335,6 +343,25 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 throw Error(EINVAL, "invalid config provided: cannot set hostname when joining the pod UTS namespace");
             run.hostname = infra_rec->config.value("hostname", "");
         }
+    }
+    if (is_joined_mode(mode) && !req.network.empty()) {
+        // --network container:X: X's namespace, as a pod member has its
+        // infra's (net_owner: X, or the container X itself joins).
+        const std::string ref = mode.substr(std::strlen("container:"));
+        auto target = ref.empty() ? std::nullopt : state().find_container(ref);
+        if (!target) throw Error(ENOENT, "--network " + mode + ": no container with name or ID \"" + ref + "\" found");
+        const std::string target_mode = target->config.value("network", "");
+        if (is_joined_mode(target_mode)) {
+            net_owner_id = target_mode.substr(std::strlen("container:"));
+            net_owner = state().find_container(net_owner_id);
+            if (!net_owner)
+                throw Error(ENOENT, "--network " + mode + ": container " + target->name + " joins container " +
+                                        net_owner_id.substr(0, 12) + ", which no longer exists");
+        } else {
+            net_owner_id = target->id;
+            net_owner = target;
+        }
+        mode = target_mode == "host" ? "host" : "container:" + net_owner_id;
     }
     if (!req.ports.empty() && !is_cni_mode(mode))
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
@@ -385,7 +412,18 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         c.owner_start_time = self ? self->start_time : 0;
     }
     check_nothing_lost();
-    state().add_container(c);  // the name is checked here, before anything is made
+    {
+        // The network is there when the container is recorded: its removal
+        // (network rm, any root's system prune) waits on this lock, then sees
+        // the container, and this root (record_root) with it.
+        UniqueFd network_lock;
+        if (is_cni_mode(mode) && mode != net::kDefaultNetwork) {
+            network_lock = net::NetworkStore(opts_.net_dir).lock(true);
+            check_network(network_paths(), mode);
+            record_root(network_paths());
+        }
+        state().add_container(c);  // the name is checked here, before anything is made
+    }
 
     try {
         image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);
@@ -393,7 +431,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         run.root_path = "merged";
         json spec = build_spec(src.config, run, snap.merged_dir());
         apply_security_opts(spec, req.security_opts);
-        if (is_joined_mode(mode)) set_network_namespace(spec, mode, netns_path(network_paths(), infra_id));
+        if (is_joined_mode(mode)) set_network_namespace(spec, mode, netns_path(network_paths(), net_owner_id));
         else set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
         bool own_uts = std::find(share.begin(), share.end(), "uts") == share.end();
         if (mode == "host" || !own_uts) spec.erase("hostname");  // a joined uts namespace has the infra's
@@ -401,7 +439,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         // A member sharing the pod's network sees the pod's /etc/hosts and
         // resolv.conf (the infra's, written when it starts), and with the uts
         // namespace its /etc/hostname.
-        std::string net_dir = is_joined_mode(mode) ? infra_rec->bundle : c.bundle;
+        std::string net_dir = is_joined_mode(mode) ? net_owner->bundle : c.bundle;
         add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle);
         write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
         if (!req.started_by_creator) {  // `create`: complete now, and the user's to start
@@ -446,6 +484,19 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     }
 }
 
+// --network container:X: X's namespace is pinned while X runs (and gone,
+// or another's, once it stops), so X must be running when this one starts.
+void Engine::require_net_owner_running(const ContainerRecord& c, const std::string& mode) {
+    const std::string owner_id = mode.substr(std::strlen("container:"));
+    auto owner = state().find_container(owner_id);
+    if (!owner)
+        throw Error(ENOENT, "container " + c.name + " joins the network namespace of container " +
+                                owner_id.substr(0, 12) + ", which no longer exists");
+    if (!is_running(*owner) || !path_exists(netns_path(network_paths(), owner->id)))
+        throw ConflictError("container " + c.name + " joins the network namespace of container " + owner->name +
+                            ", which is not running (start " + owner->name + " first)");
+}
+
 int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     // One start at a time per container (two `run --pod` starting the pod's
     // infra at once): the second sees the first's result. Held until the
@@ -461,6 +512,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     std::string mode = cfg.value("network", "none");
 
     if (cfg.contains("pod_infra")) prepare_pod_member(c);
+    else if (is_joined_mode(mode)) require_net_owner_running(c, mode);
     image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(cfg));
     if (!snap.mounted()) snap.mount();
     NetworkAttachment att;

@@ -174,6 +174,9 @@ private:
     void remove_container(ContainerRecord c, bool force);
     // A member about to start: the infra running, the spec pointed at its namespaces.
     void prepare_pod_member(const ContainerRecord& c);
+    // One joining another's network namespace (--network container:X, `mode`)
+    // about to start: X running, else an error naming X.
+    void require_net_owner_running(const ContainerRecord& c, const std::string& mode);
     // <root>/pause/rootfs with the current vitro-pause: the infra's only layer.
     std::string ensure_pause_layer();
     // A running container whose monitor died while its init lives on: a new

@@ -124,4 +124,10 @@ void remove_host_rules(const HostRules& r, const std::string& state_dir) {
     ::unlink((state_dir + "/" + r.network).c_str());
 }
 
+void forget_host_rules(const std::string& network, const std::string& state_dir) {
+    if (!path_exists(state_dir + "/" + network)) return;  // nothing to forget (and no dir to make)
+    StateLock lock(state_dir);
+    ::unlink((state_dir + "/" + network).c_str());
+}
+
 }  // namespace vitro::net

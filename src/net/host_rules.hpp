@@ -54,5 +54,8 @@ void ensure_host_rules(const HostRules& r, const std::string& state_dir);
 // Removes the rules (each one that is there) and the marker. Never throws for
 // a rule that is already gone.
 void remove_host_rules(const HostRules& r, const std::string& state_dir);
+// Removes only the marker of `network` under `state_dir` (another runroot's,
+// when the rules went through remove_host_rules in this one).
+void forget_host_rules(const std::string& network, const std::string& state_dir);
 
 }  // namespace vitro::net

@@ -8,9 +8,12 @@
 #include <cerrno>
 #include <set>
 
+#include "linux/netdev.hpp"
+#include "net/host_rules.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
+#include "util/log.hpp"
 
 namespace vitro::net {
 
@@ -171,26 +174,75 @@ NetworkConfigList NetworkStore::inspect(const std::string& name) const {
 }
 
 namespace {
-// The first /24 of kSubnetPool (10.89.0.0/16) that overlaps none of `used`.
+// The first /24 of kSubnetPool that overlaps none of `used`.
 std::string free_subnet(const std::vector<Cidr>& used) {
+    Cidr pool = parse_cidr(kSubnetPool, "subnet");
     for (int i = 0; i < 256; ++i) {
-        std::string text = "10.89." + std::to_string(i) + ".0/24";
+        std::string text = std::to_string(pool.bytes[0]) + "." + std::to_string(pool.bytes[1]) + "." +
+                           std::to_string(i) + ".0/24";
         Cidr c = parse_cidr(text, "subnet");
         if (std::none_of(used.begin(), used.end(), [&](const Cidr& u) { return cidrs_overlap(c, u); })) return text;
     }
     throw Error(ENOSPC, std::string("network subnet: no free /24 left in ") + kSubnetPool + "; give one with --subnet");
 }
+
+Cidr cidr_of(const IpPrefix& p) {
+    Cidr c;
+    c.v6 = p.address.v6;
+    c.prefix = p.prefix;
+    c.address = p.address.str();
+    std::copy(p.address.bytes.begin(), p.address.bytes.end(), c.bytes);
+    return c;
+}
+
+// A route of this network namespace's main table, as podman reads them.
+struct HostRoute {
+    Cidr dst;
+    std::string dev;   // its device ("" when it has none)
+    std::string text;  // "10.191.0.0/24 dev cni-podman1"
+};
+
+// The main table's IPv4 and IPv6 routes, but for the default routes (every
+// subnet is "behind" those). A kernel without IPv6 has IPv4's only.
+std::vector<HostRoute> host_routes() {
+    std::vector<HostRoute> out;
+    os::Rtnl nl;
+    for (int family : {AF_INET, AF_INET6}) {
+        std::vector<os::Route> routes;
+        try {
+            routes = os::main_routes(nl, family);
+        } catch (const Error& e) {
+            if (family == AF_INET6 && (e.code() == EAFNOSUPPORT || e.code() == EOPNOTSUPP)) continue;
+            throw e.wrap("read the host's routes");
+        }
+        for (const auto& r : routes) {
+            if (r.dst.prefix == 0) continue;
+            HostRoute h{cidr_of(r.dst), {}, r.dst.str()};
+            if (r.oif > 0)
+                if (auto link = os::find_link(nl, r.oif)) h.dev = link->name;
+            if (!h.dev.empty()) h.text += " dev " + h.dev;
+            out.push_back(std::move(h));
+        }
+    }
+    return out;
+}
 }  // namespace
 
-NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in) {
+UniqueFd NetworkStore::lock(bool shared) const {
+    make_dirs(dir_.string(), 0755);
+    return lock_file((dir_ / "networks.lock").string(), shared);
+}
+
+NetworkConfigList NetworkStore::create(const NetworkSpec& spec) { return create(spec, false); }
+
+NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in, bool pool_when_routed) {
     NetworkSpec spec = spec_in;
     if (spec.subnet.empty() && !spec.gateway.empty()) bad("gateway", spec.gateway + ": needs a subnet");
     NetworkSpec checked = spec;  // a subnet still to pick is checked as the pool it comes from
     if (checked.subnet.empty()) checked.subnet = kSubnetPool;
     validate(checked);
-    make_dirs(dir_.string(), 0755);
     // From the check of what others use to the new file: one create at a time.
-    UniqueFd lock = lock_file((dir_ / "networks.lock").string());
+    UniqueFd held = lock();
     std::vector<Cidr> used;
     std::vector<std::string> used_text;  // used[i] as an error names it
     std::set<std::string> bridges;
@@ -206,16 +258,34 @@ NetworkConfigList NetworkStore::create(const NetworkSpec& spec_in) {
             }
         }
     }
-    if (spec.subnet.empty()) spec.subnet = free_subnet(used);
-    Cidr mine = parse_cidr(spec.subnet, "subnet");
-    for (size_t i = 0; i < used.size(); ++i)
-        if (cidrs_overlap(mine, used[i]))
-            throw Error(EEXIST, "network " + spec.name + ": subnet " + spec.subnet + " overlaps " + used_text[i]);
     if (spec.bridge.empty()) {
         for (int i = 1; spec.bridge.empty(); ++i)
             if (!bridges.count("vitro" + std::to_string(i))) spec.bridge = "vitro" + std::to_string(i);
     } else if (bridges.count(spec.bridge)) {
         throw Error(EEXIST, "network " + spec.name + ": bridge " + spec.bridge + " is used by another network");
+    }
+    // The host's routes, but those through the network's own bridge (made by
+    // an earlier container of this network, or of this network in another
+    // config dir of the same namespace).
+    std::vector<HostRoute> routes = host_routes();
+    std::erase_if(routes, [&](const HostRoute& r) { return r.dev == spec.bridge; });
+    std::vector<Cidr> taken = used;
+    for (const auto& r : routes) taken.push_back(r.dst);
+    if (spec.subnet.empty()) spec.subnet = free_subnet(taken);
+    Cidr mine = parse_cidr(spec.subnet, "subnet");
+    for (size_t i = 0; i < used.size(); ++i)
+        if (cidrs_overlap(mine, used[i]))
+            throw Error(EEXIST, "network " + spec.name + ": subnet " + spec.subnet + " overlaps " + used_text[i]);
+    for (const auto& r : routes) {
+        if (!cidrs_overlap(mine, r.dst)) continue;
+        if (!pool_when_routed)
+            throw Error(EEXIST, "network " + spec.name + ": subnet " + spec.subnet +
+                                    " is already used on the host or by another config (route " + r.text + ")");
+        std::string instead = free_subnet(taken);
+        log::warn("network " + spec.name + ": subnet " + spec.subnet + " is already used on the host (route " + r.text +
+                  "): it gets " + instead + " instead");
+        spec.subnet = instead;
+        break;
     }
     json doc = make_conflist(spec);
     std::string text = doc.dump(2) + "\n";
@@ -244,11 +314,43 @@ void NetworkStore::remove(const std::string& name) {
 NetworkConfigList NetworkStore::ensure_default(const std::string& subnet, const std::string& ipam_data_dir) {
     if (exists(kDefaultNetwork)) return inspect(kDefaultNetwork);
     try {
-        return create({.name = kDefaultNetwork, .bridge = kDefaultBridge, .subnet = subnet, .ipam_data_dir = ipam_data_dir});
+        return create({.name = kDefaultNetwork, .bridge = kDefaultBridge, .subnet = subnet, .ipam_data_dir = ipam_data_dir},
+                      true);
     } catch (const Error& e) {
         if (e.code() == EEXIST && exists(kDefaultNetwork)) return inspect(kDefaultNetwork);  // a concurrent create won
         throw;
     }
+}
+
+void remove_network(NetworkStore& store, const std::string& name, const std::vector<std::string>& rules_dirs) {
+    NetworkConfigList list = store.inspect(name);
+    if (auto rules = host_rules_of(list)) {
+        for (size_t i = 0; i < rules_dirs.size(); ++i) {
+            if (i == 0) remove_host_rules(*rules, rules_dirs[i]);
+            else forget_host_rules(name, rules_dirs[i]);
+        }
+    }
+    // The bridge goes when it is this network's: a bridge with an address in
+    // its subnets (a bridge of the same name that another config dir's
+    // network uses in this namespace has that network's address, and stays).
+    if (std::string bridge = bridge_of(list); !bridge.empty()) try {
+        std::vector<Cidr> subnets;
+        for (const auto& s : subnets_of(list)) try {
+            subnets.push_back(parse_cidr(s, "subnet"));
+        } catch (const Error&) {
+        }
+        os::Rtnl nl;
+        auto link = os::find_link(nl, bridge);
+        bool ours = false;
+        if (link && link->kind == "bridge")
+            for (const auto& subnet : subnets)
+                for (const auto& a : os::link_addresses(nl, link->index, subnet.v6 ? AF_INET6 : AF_INET))
+                    ours = ours || cidrs_overlap(subnet, cidr_of(a));
+        if (ours) os::delete_link(nl, link->index, bridge);
+    } catch (const Error& e) {
+        throw e.wrap("network " + name + ": remove bridge " + bridge);
+    }
+    store.remove(name);
 }
 
 }  // namespace vitro::net

@@ -117,10 +117,10 @@ void make_dirs(const std::string& path, int mode) {
     }
 }
 
-UniqueFd lock_file(const std::string& path) {
+UniqueFd lock_file(const std::string& path, bool shared) {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
     if (!fd) throw_errno("open lock file", path);
-    while (::flock(fd.get(), LOCK_EX) < 0)
+    while (::flock(fd.get(), shared ? LOCK_SH : LOCK_EX) < 0)
         if (errno != EINTR) throw_errno("lock", path);
     return fd;
 }

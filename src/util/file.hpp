@@ -26,8 +26,8 @@ void write_file_atomic(const std::string& path, std::string_view data, int mode 
 bool path_exists(const std::string& path);
 // mkdir -p; existing directories are fine.
 void make_dirs(const std::string& path, int mode = 0755);
-// An exclusive flock on `path` (created 0600 if missing), held until the fd
-// is closed; between processes, and released by the kernel when one dies.
-UniqueFd lock_file(const std::string& path);
+// An exclusive (or shared) flock on `path` (created 0600 if missing), held
+// until the fd is closed; between processes, and released by the kernel when one dies.
+UniqueFd lock_file(const std::string& path, bool shared = false);
 
 }  // namespace vitro

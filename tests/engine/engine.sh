@@ -99,7 +99,7 @@ check "a kill -9 of monitor and container is repaired by the next command" \
 # --- networking (the default bridge network through CNI)
 "$V" run -d --name a $IMG sleep 100 >/dev/null
 ip_a=$("$V" inspect -f '{{.NetworkSettings.IPAddress}}' a)
-check "a bridge container gets an address" bash -c "[[ '$ip_a' == 10.88.* ]]"
+check "a bridge container gets an address" bash -c "[[ '$ip_a' == 10.86.* ]]"
 check "two containers on one bridge reach each other" "$V" run --rm $IMG ping -c1 -W2 "$ip_a"
 # bridge + host-local run built in; the plugin binaries take turns with them on one network.
 check "... and with the CNI plugin binaries (VITRO_CNI_BUILTIN=0) beside the built-in" \
@@ -140,7 +140,7 @@ nsenter -t $outside -n sh -c 'ip link set lo up; ip addr add 192.0.2.2/24 dev v-
 check "outbound traffic is forwarded and masqueraded (a peer with no route back answers)" \
   bash -c "'$V' run --rm $IMG ping -c1 -W2 192.0.2.2 >/dev/null"
 check "... by one rule for the whole network, tagged with its name" \
-  eq "$(iptables -t nat -S POSTROUTING | grep -c -- '-s 10.88.0.0/16 ! -d 10.88.0.0/16 .*vitro network vitro.* -j MASQUERADE')" 1
+  eq "$(iptables -t nat -S POSTROUTING | grep -c -- '-s 10.86.0.0/16 ! -d 10.86.0.0/16 .*vitro network vitro.* -j MASQUERADE')" 1
 "$V" network create --subnet 10.93.0.0/24 side >/dev/null
 check "a container on a created network is masqueraded too" bash -c "'$V' run --rm --network side $IMG ping -c1 -W2 192.0.2.2 >/dev/null"
 kill $outside; ip link del v-out 2>/dev/null; iptables -P FORWARD ACCEPT

@@ -155,20 +155,20 @@ TEST_F(NetworkCmd, CreateLsInspectRm) {
     EXPECT_TRUE(fs::exists(net_dir_ / "front.conflist"));
     EXPECT_EQ(ls_names(), std::vector<std::string>({"front", "vitro"}));
 
-    // A network created without --subnet gets a free /24 of 10.89.0.0/16.
+    // A network created without --subnet gets a free /24 of 10.87.0.0/16.
     json front = inspect_one("front");
     EXPECT_EQ(front["name"], "front");
-    EXPECT_EQ(bridge_of(front)["ipam"]["ranges"][0][0]["subnet"], "10.89.0.0/24");
+    EXPECT_EQ(bridge_of(front)["ipam"]["ranges"][0][0]["subnet"], "10.87.0.0/24");
     ASSERT_EQ(network({"create", "back"}).code, 0);
-    EXPECT_EQ(bridge_of(inspect_one("back"))["ipam"]["ranges"][0][0]["subnet"], "10.89.1.0/24");
+    EXPECT_EQ(bridge_of(inspect_one("back"))["ipam"]["ranges"][0][0]["subnet"], "10.87.1.0/24");
 
     r = network({"ls"});
     ASSERT_EQ(r.code, 0) << r.describe();
     EXPECT_EQ(r.out.rfind("NAME", 0), 0u) << r.describe();
     EXPECT_NE(r.out.find("DRIVER"), std::string::npos);
     EXPECT_NE(r.out.find("SUBNET"), std::string::npos);
-    EXPECT_NE(r.out.find("10.88.0.0/16"), std::string::npos) << r.describe();
-    EXPECT_NE(r.out.find("10.89.0.0/24"), std::string::npos) << r.describe();
+    EXPECT_NE(r.out.find("10.86.0.0/16"), std::string::npos) << r.describe();
+    EXPECT_NE(r.out.find("10.87.0.0/24"), std::string::npos) << r.describe();
 
     r = network({"ls", "--format", "json"});
     ASSERT_EQ(r.code, 0) << r.describe();
@@ -178,7 +178,7 @@ TEST_F(NetworkCmd, CreateLsInspectRm) {
     EXPECT_EQ(ls[0]["name"], "back");
     EXPECT_EQ(ls[0]["driver"], "bridge");
     EXPECT_EQ(ls[2]["name"], "vitro");
-    EXPECT_EQ(ls[2]["subnets"][0]["subnet"], "10.88.0.0/16");
+    EXPECT_EQ(ls[2]["subnets"][0]["subnet"], "10.86.0.0/16");
 
     r = network({"inspect", "front", "back"});
     ASSERT_EQ(r.code, 0) << r.describe();
@@ -212,7 +212,7 @@ TEST_F(NetworkCmd, ParallelCreatesGetDistinctSubnets) {
     }
     EXPECT_EQ(subnets.size(), static_cast<size_t>(kCreates)) << ::testing::PrintToString(subnets);
     EXPECT_EQ(bridges.size(), static_cast<size_t>(kCreates)) << ::testing::PrintToString(bridges);
-    for (const auto& s : subnets) EXPECT_EQ(s.rfind("10.89.", 0), 0u) << s;
+    for (const auto& s : subnets) EXPECT_EQ(s.rfind("10.87.", 0), 0u) << s;
     // No leftovers of the writes (temporary files) beside the conflists and the lock.
     for (const auto& e : fs::directory_iterator(net_dir_)) {
         std::string n = e.path().filename().string();
@@ -261,7 +261,7 @@ TEST_F(NetworkCmd, OverlappingSubnet) {
     expect_error({"create", "--subnet", "10.90.0.128/25", "second"}, {"10.90.0.128/25", "overlaps", "first"});
     expect_error({"create", "--subnet", "10.90.0.0/16", "third"}, {"10.90.0.0/16", "overlaps"});
     // The default network's subnet is taken too, even before it was first used.
-    expect_error({"create", "--subnet", "10.88.5.0/24", "fourth"}, {"10.88.5.0/24", "overlaps", "vitro"});
+    expect_error({"create", "--subnet", "10.86.5.0/24", "fourth"}, {"10.86.5.0/24", "overlaps", "vitro"});
     EXPECT_EQ(ls_names(), std::vector<std::string>({"first", "vitro"}));
 }
 

@@ -1,6 +1,7 @@
 // network create|ls|rm|inspect: CNI conflists under --network-config-dir
 // (net/networks), podman's commands and output. A network is in use while a
-// container recorded in the engine's state database names it.
+// container recorded in the state database of any root sharing the config
+// dir names it (engine::network_users).
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -10,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/vitro/cli.hpp"
-#include "engine/state_store.hpp"
+#include "engine/container_network.hpp"
 #include "net/host_rules.hpp"
 #include "net/networks.hpp"
 #include "util/error.hpp"
@@ -59,27 +60,8 @@ json summary(const net::NetworkConfigList& n) {
             {"file", n.source}};
 }
 
-// Names of the containers recorded in the state database that use `network`.
-std::vector<std::string> containers_using(const Globals& g, const std::string& network) {
-    std::vector<std::string> out;
-    const std::string db = g.root + "/vitro.db";
-    if (!path_exists(db)) return out;  // no engine state yet: no containers
-    engine::StateStore store(db);
-    for (const auto& c : store.list_containers()) {
-        const json& cfg = c.config;
-        bool uses = false;
-        if (cfg.is_object()) {
-            if (auto it = cfg.find("network"); it != cfg.end() && it->is_string())
-                uses = it->get<std::string>() == network ||
-                       (it->get<std::string>().empty() && network == net::kDefaultNetwork);
-            if (auto it = cfg.find("networks"); it != cfg.end() && it->is_array())
-                for (const auto& n : *it)
-                    if (n.is_string() && n.get<std::string>() == network) uses = true;
-        }
-        if (uses) out.push_back(c.name.empty() ? c.id.substr(0, 12) : c.name);
-    }
-    return out;
-}
+// The paths network_users and record_root read: the state root is this command's.
+engine::NetworkPaths network_paths(const Globals& g) { return {g.runroot, g.net_dir, g.cni_path, "", g.root}; }
 
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
     std::string s;
@@ -172,21 +154,26 @@ void run_ls(Globals& g, const std::string& format, bool quiet) {
 
 void run_rm(Globals& g, const std::vector<std::string>& names, bool force) {
     net::NetworkStore store(g.net_dir);
+    // No container of any root sharing the config dir is created on the
+    // network while it is checked and removed.
+    UniqueFd held = store.lock();
+    const auto roots = engine::roots_sharing(network_paths(g));
+    const auto users_of = force ? decltype(engine::network_users(roots)){} : engine::network_users(roots);
     // Every name is checked before any is removed.
     for (const auto& name : names) {
         if (name == net::kDefaultNetwork)
             throw Error(EPERM, "network rm: \"" + name + "\" is the default network and cannot be removed");
         if (!store.exists(name)) throw Error(ENOENT, "network rm: \"" + name + "\": no such network");
         if (!force) {
-            auto users = containers_using(g, name);
-            if (!users.empty())
-                throw Error(EBUSY, "network rm: \"" + name + "\" is used by container(s) " + join(users) +
+            if (auto users = users_of.find(name); users != users_of.end())
+                throw Error(EBUSY, "network rm: \"" + name + "\" is used by container(s) " + join(users->second) +
                                        " (remove them first, or use -f)");
         }
     }
+    std::vector<std::string> rules_dirs;
+    for (const auto& r : roots) rules_dirs.push_back(net::host_rules_dir(r.runroot));
     for (const auto& name : names) {
-        if (auto rules = net::host_rules_of(store.inspect(name))) net::remove_host_rules(*rules, net::host_rules_dir(g.runroot));
-        store.remove(name);
+        net::remove_network(store, name, rules_dirs);
         std::printf("%s\n", name.c_str());
     }
 }
@@ -223,7 +210,9 @@ void add_network_commands(CLI::App& app, Globals& g) {
         cmd->add_option("NAME", f->name, "name of the network (letters, digits, '-', '_', '.')")->required();
         cmd->add_option("-d,--driver", f->driver, "network driver (only bridge)")->default_str("bridge");
         cmd->add_option("--subnet", f->subnet,
-                        "subnet in CIDR form, e.g. 10.90.0.0/24 (default: the first free /24 of 10.89.0.0/16)");
+                        std::string("subnet in CIDR form, e.g. 10.90.0.0/24, that no other network and no route "
+                                    "of the host covers (default: the first free /24 of ") +
+                            net::kSubnetPool + ")");
         cmd->add_option("--gateway", f->gateway, "gateway address in the subnet (default: its first address); needs --subnet");
         cmd->add_option("--interface-name", f->bridge, "name of the bridge interface (default: vitroN)");
         cmd->add_flag("--internal", f->internal, "no masquerading to the outside (ipMasq false)");
@@ -247,8 +236,8 @@ void add_network_commands(CLI::App& app, Globals& g) {
         cmd->alias("remove");
         cmd->add_option("NAME", *names, "networks to remove")->required();
         cmd->add_flag("-f,--force", *force,
-                      "remove even while containers are recorded as using the network (they keep their "
-                      "current interfaces until they stop)");
+                      "remove even while containers are recorded as using the network (its bridge goes: "
+                      "running ones lose their connection)");
         cmd->callback([&g, names, force] { run_rm(g, *names, *force); });
     }
     {

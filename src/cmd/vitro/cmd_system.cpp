@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "cgroups/cgroup.hpp"
@@ -13,6 +14,8 @@
 #include "image/fsutil.hpp"
 #include "image/gc.hpp"
 #include "image/import.hpp"
+#include "engine/container_network.hpp"
+#include "net/host_rules.hpp"
 #include "net/networks.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
@@ -111,15 +114,36 @@ void add_system_prune(CLI::App* system, Globals& g) {
             }
         }
         auto remaining = eng.list();
-        std::set<std::string> used_networks;
-        for (const auto& c : remaining) used_networks.insert(c.config.value("network", ""));
+        // Networks no container of any root sharing the config dir uses
+        // (engine::network_users), with their host rules and bridges; no
+        // container is created on one meanwhile (the store's lock).
         std::vector<std::string> removed_nets;
-        net::NetworkStore nets(g.net_dir);
-        for (const auto& n : nets.list())
-            if (n.name != net::kDefaultNetwork && !used_networks.count(n.name)) {
-                nets.remove(n.name);
-                removed_nets.push_back(n.name);
+        {
+            net::NetworkStore nets(g.net_dir);
+            UniqueFd held = nets.lock();
+            const auto roots = engine::roots_sharing(eng.network_paths());
+            std::vector<std::string> rules_dirs;
+            for (const auto& r : roots) rules_dirs.push_back(net::host_rules_dir(r.runroot));
+            std::map<std::string, std::vector<std::string>> users;
+            std::vector<net::NetworkConfigList> candidates;
+            try {
+                users = engine::network_users(roots);
+                candidates = nets.list();
+            } catch (const Error& e) {  // what that root uses is unknown: every network stays
+                std::fprintf(stderr, "Error: no network pruned: %s\n", e.what());
+                g.exit_code = 1;
             }
+            for (const auto& n : candidates) {
+                if (n.name == net::kDefaultNetwork || users.count(n.name)) continue;
+                try {
+                    net::remove_network(nets, n.name, rules_dirs);
+                    removed_nets.push_back(n.name);
+                } catch (const Error& e) {
+                    std::fprintf(stderr, "Error: %s\n", e.what());
+                    g.exit_code = 1;
+                }
+            }
+        }
         auto gc = image::collect_garbage(eng.images(), layers_of(remaining), std::chrono::seconds(std::max(pf->grace, 0)));
         if (!removed.empty()) {
             std::printf("Deleted Containers\n");
