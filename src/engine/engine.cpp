@@ -286,9 +286,26 @@ std::unique_ptr<RuntimeDriver> Engine::driver_for(const ContainerRecord& c) cons
     return make_runtime_driver(c.config.value("runtime", opts_.runtime), opts_.runroot);
 }
 
-ContainerRecord Engine::create(const CreateRequest& req) {
+// Podman's floor for --memory: below it the container cannot even start.
+constexpr int64_t kMinMemoryLimit = 6 * 1024 * 1024;
+
+void validate_request(const CreateRequest& req) {
     if (!req.name.empty() && !valid_name(req.name))
         throw Error(EINVAL, "invalid container name \"" + req.name + "\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    // Checked here, not at stop time: a container that cannot be stopped as asked is never made.
+    try {
+        runtime::parse_signal(req.stop_signal);
+    } catch (const Error& e) {
+        throw Error(EINVAL, "invalid --stop-signal \"" + req.stop_signal + "\": " + e.what() +
+                                " (a name such as SIGTERM or TERM, or a number 1 to 64)");
+    }
+    if (req.run.memory && *req.run.memory > 0 && *req.run.memory < kMinMemoryLimit)
+        throw Error(EINVAL, "invalid --memory " + std::to_string(*req.run.memory) +
+                                " bytes: the minimum memory limit allowed is 6MB");
+}
+
+ContainerRecord Engine::create(const CreateRequest& req) {
+    validate_request(req);
     std::optional<PodRecord> pod;
     if (!req.pod.empty()) pod = state().get_pod(req.pod);  // before any work: an unknown pod fails fast
     image::StoredImage img = find_image(images_, req.image);

@@ -87,6 +87,11 @@ struct ExecOptions {
     std::string user;  // --user, resolved in the container's rootfs
 };
 
+// The checks of a request that need no state (name, --stop-signal, --memory
+// floor), so that a command can refuse bad flags before it pulls or makes
+// anything; Engine::create makes them again.
+void validate_request(const CreateRequest& req);
+
 class Engine {
 public:
     explicit Engine(EngineOptions opts);

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 
 #include "image/reference.hpp"
 #include "image/fsutil.hpp"
@@ -361,6 +362,42 @@ std::optional<Descriptor> Store::resolve(const std::string& name) const {
 }
 
 std::optional<std::string> Store::find_name(const std::string& name) const {
+    if (auto tagged = find_tag_by_name(name)) return tagged;
+    auto by_id = tags_by_id(name);
+    if (by_id.empty()) return std::nullopt;
+    return by_id.front();
+}
+
+std::string Store::image_id(const Descriptor& manifest) const {
+    return parse_manifest(read_blob(manifest.digest), "image manifest " + manifest.digest).config.digest;
+}
+
+std::vector<std::string> Store::tags_by_id(const std::string& ref) const {
+    std::string_view hex = ref;
+    if (hex.substr(0, 7) == "sha256:") hex.remove_prefix(7);
+    if (hex.empty() || hex.size() > 64 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos)
+        return {};
+    std::map<std::string, std::vector<std::string>> matches;  // image ID -> its tags
+    for (const auto& t : tags()) {
+        std::string id;
+        try {
+            id = image_id(t.manifest);
+        } catch (const Error& e) {
+            log::warn("image " + t.name + ": no ID (" + std::string(e.what()) + "); not matched by ID");
+            continue;
+        }
+        if (std::string_view(id).substr(id.find(':') + 1, hex.size()) == hex) matches[id].push_back(t.name);
+    }
+    if (matches.size() > 1) {
+        std::string ids;
+        for (const auto& [id, names] : matches) ids += (ids.empty() ? "" : ", ") + id.substr(id.find(':') + 1, 12);
+        throw Error(EINVAL, "image ID prefix \"" + ref + "\" is ambiguous: it begins " +
+                                std::to_string(matches.size()) + " images' IDs (" + ids + "); give more of the ID");
+    }
+    return matches.empty() ? std::vector<std::string>{} : matches.begin()->second;
+}
+
+std::optional<std::string> Store::find_tag_by_name(const std::string& name) const {
     std::vector<std::string> candidates = {name, normalize_local_name(name)};
     // A short name ("busybox") may be a local image, as podman resolves it.
     if (name.find('/') == std::string::npos) candidates.push_back("localhost/" + normalize_local_name(name));

@@ -113,7 +113,18 @@ public:
     // as a local image ("busybox" -> "localhost/busybox:latest"), or as the
     // full registry reference a pull records ("busybox" ->
     // "docker.io/library/busybox:latest"). nullopt when none is tagged.
+    // Also an image ID, as podman takes it: the config digest ("sha256:"
+    // optional), or any unique prefix of it; a name wins over an ID prefix.
+    // Throws EINVAL when a prefix matches more than one image.
     std::optional<std::string> find_name(const std::string& name) const;
+    // find_name without IDs: the tag a name refers to.
+    std::optional<std::string> find_tag_by_name(const std::string& name) const;
+    // The tags of the one image whose ID `ref` is or begins ("sha256:"
+    // optional; hex only); empty when none. Throws EINVAL naming `ref` when
+    // it is the prefix of several images' IDs.
+    std::vector<std::string> tags_by_id(const std::string& ref) const;
+    // A tag's image ID: its config digest ("sha256:<hex>").
+    std::string image_id(const Descriptor& manifest) const;
     std::vector<TagEntry> tags() const;
 
 private:

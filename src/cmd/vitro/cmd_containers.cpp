@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <chrono>
 #include <memory>
@@ -16,6 +18,7 @@
 #include "engine/container_log.hpp"
 #include "engine/engine.hpp"
 #include "engine/monitor.hpp"
+#include "image/import.hpp"
 #include "image/pull.hpp"
 #include "image/snapshot.hpp"
 #include "image/store.hpp"
@@ -23,6 +26,8 @@
 #include "runtime/runtime.hpp"
 #include "util/error.hpp"
 #include "util/strings.hpp"
+#include "util/subprocess.hpp"
+#include "util/file.hpp"
 
 namespace vitro::cli {
 
@@ -134,6 +139,7 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
     r.restart = engine::parse_restart(f.restart);
     if (r.auto_remove && r.restart.policy != engine::RestartPolicy::No)
         throw Error(EINVAL, "--rm and --restart cannot be used together");
+    engine::validate_request(r);  // bad flags refused before a pull
     return r;
 }
 
@@ -183,6 +189,107 @@ std::string ports_text(const ContainerRecord& c) {
                       std::to_string(p.value("hostPort", 0)) + "->" + std::to_string(p.value("containerPort", 0)) +
                       "/" + p.value("protocol", "tcp"));
     return join(out, ", ");
+}
+
+// An image's details for `inspect`, with podman's field names.
+json image_inspect_json(const image::Store& store, const std::string& tag) {
+    auto img = image::load_image(store, tag);
+    const std::string& id = img.manifest.config.digest;
+    json repo_tags = json::array();
+    for (const auto& t : store.tags())
+        if (t.manifest.digest == img.descriptor.digest) repo_tags.push_back(t.name);
+    int64_t size = img.manifest.config.size;
+    for (const auto& l : img.manifest.layers) size += l.size;
+    const json& raw = img.config.raw;
+    return {{"Id", id.substr(id.find(':') + 1)},
+            {"Digest", img.descriptor.digest},
+            {"RepoTags", repo_tags},
+            {"Created", raw.value("created", "")},
+            {"Architecture", raw.value("architecture", "")},
+            {"Os", raw.value("os", "")},
+            {"Config", raw.value("config", json::object())},
+            {"RootFS", raw.value("rootfs", json::object())},
+            {"Size", size}};
+}
+
+// podman's `top` descriptors as the host's ps(1) keywords. pid and user are
+// the host's view (vitro reads no pid namespace for ps).
+const std::map<std::string, std::string>& top_descriptors() {
+    static const std::map<std::string, std::string> m = {
+        {"args", "args"},   {"comm", "comm"},   {"etime", "etime"}, {"group", "group"},   {"hgroup", "group"},
+        {"hpid", "pid"},    {"huser", "user"},  {"nice", "nice"},   {"pcpu", "pcpu"},     {"pgid", "pgid"},
+        {"pid", "pid"},     {"ppid", "ppid"},   {"rgroup", "rgroup"}, {"ruser", "ruser"}, {"state", "stat"},
+        {"stime", "lstart"}, {"time", "time"},  {"tty", "tty"},     {"user", "user"},     {"vsz", "vsz"}};
+    return m;
+}
+
+// Runs the host's ps with `args`; its stdout, or an Error with ps's message.
+std::string run_ps(const std::vector<std::string>& args) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    std::vector<std::string> argv = {"ps"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    RunResult r = run_program_capture(require_program("ps"), argv, env, "", 30);
+    if (r.timed_out || !WIFEXITED(r.status) || WEXITSTATUS(r.status) != 0) {
+        while (!r.stderr_tail.empty() && r.stderr_tail.back() == '\n') r.stderr_tail.pop_back();
+        throw Error(EINVAL, join(argv, " ") + ": " + describe_status(r, 30) +
+                                (r.stderr_tail.empty() ? "" : ": " + r.stderr_tail));
+    }
+    return r.stdout_data;
+}
+
+// Keeps ps output's header and the rows whose PID column is one of `pids`:
+// the user's ps options may select every process on the host (aux, -e).
+// A row whose PID cannot be read is dropped, never shown.
+std::string keep_container_rows(const std::string& out, const std::vector<pid_t>& pids) {
+    std::vector<std::string> lines = split(out, '\n');
+    if (lines.empty() || trim(lines[0]).empty()) throw Error(EINVAL, "ps printed no header");
+    auto words = [](const std::string& line) {
+        std::vector<std::string> w;
+        for (const auto& x : split(line, ' '))
+            if (!x.empty()) w.push_back(x);
+        return w;
+    };
+    std::vector<std::string> header = words(lines[0]);
+    size_t col = 0;
+    for (; col < header.size() && header[col] != "PID"; ++col)
+        // Values of these columns may hold spaces, which would shift the PID column.
+        if (header[col] == "CMD" || header[col] == "COMMAND" || header[col] == "ARGS" || header[col] == "STARTED")
+            throw Error(EINVAL, "ps options: the PID column must come before " + header[col] +
+                                    " (vitro top shows only the container's rows, found by PID)");
+    if (col == header.size())
+        throw Error(EINVAL, "ps options print no PID column: vitro top shows only the container's rows, found by "
+                            "PID (add one, e.g. -o pid,args, or use descriptors)");
+    std::string kept = lines[0] + "\n";
+    for (size_t i = 1; i < lines.size(); ++i) {
+        auto w = words(lines[i]);
+        uint64_t pid = 0;
+        if (w.size() > col && parse_u64(w[col], pid) &&
+            std::find(pids.begin(), pids.end(), static_cast<pid_t>(pid)) != pids.end())
+            kept += lines[i] + "\n";
+    }
+    return kept;
+}
+
+// `vitro top`'s output for a container's `pids`: podman's descriptors, or ps
+// options with only the container's rows kept.
+std::string container_top(const std::vector<pid_t>& pids, const std::vector<std::string>& extra) {
+    std::string list;
+    for (pid_t p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
+    if (extra.empty()) return run_ps({"-o", "user,pid,ppid,etime,time,args", "-p", list});
+    std::string keywords;
+    bool descriptors = true;
+    for (const auto& d : extra) {
+        auto it = top_descriptors().find(d);
+        if (it == top_descriptors().end()) {
+            descriptors = false;
+            break;
+        }
+        keywords += (keywords.empty() ? "" : ",") + it->second;
+    }
+    // -p alone selects: ps lists nothing but these processes.
+    if (descriptors) return run_ps({"-o", keywords, "-p", list});
+    return keep_container_rows(run_ps(extra), pids);
 }
 
 json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
@@ -484,13 +591,21 @@ void add_container_commands(CLI::App& app, Globals& g) {
     });
 
     auto inspect_format = std::make_shared<std::string>("json");
-    auto* inspect = app.add_subcommand("inspect", "show containers' details as JSON");
+    auto* inspect = app.add_subcommand("inspect", "show containers' or images' details as JSON");
     inspect->add_option("-f,--format", *inspect_format, "json, or a {{.Field}} template (e.g. {{.State.Pid}})");
-    inspect->add_option("containers", *refs, "container names or IDs")->required();
+    inspect->add_option("names", *refs, "container or image names or IDs")->required();
     inspect->callback([&g, refs, inspect_format] {
         engine::Engine eng(engine_options(g));
         json all = json::array();
-        for (const auto& r : *refs) all.push_back(inspect_json(eng, eng.get(r)));
+        for (const auto& r : *refs) {
+            // A container first, then an image (by name or ID), as podman's inspect looks.
+            if (!eng.state().find_container(r))
+                if (auto tagged = eng.images().find_name(r)) {
+                    all.push_back(image_inspect_json(eng.images(), *tagged));
+                    continue;
+                }
+            all.push_back(inspect_json(eng, eng.get(r)));
+        }
         if (*inspect_format == "json") std::printf("%s\n", all.dump(4).c_str());
         else
             for (const auto& c : all) std::fputs(render_format(*inspect_format, c).c_str(), stdout);
@@ -503,29 +618,18 @@ void add_container_commands(CLI::App& app, Globals& g) {
         for (const auto& r : *refs) std::printf("%d\n", eng.wait(r));
     });
 
-    auto* top = app.add_subcommand("top", "show the processes of a container: vitro top CONTAINER [ps OPTIONS]");
+    auto* top = app.add_subcommand(
+        "top", "show the processes of a container: vitro top CONTAINER [DESCRIPTORS... | ps OPTIONS]\n"
+               "  descriptors (podman's): args comm etime group hgroup hpid huser nice pcpu pgid pid ppid rgroup\n"
+               "  ruser state stime time tty user vsz; anything else is ps's options, and only the\n"
+               "  container's rows of that ps output are shown (it needs a PID column)");
     top->prefix_command();
     top->callback([&g, top] {
         auto rest = rest_args(top);
         if (rest.empty()) throw Error(EINVAL, "top needs a container");
         engine::Engine eng(engine_options(g));
         auto pids = eng.pids(rest[0]);
-        std::string list;
-        for (pid_t p : pids) list += (list.empty() ? "" : ",") + std::to_string(p);
-        std::vector<std::string> args = {"ps", "-o", "user,pid,ppid,etime,time,args", "-p", list};
-        if (rest.size() > 1) args = {"ps", "-p", list};
-        for (size_t i = 1; i < rest.size(); ++i) args.push_back(rest[i]);
-        std::fflush(stdout);
-        pid_t child = ::fork();
-        if (child == 0) {
-            std::vector<char*> argv;
-            for (auto& a : args) argv.push_back(a.data());
-            argv.push_back(nullptr);
-            ::execvp("ps", argv.data());
-            ::_exit(127);
-        }
-        int status = 0;
-        ::waitpid(child, &status, 0);
+        std::fputs(container_top(pids, {rest.begin() + 1, rest.end()}).c_str(), stdout);
     });
 
     struct StatsFlags {

@@ -7,6 +7,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "util/error.hpp"
+#include "util/strings.hpp"
 
 namespace vitro::cli {
 
@@ -102,17 +103,27 @@ void add_image_commands(CLI::App& app, Globals& g) {
     rmi->add_option("images", *names, "image names")->required();
     rmi->callback([&g, names, rmi_force] {
         engine::Engine eng(engine_options(g));
+        const auto& store = eng.images();
         for (const auto& n : *names) {
-            auto tagged = eng.images().find_name(n);
-            if (!tagged) throw Error(ENOENT, n + ": image not known");
-            const std::string& name = *tagged;
+            // A name removes that tag; an ID the image, every tag of it (more
+            // than one only with --force, as podman).
+            std::vector<std::string> doomed;
+            if (auto tagged = store.find_tag_by_name(n)) doomed.push_back(*tagged);
+            else doomed = store.tags_by_id(n);
+            if (doomed.empty()) throw Error(ENOENT, n + ": image not known");
+            if (doomed.size() > 1 && !*rmi_force)
+                throw Error(EBUSY, "image " + n + " has " + std::to_string(doomed.size()) + " tags (" +
+                                       join(doomed, ", ") + "): remove them by name, or use --force");
             if (!*rmi_force)
                 for (const auto& c : eng.state().list_containers())
-                    if (eng.images().find_name(c.image) == name)
-                        throw Error(EBUSY, "image " + n + " is in use by container " + c.name +
-                                               " (remove the container first, or use --force)");
-            eng.images().untag(name);
-            std::printf("Untagged: %s\n", name.c_str());
+                    for (const auto& name : doomed)
+                        if (store.find_name(c.image) == name)
+                            throw Error(EBUSY, "image " + n + " is in use by container " + c.name +
+                                                   " (remove the container first, or use --force)");
+            for (const auto& name : doomed) {
+                store.untag(name);
+                std::printf("Untagged: %s\n", name.c_str());
+            }
         }
     });
 
@@ -141,7 +152,11 @@ void add_image_commands(CLI::App& app, Globals& g) {
         auto tagged = store.find_name(src);
         if (!tagged) throw Error(ENOENT, src + ": image not known");
         auto d = store.resolve(*tagged);
-        for (size_t i = 1; i < tag_args->size(); ++i) store.tag(image::normalize_local_name((*tag_args)[i]), *d);
+        // Every new name checked before any is written; a bare name is local, as podman names it
+        // ("bb2" -> "localhost/bb2:latest").
+        std::vector<image::TagEntry> entries;
+        for (size_t i = 1; i < tag_args->size(); ++i) entries.push_back({image::normalize_image_name((*tag_args)[i]), *d});
+        store.tag(entries);
     });
 }
 
