@@ -638,7 +638,10 @@ ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout)
         wait_pid_gone(init, init_start, 10000);
     }
     wait_exited(c.id, 10000);
-    return state().get_container(c.id);
+    // --rm: its monitor may have removed it already; it stopped all the same.
+    if (auto now = state().find_container(c.id)) return *now;
+    c.state = ContainerState::Exited;
+    return c;
 }
 
 int Engine::wait(const std::string& ref) {
@@ -684,6 +687,15 @@ void Engine::remove(const std::string& ref, bool force) {
     remove_container(std::move(c), force);
 }
 
+// --rm: the monitor removes the container once it has exited, maybe while
+// a `stop`/`rm -f` waits: true when that removal is done (what ours would do).
+bool Engine::removed_by_its_monitor(const std::string& id) {
+    auto now = state().find_container(id);
+    if (now && now->state == ContainerState::Removing && now->owner_pid > 0 && now->owner_pid != ::getpid())
+        wait_pid_gone(now->owner_pid, now->owner_start_time, 15000);
+    return !state().find_container(id);
+}
+
 void Engine::remove_container(ContainerRecord c, bool force) {
     if (is_running(c)) {
         if (!force)
@@ -700,6 +712,7 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
         wait_pid_gone(init_pid(c), c.config.value("init_start_time", uint64_t{0}), 5000);
     }
+    if (c.config.value("auto_remove", false) && removed_by_its_monitor(c.id)) return;
     try {
         c = state().begin_remove(c.id);
     } catch (const sql::SqliteError& e) {
