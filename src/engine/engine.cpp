@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <climits>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -446,6 +448,54 @@ int Engine::start(const std::string& ref, const StartOptions& opts) {
     }
 }
 
+namespace {
+// A foreground client's signals (proxied_signals) held blocked and read from
+// a signalfd while it waits for its container; those still pending at the
+// end are dropped (the container got its own, or is gone).
+class SignalProxy {
+public:
+    SignalProxy() {
+        sigset_t set = proxied_signals();
+        ::sigprocmask(SIG_BLOCK, &set, &old_);
+        fd_ = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!fd_) {
+            log::warn(std::string("signals are not passed on to the container: signalfd: ") + std::strerror(errno));
+            ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+        }
+    }
+    ~SignalProxy() {
+        if (!fd_) return;
+        signalfd_siginfo si{};
+        while (::read(fd_.get(), &si, sizeof si) == sizeof si) {
+        }
+        ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SignalProxy(const SignalProxy&) = delete;
+    SignalProxy& operator=(const SignalProxy&) = delete;
+
+    // Returns when `fd` is readable, giving each signal that comes meanwhile to `forward`.
+    template <class F>
+    void wait_readable(int fd, F&& forward) {
+        if (!fd_) return;
+        for (;;) {
+            pollfd p[2] = {{fd, POLLIN, 0}, {fd_.get(), POLLIN, 0}};
+            if (::poll(p, 2, -1) < 0) {
+                if (errno == EINTR) continue;
+                throw_errno("poll");
+            }
+            signalfd_siginfo si{};
+            if (p[1].revents)
+                while (::read(fd_.get(), &si, sizeof si) == sizeof si) forward(static_cast<int>(si.ssi_signo));
+            if (p[0].revents) return;
+        }
+    }
+
+private:
+    sigset_t old_{};
+    UniqueFd fd_;
+};
+}  // namespace
+
 int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     // One start at a time per container (two `run --pod` starting the pod's
     // infra at once): the second sees the first's result. Held until the
@@ -509,11 +559,25 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         a.interactive = opts.interactive || cfg.value("interactive", false);
         a.tty = cfg.value("tty", false);
         a.notify_fd = notify_w.release();
+        a.stop_with_client = opts.attach && opts.sig_proxy;
         a.port_holds = std::move(att.port_holds);
         run_monitor(std::move(a));
     }
     notify_w.reset();
     att.port_holds.clear();  // the monitor holds them now
+    // Attached with --sig-proxy: from here on our signals are the container's
+    // (held until it runs, then passed on to its init).
+    std::optional<SignalProxy> proxy;
+    if (opts.attach && opts.sig_proxy) proxy.emplace();
+    bool started = false;
+    auto forward = [&](int sig) {
+        try {
+            auto now = state().find_container(c.id);
+            if (now && is_running(*now) && init_alive(*now)) ::kill(init_pid(*now), sig);
+        } catch (const std::exception& e) {
+            log::warn("container " + c.name + ": signal " + std::to_string(sig) + " not passed on: " + e.what());
+        }
+    };
 
     // Messages from the monitor: one line each.
     std::string buf;
@@ -524,6 +588,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
                 buf.erase(0, nl + 1);
                 return line;
             }
+            if (proxy && started) proxy->wait_readable(notify_r.get(), forward);
             char chunk[4096];
             ssize_t n = ::read(notify_r.get(), chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) continue;
@@ -531,8 +596,6 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
             buf.append(chunk, static_cast<size_t>(n));
         }
     };
-    // While attached, signals meant for the container reach it through the
-    // monitor's process group (a terminal's ^C) or are forwarded (kill).
     auto first = next_line();
     if (!first || first->empty()) {
         int status = 0;
@@ -548,6 +611,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         throw Error(err, sp == std::string::npos ? rest : rest.substr(sp + 1));
     }
     if (!opts.attach) return 0;
+    started = true;
     int code = 0;
     for (;;) {
         auto line = next_line();

@@ -80,6 +80,7 @@ struct ImageSource {
 struct StartOptions {
     bool attach = false;       // stay, copy the output here, return the exit code
     bool interactive = false;  // with attach: our stdin goes to the container
+    bool sig_proxy = true;     // with attach: our signals go to the container (podman's --sig-proxy)
 };
 
 struct ExecOptions {

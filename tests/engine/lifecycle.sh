@@ -32,6 +32,57 @@ finished() { poll 30 dead "$1" || kill -9 "$1"; wait "$1"; }
 # The container prints READY once its traps are set.
 LOOP='echo READY; while :; do sleep .1; done'
 
+# --- bug 1: a foreground run without -t passes signals on (podman's --sig-proxy)
+# The client runs in the background here, where the shell has it ignore
+# SIGINT: the proxy takes INT all the same, as podman does.
+"$V" run --rm --name sigint$$ --network none $IMG sh -c "trap 'exit 8' INT; $LOOP" >"$T/int.out" 2>&1 &
+pid=$! clients="$clients $!"
+wait_for grep -q READY "$T/int.out"
+kill -INT $pid
+finished $pid; rc=$?
+check "SIGINT to the client reaches the container: the client exits with its code (8)" eq $rc 8
+check "... and the --rm container is gone" poll 30 gone sigint$$
+
+"$V" run --rm --name sigmix$$ --network none $IMG \
+  sh -c "trap 'echo GOT-USR1' USR1; trap 'echo GOT-HUP' HUP; trap 'exit 7' TERM; $LOOP" >"$T/mix.out" 2>&1 &
+pid=$! clients="$clients $!"
+wait_for grep -q READY "$T/mix.out"
+kill -USR1 $pid
+check "SIGUSR1 to the client reaches the container" poll 30 grep -q GOT-USR1 "$T/mix.out"
+kill -HUP $pid
+check "SIGHUP to the client reaches the container" poll 30 grep -q GOT-HUP "$T/mix.out"
+kill -TERM $pid
+finished $pid; rc=$?
+check "SIGTERM to the client reaches the container: the client exits with its code (7), not 143" eq $rc 7
+check "... and the container is not left running" poll 30 gone sigmix$$
+
+# A client that cannot pass anything on (kill -9): its monitor stops the
+# container (stop signal, then the stop timeout), and --rm removes it.
+"$V" run --rm --name orphan$$ --network none $IMG sh -c "trap 'exit 0' TERM; $LOOP" >"$T/orphan.out" 2>&1 &
+pid=$! clients="$clients $!"
+wait_for grep -q READY "$T/orphan.out"
+kill -KILL $pid
+finished $pid 2>/dev/null
+check "a client killed with -9: its foreground --rm container is stopped and removed, not orphaned" poll 30 gone orphan$$
+
+# --sig-proxy=false: the client's signals stay its own (docker's and podman's
+# flag); the container runs on without it.
+"$V" run --sig-proxy=false --rm --name noproxy$$ --network none $IMG \
+  sh -c "trap 'echo GOT-TERM' TERM; trap 'echo ALIVE' USR1; $LOOP" >"$T/noproxy.out" 2>&1 &
+pid=$! clients="$clients $!"
+wait_for grep -q READY "$T/noproxy.out"
+kill -TERM $pid
+finished $pid; rc=$?
+check "--sig-proxy=false: SIGTERM ends the client itself (143)" eq $rc 143
+# Two rounds of USR1 seen: a TERM passed on before them would have run its trap.
+"$V" kill -s USR1 noproxy$$ >/dev/null
+poll 30 bash -c "'$V' logs noproxy$$ | grep -q ALIVE"
+"$V" kill -s USR1 noproxy$$ >/dev/null
+check "... the container runs on" poll 30 bash -c "[ \$('$V' logs noproxy$$ | grep -c ALIVE) -ge 2 ]"
+check "... and got no SIGTERM" bash -c "! '$V' logs noproxy$$ | grep -q GOT-TERM"
+"$V" rm -f noproxy$$ >/dev/null 2>&1
+check "run --help describes --sig-proxy" bash -c "'$V' run --help | grep -q -- --sig-proxy"
+
 # --- bug 2: stop / rm -f of a --rm container, whose monitor removes it meanwhile
 for i in 1 2 3; do
   "$V" run -d --rm --name rmstop$i$$ --network none $IMG sh -c "trap 'exit 0' TERM; $LOOP" >/dev/null
