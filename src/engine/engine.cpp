@@ -26,6 +26,7 @@
 #include "image/import.hpp"
 #include "image/snapshot.hpp"
 #include "image/unpack.hpp"
+#include "linux/mounts.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
@@ -108,8 +109,17 @@ image::StoredImage find_image(const image::Store& store, const std::string& name
     return image::load_image(store, *tagged);
 }
 
-// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under <root>/volumes.
-MountSpec parse_volume(const std::string& root, const std::string& value) {
+// A named volume new to the host, and where its container sees it: filled
+// from the image's content there before its first use (podman's copy-up).
+struct VolumeCopyUp {
+    std::string volume_dir, destination;
+};
+// In a new volume's directory until the copy-up claims it.
+constexpr const char* kCopyUpMark = "/copy-up";
+
+// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under
+// <root>/volumes, made when new (then added to `copy_ups`).
+MountSpec parse_volume(const std::string& root, const std::string& value, std::vector<VolumeCopyUp>& copy_ups) {
     std::vector<std::string> parts = split(value, ':');
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
         throw Error(EINVAL, "invalid volume \"" + value + "\": expected SRC:DST[:ro|rw]");
@@ -123,8 +133,13 @@ MountSpec parse_volume(const std::string& root, const std::string& value) {
         m.source = parts[0];
     } else {
         if (!valid_name(parts[0])) throw Error(EINVAL, "invalid volume name \"" + parts[0] + "\"");
-        m.source = root + "/volumes/" + parts[0] + "/_data";
+        std::string dir = root + "/volumes/" + parts[0];
+        m.source = dir + "/_data";
+        make_dirs(root + "/volumes", 0755);
+        if (::mkdir(dir.c_str(), 0755) == 0) write_file_atomic(dir + kCopyUpMark, "");
+        else if (errno != EEXIST) throw_errno("mkdir", dir);
         make_dirs(m.source, 0755);
+        if (path_exists(dir + kCopyUpMark)) copy_ups.push_back({dir, m.destination});
     }
     m.options = {"rbind"};
     if (parts.size() == 3) {
@@ -135,6 +150,32 @@ MountSpec parse_volume(const std::string& root, const std::string& value) {
         }
     }
     return m;
+}
+
+// Fills a new volume from the image's content at its destination: the path
+// resolved inside the rootfs (an image's symlinks never lead out of it), and
+// nothing in it followed. The one that removes the mark copies.
+void copy_up_volume(const std::string& rootfs, const VolumeCopyUp& v) {
+    if (::unlink((v.volume_dir + kCopyUpMark).c_str()) < 0) return;
+    UniqueFd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open", rootfs);
+    UniqueFd at = os::try_open_in_root(root.get(), v.destination, O_DIRECTORY);
+    if (!at) return;  // nothing there in the image (or not a directory): nothing to copy
+    UniqueFd from(::openat(at.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!from) throw_errno("open in the image", v.destination);
+    std::string data = v.volume_dir + "/_data";
+    UniqueFd to(::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!to) throw_errno("open", data);
+    try {
+        os::copy_dir_contents(from.get(), to.get());
+        struct stat st;
+        if (::fstat(from.get(), &st) == 0) {
+            (void)!::fchown(to.get(), st.st_uid, st.st_gid);
+            ::fchmod(to.get(), st.st_mode & 07777);
+        }
+    } catch (const Error& e) {
+        throw e.wrap("filling volume " + v.volume_dir + " from the image's " + v.destination);
+    }
 }
 
 MountSpec parse_tmpfs(const std::string& value) {
@@ -342,7 +383,8 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
     make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
 
-    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v));
+    std::vector<VolumeCopyUp> copy_ups;
+    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v, copy_ups));
     for (const auto& t : req.tmpfs) run.mounts.push_back(parse_tmpfs(t));
 
     ContainerRecord c;
@@ -392,6 +434,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     try {
         image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);
         snap.mount();
+        for (const auto& v : copy_ups) copy_up_volume(snap.merged_dir(), v);
         run.root_path = "merged";
         json spec = build_spec(src.config, run, snap.merged_dir());
         apply_security_opts(spec, req.security_opts);

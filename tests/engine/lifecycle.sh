@@ -99,4 +99,43 @@ for i in 1 2 3; do
   check "... and it is gone" gone rmf$i$$
 done
 
+# --- bug 8 (volumes): a named volume new to the host is filled from the image
+vol=lcvol$$
+out=$("$V" run --rm --network none -v $vol:/etc $IMG cat /etc/passwd 2>&1)
+check "a new named volume on /etc shows the image's /etc/passwd" bash -c "grep -q '^root:x:0:0' <<<'$out'"
+data=$VITRO_ROOT/volumes/$vol/_data
+check "... the copy is in the volume on the host" test -f "$data/passwd"
+rm -f "$data/passwd"
+check "a volume that exists is not filled again" \
+  bash -c "! '$V' run --rm --network none -v $vol:/etc $IMG ls /etc | grep -qx passwd"
+out=$("$V" run --rm --network none -v ${vol}b:/var/www:ro $IMG cat /var/www/index.html 2>&1)
+check "a new read-only named volume is filled too" bash -c "grep -q 'hello from vitro' <<<'$out'"
+
+# An image whose /data is a symlink to a host path (which the image has too,
+# with other content): the copy resolves it inside the image's rootfs, never
+# on the host.
+mkdir -p "$T/secret" "$T/hostile/img" "$T/hostile/l2/${T#/}/secret" && echo host-only >"$T/secret/key"
+echo image-side >"$T/hostile/l2/${T#/}/secret/key"
+tar -xf "$T/bb.tar" -C "$T/hostile/img"
+ln -s "$T/secret" "$T/hostile/l2/data"
+tar --owner=0 --group=0 -C "$T/hostile/l2" -cf "$T/hostile/img/l2.tar" data "${T#/}"
+python3 - "$T/hostile/img" <<'PY'
+import hashlib, json, os, sys
+d = sys.argv[1]
+m = json.load(open(f"{d}/manifest.json"))
+cfg = json.load(open(f"{d}/{m[0]['Config']}"))
+l2 = hashlib.sha256(open(f"{d}/l2.tar", "rb").read()).hexdigest()
+cfg["rootfs"]["diff_ids"].append("sha256:" + l2)
+blob = json.dumps(cfg).encode()
+name = hashlib.sha256(blob).hexdigest() + ".json"
+open(f"{d}/{name}", "wb").write(blob)
+os.remove(f"{d}/{m[0]['Config']}")
+m[0].update(Config=name, RepoTags=["localhost/hostile:latest"], Layers=m[0]["Layers"] + ["l2.tar"])
+json.dump(m, open(f"{d}/manifest.json", "w"))
+PY
+tar -C "$T/hostile/img" -cf "$T/hostile.tar" . && "$V" load -i "$T/hostile.tar" >/dev/null
+out=$("$V" run --rm --network none -v hvol$$:/data localhost/hostile cat /data/key 2>&1)
+check "a volume over an image's symlink to a host path shows the image's content there" eq "$out" image-side
+check "... and the volume holds the image's file, not the host's" eq "$(cat "$VITRO_ROOT/volumes/hvol$$/_data/key")" image-side
+
 tap_done
