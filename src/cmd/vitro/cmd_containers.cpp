@@ -245,8 +245,8 @@ int start_mapped(engine::Engine& eng, const std::string& id, const engine::Start
     }
 }
 
-// exec: a terminal's ^C goes to the exec'd process (our process group); we
-// only wait for it.
+// While attached, a terminal's ^C goes to the container (our process group);
+// we only wait for it.
 struct IgnoreInteractiveSignals {
     IgnoreInteractiveSignals() {
         ::signal(SIGINT, SIG_IGN);
