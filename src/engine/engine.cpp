@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include "image/import.hpp"
 #include "image/snapshot.hpp"
 #include "image/unpack.hpp"
+#include "linux/mounts.hpp"
 #include "linux/procfs.hpp"
 #include "net/networks.hpp"
 #include "util/error.hpp"
@@ -108,8 +110,17 @@ image::StoredImage find_image(const image::Store& store, const std::string& name
     return image::load_image(store, *tagged);
 }
 
-// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under <root>/volumes.
-MountSpec parse_volume(const std::string& root, const std::string& value) {
+// A named volume new to the host, and where its container sees it: filled
+// from the image's content there before its first use (podman's copy-up).
+struct VolumeCopyUp {
+    std::string volume_dir, destination;
+};
+// In a new volume's directory until the copy-up claims it.
+constexpr const char* kCopyUpMark = "/copy-up";
+
+// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under
+// <root>/volumes, made when new (then added to `copy_ups`).
+MountSpec parse_volume(const std::string& root, const std::string& value, std::vector<VolumeCopyUp>& copy_ups) {
     std::vector<std::string> parts = split(value, ':');
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
         throw Error(EINVAL, "invalid volume \"" + value + "\": expected SRC:DST[:ro|rw]");
@@ -123,8 +134,13 @@ MountSpec parse_volume(const std::string& root, const std::string& value) {
         m.source = parts[0];
     } else {
         if (!valid_name(parts[0])) throw Error(EINVAL, "invalid volume name \"" + parts[0] + "\"");
-        m.source = root + "/volumes/" + parts[0] + "/_data";
+        std::string dir = root + "/volumes/" + parts[0];
+        m.source = dir + "/_data";
+        make_dirs(root + "/volumes", 0755);
+        if (::mkdir(dir.c_str(), 0755) == 0) write_file_atomic(dir + kCopyUpMark, "");
+        else if (errno != EEXIST) throw_errno("mkdir", dir);
         make_dirs(m.source, 0755);
+        if (path_exists(dir + kCopyUpMark)) copy_ups.push_back({dir, m.destination});
     }
     m.options = {"rbind"};
     if (parts.size() == 3) {
@@ -135,6 +151,32 @@ MountSpec parse_volume(const std::string& root, const std::string& value) {
         }
     }
     return m;
+}
+
+// Fills a new volume from the image's content at its destination: the path
+// resolved inside the rootfs (an image's symlinks never lead out of it), and
+// nothing in it followed. The one that removes the mark copies.
+void copy_up_volume(const std::string& rootfs, const VolumeCopyUp& v) {
+    if (::unlink((v.volume_dir + kCopyUpMark).c_str()) < 0) return;
+    UniqueFd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root) throw_errno("open", rootfs);
+    UniqueFd at = os::try_open_in_root(root.get(), v.destination, O_DIRECTORY);
+    if (!at) return;  // nothing there in the image (or not a directory): nothing to copy
+    UniqueFd from(::openat(at.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!from) throw_errno("open in the image", v.destination);
+    std::string data = v.volume_dir + "/_data";
+    UniqueFd to(::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!to) throw_errno("open", data);
+    try {
+        os::copy_dir_contents(from.get(), to.get());
+        struct stat st;
+        if (::fstat(from.get(), &st) == 0) {
+            (void)!::fchown(to.get(), st.st_uid, st.st_gid);
+            ::fchmod(to.get(), st.st_mode & 07777);
+        }
+    } catch (const Error& e) {
+        throw e.wrap("filling volume " + v.volume_dir + " from the image's " + v.destination);
+    }
 }
 
 MountSpec parse_tmpfs(const std::string& value) {
@@ -384,7 +426,8 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
     make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
 
-    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v));
+    std::vector<VolumeCopyUp> copy_ups;
+    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v, copy_ups));
     for (const auto& t : req.tmpfs) run.mounts.push_back(parse_tmpfs(t));
 
     ContainerRecord c;
@@ -445,6 +488,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     try {
         image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);
         snap.mount();
+        for (const auto& v : copy_ups) copy_up_volume(snap.merged_dir(), v);
         run.root_path = "merged";
         json spec = build_spec(src.config, run, snap.merged_dir());
         apply_security_opts(spec, req.security_opts);
@@ -514,6 +558,54 @@ void Engine::require_net_owner_running(const ContainerRecord& c, const std::stri
                             ", which is not running (start " + owner->name + " first)");
 }
 
+namespace {
+// A foreground client's signals (proxied_signals) held blocked and read from
+// a signalfd while it waits for its container; those still pending at the
+// end are dropped (the container got its own, or is gone).
+class SignalProxy {
+public:
+    SignalProxy() {
+        sigset_t set = proxied_signals();
+        ::sigprocmask(SIG_BLOCK, &set, &old_);
+        fd_ = UniqueFd(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!fd_) {
+            log::warn(std::string("signals are not passed on to the container: signalfd: ") + std::strerror(errno));
+            ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+        }
+    }
+    ~SignalProxy() {
+        if (!fd_) return;
+        signalfd_siginfo si{};
+        while (::read(fd_.get(), &si, sizeof si) == sizeof si) {
+        }
+        ::sigprocmask(SIG_SETMASK, &old_, nullptr);
+    }
+    SignalProxy(const SignalProxy&) = delete;
+    SignalProxy& operator=(const SignalProxy&) = delete;
+
+    // Returns when `fd` is readable, giving each signal that comes meanwhile to `forward`.
+    template <class F>
+    void wait_readable(int fd, F&& forward) {
+        if (!fd_) return;
+        for (;;) {
+            pollfd p[2] = {{fd, POLLIN, 0}, {fd_.get(), POLLIN, 0}};
+            if (::poll(p, 2, -1) < 0) {
+                if (errno == EINTR) continue;
+                throw_errno("poll");
+            }
+            signalfd_siginfo si{};
+            if (p[1].revents)
+                while (::read(fd_.get(), &si, sizeof si) == sizeof si) forward(static_cast<int>(si.ssi_signo));
+            if (p[0].revents) return;
+        }
+    }
+
+private:
+    sigset_t old_{};
+    UniqueFd fd_;
+};
+}  // namespace
+
 int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     // One start at a time per container (two `run --pod` starting the pod's
     // infra at once): the second sees the first's result. Held until the
@@ -578,11 +670,25 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         a.interactive = opts.interactive || cfg.value("interactive", false);
         a.tty = cfg.value("tty", false);
         a.notify_fd = notify_w.release();
+        a.stop_with_client = opts.attach && opts.sig_proxy;
         a.port_holds = std::move(att.port_holds);
         run_monitor(std::move(a));
     }
     notify_w.reset();
     att.port_holds.clear();  // the monitor holds them now
+    // Attached with --sig-proxy: from here on our signals are the container's
+    // (held until it runs, then passed on to its init).
+    std::optional<SignalProxy> proxy;
+    if (opts.attach && opts.sig_proxy) proxy.emplace();
+    bool started = false;
+    auto forward = [&](int sig) {
+        try {
+            auto now = state().find_container(c.id);
+            if (now && is_running(*now) && init_alive(*now)) ::kill(init_pid(*now), sig);
+        } catch (const std::exception& e) {
+            log::warn("container " + c.name + ": signal " + std::to_string(sig) + " not passed on: " + e.what());
+        }
+    };
 
     // Messages from the monitor: one line each.
     std::string buf;
@@ -593,6 +699,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
                 buf.erase(0, nl + 1);
                 return line;
             }
+            if (proxy && started) proxy->wait_readable(notify_r.get(), forward);
             char chunk[4096];
             ssize_t n = ::read(notify_r.get(), chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) continue;
@@ -600,8 +707,6 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
             buf.append(chunk, static_cast<size_t>(n));
         }
     };
-    // While attached, signals meant for the container reach it through the
-    // monitor's process group (a terminal's ^C) or are forwarded (kill).
     auto first = next_line();
     if (!first || first->empty()) {
         int status = 0;
@@ -617,6 +722,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         throw Error(err, sp == std::string::npos ? rest : rest.substr(sp + 1));
     }
     if (!opts.attach) return 0;
+    started = true;
     int code = 0;
     for (;;) {
         auto line = next_line();
@@ -707,7 +813,10 @@ ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout)
         wait_pid_gone(init, init_start, 10000);
     }
     wait_exited(c.id, 10000);
-    return state().get_container(c.id);
+    // --rm: its monitor may have removed it already; it stopped all the same.
+    if (auto now = state().find_container(c.id)) return *now;
+    c.state = ContainerState::Exited;
+    return c;
 }
 
 int Engine::wait(const std::string& ref) {
@@ -753,6 +862,15 @@ void Engine::remove(const std::string& ref, bool force) {
     remove_container(std::move(c), force);
 }
 
+// --rm: the monitor removes the container once it has exited, maybe while
+// a `stop`/`rm -f` waits: true when that removal is done (what ours would do).
+bool Engine::removed_by_its_monitor(const std::string& id) {
+    auto now = state().find_container(id);
+    if (now && now->state == ContainerState::Removing && now->owner_pid > 0 && now->owner_pid != ::getpid())
+        wait_pid_gone(now->owner_pid, now->owner_start_time, 15000);
+    return !state().find_container(id);
+}
+
 void Engine::remove_container(ContainerRecord c, bool force) {
     if (is_running(c)) {
         if (!force)
@@ -769,6 +887,7 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
         wait_pid_gone(init_pid(c), c.config.value("init_start_time", uint64_t{0}), 5000);
     }
+    if (c.config.value("auto_remove", false) && removed_by_its_monitor(c.id)) return;
     try {
         c = state().begin_remove(c.id);
     } catch (const sql::SqliteError& e) {

@@ -80,6 +80,7 @@ struct ImageSource {
 struct StartOptions {
     bool attach = false;       // stay, copy the output here, return the exit code
     bool interactive = false;  // with attach: our stdin goes to the container
+    bool sig_proxy = true;     // with attach: our signals go to the container (podman's --sig-proxy)
 };
 
 struct ExecOptions {
@@ -175,6 +176,7 @@ private:
     ContainerRecord create_from(const CreateRequest& req, const ImageSource& src, const PodRecord* pod, bool infra);
     // Marks the stop as asked for (no restart) and sends the stop signal.
     void send_stop_signal(const ContainerRecord& c);
+    bool removed_by_its_monitor(const std::string& id);
     // remove() without the check that keeps a pod's infra.
     void remove_container(ContainerRecord c, bool force);
     // A member about to start: the infra running, the spec pointed at its namespaces.

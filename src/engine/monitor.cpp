@@ -20,6 +20,7 @@
 #include "engine/log_config.hpp"
 #include "engine/monitor_pump.hpp"
 #include "linux/procfs.hpp"
+#include "runtime/runtime.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
@@ -122,7 +123,13 @@ private:
                     f.attach_err = err_.get();
                     if (a_.interactive) f.attach_in = in_.get();
                 }
+                if (a_.stop_with_client) watch_client(f);
                 int code = pump_until_exit(init, f, sigfd_.get(), *log_);
+                if (a_.stop_with_client && client_gone()) {
+                    // Stopped because its client went: no restart, as after `vitro stop`.
+                    engine_->state().update_container(a_.id, [](ContainerRecord& r) { r.config["stop_requested"] = true; });
+                    a_.stop_with_client = false;
+                }
                 restore_terminal();
                 stdio_ = Stdio{};
                 auto next = after_exit(code);
@@ -133,6 +140,23 @@ private:
             log::error(std::string("monitor of ") + a_.id + ": " + e.what());
         }
         ::_exit(0);
+    }
+
+    // The pump stops the container as `vitro stop` would when the attached
+    // client is gone (killed before it could pass a signal on).
+    void watch_client(PumpFds& f) {
+        f.client = a_.notify_fd;
+        f.stop_timeout_s = c_->config.value("stop_timeout", 10);
+        try {
+            f.stop_signal = runtime::parse_signal(c_->config.value("stop_signal", "SIGTERM"));
+        } catch (const Error&) {
+            f.stop_signal = SIGTERM;
+        }
+    }
+
+    bool client_gone() const {
+        pollfd p{a_.notify_fd, 0, 0};
+        return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP));
     }
 
     // Becomes vitro-monitor (same pid) to wait with little memory; it execs
@@ -208,6 +232,23 @@ private:
         }
         null_in();
         sigfd_ = monitor_signals();
+        if (a_.stop_with_client) leave_signals_to_client();
+    }
+
+    // The client passes its signals on to the container; we share its
+    // process group (a terminal's ^C, a kill of the group reach us too), so
+    // we neither forward them a second time nor die of them. A handler that
+    // does nothing, not SIG_IGN: exec resets it, so the container's
+    // processes do not inherit it.
+    static void leave_signals_to_client() {
+        sigset_t set = proxied_signals();
+        struct sigaction sa {};
+        sa.sa_handler = [](int) {};
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        for (int sig = 1; sig < NSIG; ++sig)
+            if (sigismember(&set, sig) == 1) ::sigaction(sig, &sa, nullptr);
+        ::sigprocmask(SIG_UNBLOCK, &set, nullptr);
     }
 
     // Points fds 0-2 at /dev/null: the monitor must not keep the container's
@@ -365,6 +406,15 @@ private:
 };
 
 }  // namespace
+
+sigset_t proxied_signals() {
+    sigset_t set;
+    sigfillset(&set);
+    for (int s : {SIGKILL, SIGSTOP, SIGCHLD, SIGURG, SIGPIPE, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGSEGV, SIGBUS,
+                  SIGFPE, SIGILL, SIGTRAP, SIGSYS})
+        sigdelset(&set, s);
+    return set;
+}
 
 void run_monitor(MonitorArgs args) {
     Monitor m(args);

@@ -11,6 +11,8 @@
 // the steps that need the engine again.
 #pragma once
 
+#include <signal.h>
+
 #include <string>
 #include <vector>
 
@@ -26,8 +28,18 @@ struct MonitorArgs {
     bool interactive = false;  // keep stdin open (attached: the caller's stdin)
     bool tty = false;
     int notify_fd = -1;        // to the starting command: "R <pid>\n", "E <errno> <msg>\n", "X <code>\n"
+    // Attached with --sig-proxy: the caller passes its signals on to the
+    // container itself, and its death (its end of notify_fd closing) stops
+    // the container (stop signal, stop timeout, SIGKILL).
+    bool stop_with_client = false;
     std::vector<UniqueFd> port_holds;  // published ports held while the container runs
 };
+
+// What a foreground client with --sig-proxy passes on to the container:
+// every catchable signal but those about the client's own terminal, children
+// and faults (CHLD, URG, PIPE, WINCH, TSTP, TTIN, TTOU, SEGV, BUS, FPE, ILL,
+// TRAP, SYS).
+sigset_t proxied_signals();
 
 // Runs in the forked child; never returns.
 [[noreturn]] void run_monitor(MonitorArgs args);

@@ -8,6 +8,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string_view>
 
@@ -68,17 +70,39 @@ int pump_until_exit(pid_t init, const PumpFds& f, int sigfd, LogWriter& log) {
         while ((p = ::waitpid(-1, &status, WNOHANG)) > 0)
             if (p == init) code = exit_code_of(status);
     };
+    using Clock = std::chrono::steady_clock;
+    int client = f.client;
+    bool killing = false;  // the client is gone: SIGKILL at kill_at
+    Clock::time_point kill_at{};
+    auto wait_ms = [&]() -> int {
+        if (code) return 200;  // after the exit, drain without waiting for writers that linger
+        if (!killing) return -1;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(kill_at - Clock::now()).count();
+        return static_cast<int>(std::max<long long>(left, 0));
+    };
     reap();  // it may have gone before we were here to see its SIGCHLD
     for (;;) {
         if (code && out < 0 && err < 0) break;
-        pollfd fds[4] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {sigfd, POLLIN, 0}, {in, POLLIN, 0}};
-        // After the exit, drain without waiting for writers that linger.
-        int rc = ::poll(fds, 4, code ? 200 : -1);
+        // events 0: a pipe's write end polls POLLERR once its reader is gone.
+        pollfd fds[5] = {{out, POLLIN, 0}, {err, POLLIN, 0}, {sigfd, POLLIN, 0}, {in, POLLIN, 0}, {client, 0, 0}};
+        int rc = ::poll(fds, 5, wait_ms());
         if (rc < 0) {
             if (errno == EINTR) continue;
             throw_errno("poll");
         }
         if (rc == 0 && code) break;
+        if (killing && !code && Clock::now() >= kill_at) {
+            ::kill(init, SIGKILL);
+            killing = false;
+        }
+        if (fds[4].revents) {
+            client = -1;
+            if (!code) {
+                ::kill(init, f.stop_signal);
+                killing = true;
+                kill_at = Clock::now() + std::chrono::seconds(f.stop_timeout_s);
+            }
+        }
         if (fds[0].revents) copy(out, LogStream::Stdout);
         if (fds[1].revents) copy(err, LogStream::Stderr);
         if (fds[3].revents) {

@@ -5,6 +5,7 @@
 // Depends on util/ and container_log only, so vitro-monitor stays small.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include "engine/container_log.hpp"
@@ -17,6 +18,12 @@ struct PumpFds {
     int master = -1;                       // the pty master (terminal)
     int attach_out = -1, attach_err = -1;  // an attached caller's stdout/stderr, or -1
     int attach_in = -1;                    // an attached caller's stdin, copied to the master
+    // The write end of a pipe whose reader is the attached caller: when the
+    // caller is gone (POLLERR), the init gets stop_signal, and SIGKILL
+    // stop_timeout_s later.
+    int client = -1;
+    int stop_signal = SIGTERM;
+    int stop_timeout_s = 10;
 };
 
 // Blocks SIGCHLD, SIGTERM, SIGHUP and SIGWINCH and returns a signalfd for
@@ -25,7 +32,8 @@ UniqueFd monitor_signals();
 
 // Waits for `init` (a child of the caller) to exit, copying output meanwhile;
 // SIGTERM/SIGHUP are passed on to it, SIGWINCH resizes the master from
-// attach_in. Returns its exit code (128+signal when killed).
+// attach_in; the client's going stops it. Returns its exit code (128+signal
+// when killed).
 int pump_until_exit(pid_t init, const PumpFds& fds, int sigfd, LogWriter& log);
 
 }  // namespace vitro::engine

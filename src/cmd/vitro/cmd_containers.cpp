@@ -46,7 +46,7 @@ std::vector<std::string> rest_args(CLI::App* cmd) {
 
 struct RunFlags {
     engine::CreateRequest req;
-    bool detach = false, tty = false, interactive = false;
+    bool detach = false, tty = false, interactive = false, sig_proxy = true;
     std::vector<std::string> env_files, ports, cap_add, cap_drop, security_opts, log_opts;
     std::string memory, restart = "no", entrypoint;
     bool entrypoint_set = false;
@@ -56,12 +56,20 @@ struct RunFlags {
     RegistryFlags reg;
 };
 
+// podman's --sig-proxy (run, start --attach): on by default, =false turns it off.
+void add_sig_proxy_flag(CLI::App* c, bool& on) {
+    c->add_flag("--sig-proxy", on,
+                "attached: pass the signals this command gets on to the container (default true; "
+                "--sig-proxy=false: they are its own, and the container runs on without it)");
+}
+
 void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
     auto& r = f.req;
     c->set_help_flag("--help", "print this help");  // -h is --hostname, as in docker
     if (with_detach) {
         c->add_flag("-d,--detach", f.detach, "run in the background and print the container ID");
         c->add_flag("--rm", r.auto_remove, "remove the container when it exits");
+        add_sig_proxy_flag(c, f.sig_proxy);
     } else {
         c->add_flag("--rm", r.auto_remove, "remove the container when it exits");
     }
@@ -381,8 +389,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
                 else if (g.exit_code >= 126 && g.exit_code <= 127) remove_if_rm();
                 return;
             }
-            IgnoreInteractiveSignals ignore;
-            g.exit_code = start_mapped(eng, c.id, {true, flags->interactive});
+            g.exit_code = start_mapped(eng, c.id, {true, flags->interactive, flags->sig_proxy});
         } catch (...) {
             remove_if_rm();
             throw;
@@ -402,16 +409,17 @@ void add_container_commands(CLI::App& app, Globals& g) {
     auto refs = std::make_shared<std::vector<std::string>>();
     auto start_attach = std::make_shared<bool>(false);
     auto start_interactive = std::make_shared<bool>(false);
+    auto start_sig_proxy = std::make_shared<bool>(true);
     auto* start = app.add_subcommand("start", "start one or more created or stopped containers");
     start->add_flag("-a,--attach", *start_attach, "attach to the container's output and return its exit code");
     start->add_flag("-i,--interactive", *start_interactive, "attach stdin");
+    add_sig_proxy_flag(start, *start_sig_proxy);
     start->add_option("containers", *refs, "container names or IDs")->required();
-    start->callback([&g, refs, start_attach, start_interactive] {
+    start->callback([&g, refs, start_attach, start_interactive, start_sig_proxy] {
         engine::Engine eng(engine_options(g));
         if (*start_attach) {
             if (refs->size() != 1) throw Error(EINVAL, "--attach takes exactly one container");
-            IgnoreInteractiveSignals ignore;
-            g.exit_code = start_mapped(eng, (*refs)[0], {true, *start_interactive});
+            g.exit_code = start_mapped(eng, (*refs)[0], {true, *start_interactive, *start_sig_proxy});
             return;
         }
         for (const auto& r : *refs) {
