@@ -627,6 +627,7 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
     NetworkAttachment att;
     UniqueFd notify_r, notify_w;
     pid_t monitor = -1;
+    std::pair<pid_t, uint64_t> claim{};
     try {
         // A start that died half-way (kill -9) left its network: release it,
         // or the IPAM refuses the address it still holds for this container.
@@ -640,7 +641,14 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         state().update_container(c.id, [&](ContainerRecord& r) {
             if (is_cni_mode(mode)) r.config["ips"] = att.ips;
             r.config.erase("stop_requested");
-            r.owner_pid = 0;  // a `run --rm`'s claim ends: the monitor owns it now
+            // A `run --rm`'s claim passes to the monitor (it takes it first
+            // thing): were it cleared here, this command killed before the
+            // fork would leave a created --rm container nobody removes.
+            // Other claims end here: the container is the user's to start.
+            claim = {r.owner_pid, r.owner_start_time};
+            if (cfg.value("auto_remove", false) && r.owner_pid > 0 && r.state == ContainerState::Created) return;
+            claim = {};
+            r.owner_pid = 0;
             r.owner_start_time = 0;
         });
         int notify[2];
@@ -672,6 +680,8 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         a.notify_fd = notify_w.release();
         a.stop_with_client = opts.attach && opts.sig_proxy;
         a.port_holds = std::move(att.port_holds);
+        a.claim_pid = claim.first;
+        a.claim_start_time = claim.second;
         run_monitor(std::move(a));
     }
     notify_w.reset();

@@ -76,6 +76,7 @@ public:
         try {
             setup_process(true);
             open_engine();
+            if (!take_claim()) ::_exit(0);
             init = start_container(*c_);
             notify("R " + std::to_string(init));
         } catch (const std::exception& e) {
@@ -107,6 +108,26 @@ private:
         log::init(c_->bundle + "/monitor.log", false, false);
         driver_ = engine_->driver_for(*c_);
         log_ = std::make_unique<LogWriter>(engine_->log_path(*c_), log_limits_of(c_->config));
+    }
+
+    // A `run --rm`'s claim becomes ours: while the starting command holds
+    // it, its death lets the next command remove the container; ours keeps
+    // that removal off while we start it. False: the claim was no longer
+    // the command's (it died and another command is removing the container,
+    // which is left to that one).
+    bool take_claim() {
+        if (a_.claim_pid <= 0) return true;
+        auto self = os::read_proc_stat(::getpid());
+        bool ours = false;
+        engine_->state().update_container(a_.id, [&](ContainerRecord& r) {
+            ours = r.state == ContainerState::Created && r.owner_pid == a_.claim_pid &&
+                   r.owner_start_time == a_.claim_start_time;
+            if (!ours) return;
+            r.owner_pid = ::getpid();
+            r.owner_start_time = self ? self->start_time : 0;
+        });
+        if (!ours) log::warn("container " + c_->name + ": its starting command died and another removes it; not starting it");
+        return ours;
     }
 
     // Waits for the init and what follows its exit, restarts included.
@@ -307,6 +328,8 @@ private:
             r.state = ContainerState::Running;
             r.pid = ::getpid();
             r.pid_start_time = self ? self->start_time : 0;
+            r.owner_pid = 0;  // a claim (take_claim) ends once it runs
+            r.owner_start_time = 0;
             r.exit_code.reset();
             r.started_at = rfc3339_now();
             r.finished_at.reset();

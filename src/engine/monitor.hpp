@@ -33,6 +33,10 @@ struct MonitorArgs {
     // the container (stop signal, stop timeout, SIGKILL).
     bool stop_with_client = false;
     std::vector<UniqueFd> port_holds;  // published ports held while the container runs
+    // A `run --rm`'s claim on the created container (its owner_pid and
+    // start time), which the monitor takes over; 0: none.
+    pid_t claim_pid = 0;
+    uint64_t claim_start_time = 0;
 };
 
 // What a foreground client with --sig-proxy passes on to the container:

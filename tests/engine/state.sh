@@ -168,6 +168,10 @@ poll 30 bash -c "[ -z \"\$('$V' ps -aq 2>/dev/null)\" ]"
 left=$("$V" ps -aq | wc -l)
 check "kill -9 of run --rm at random points: no container is left ($TRIALS trials)" eq "$left" 0
 check "... and no container directory" eq "$(ls "$VITRO_ROOT/containers" | wc -l)" 0
+for id in $(sqlite3 "$DB" "select id from containers"); do  # what was left, to tell why
+  sqlite3 "$DB" "select id, state, pid, owner_pid, finished_at from containers where id = '$id'" | sed 's/^/#   left: /'
+  tail -3 "$VITRO_ROOT/containers/$id/monitor.log" 2>/dev/null | sed 's/^/#   /'
+done
 
 fails=0
 for i in $(seq "$TRIALS"); do
