@@ -10,7 +10,8 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config git
   zlib1g-dev libbpf-dev bpftool clang libyaml-cpp-dev"
 TEST_PKGS="libclang-rt-14-dev prometheus iperf3 iputils-ping crun runc podman containerd umoci skopeo
   jq util-linux iproute2 containernetworking-plugins iptables procps psmisc uidmap golang-go perl curl xz-utils
-  docker-registry apache2-utils openssl python3 python3-jwt python3-cryptography sqlite3"
+  docker-registry apache2-utils openssl python3 python3-jwt python3-cryptography sqlite3
+  qemu-system-x86 lz4"
 
 pkgs=$BUILD_PKGS
 [ "$what" = build ] || pkgs="$pkgs $TEST_PKGS"
@@ -26,3 +27,5 @@ if [ -n "$missing" ]; then
   $apt install -y --no-install-recommends $missing >&2 ||
     { $apt update >&2 && $apt install -y --no-install-recommends $missing >&2; }
 fi
+# The microVM guest kernel (--isolation vm), from the same archive.
+[ "$what" = build ] || bash "$(dirname "$0")/vm-kernel.sh"

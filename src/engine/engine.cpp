@@ -23,6 +23,7 @@
 #include "engine/monitor.hpp"
 #include "engine/names.hpp"
 #include "engine/seccomp_profile.hpp"
+#include "engine/vm_driver.hpp"
 #include "image/import.hpp"
 #include "image/snapshot.hpp"
 #include "image/unpack.hpp"
@@ -325,11 +326,36 @@ NetworkPaths Engine::network_paths() const {
 }
 
 std::unique_ptr<RuntimeDriver> Engine::driver_for(const ContainerRecord& c) const {
+    if (c.config.value("isolation", "") == "vm") return make_vm_driver(opts_.runroot, opts_.root, opts_.agent_binary);
     return make_runtime_driver(c.config.value("runtime", opts_.runtime), opts_.runroot);
 }
 
 // Podman's floor for --memory: below it the container cannot even start.
 constexpr int64_t kMinMemoryLimit = 6 * 1024 * 1024;
+
+// --isolation: what a microVM container cannot do yet is refused here, one
+// flag named, before anything is made.
+static void validate_isolation(const CreateRequest& req) {
+    const std::string& iso = req.isolation;
+    if (iso.empty() || iso == "namespaces" || iso == "default" || iso == "process") return;
+    if (iso != "vm") throw Error(EINVAL, "invalid --isolation \"" + iso + "\": use namespaces (the default) or vm");
+    auto refuse = [](const std::string& flag) {
+        throw Error(ENOTSUP, flag + " is not supported with --isolation vm yet");
+    };
+    const RunOptions& r = req.run;
+    if (r.tty) refuse("-t/--tty");
+    if (!req.ports.empty()) refuse("-p/--publish");
+    if (!req.network.empty() && req.network != "none") refuse("--network " + req.network + " (a VM has no network yet: --network none)");
+    if (!req.volumes.empty()) refuse("-v/--volume");
+    if (!req.tmpfs.empty() || !r.mounts.empty()) refuse("--tmpfs");
+    if (!req.pod.empty()) refuse("--pod");
+    if (!req.security_opts.empty()) refuse("--security-opt");
+    if (r.memory) refuse("-m/--memory");
+    if (r.cpus) refuse("--cpus");
+    if (r.pids_limit) refuse("--pids-limit");
+    if (!r.cap_add.empty() || !r.cap_drop.empty()) refuse("--cap-add/--cap-drop");
+    if (r.read_only) refuse("--read-only");
+}
 
 void validate_request(const CreateRequest& req) {
     if (!req.name.empty() && !valid_name(req.name))
@@ -344,6 +370,7 @@ void validate_request(const CreateRequest& req) {
     if (req.run.memory && *req.run.memory > 0 && *req.run.memory < kMinMemoryLimit)
         throw Error(EINVAL, "invalid --memory " + std::to_string(*req.run.memory) +
                                 " bytes: the minimum memory limit allowed is 6MB");
+    validate_isolation(req);
 }
 
 ContainerRecord Engine::create(const CreateRequest& req) {
@@ -364,7 +391,9 @@ ContainerRecord Engine::create(const CreateRequest& req) {
 ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource& src, const PodRecord* pod,
                                     bool infra) {
     RunOptions run = req.run;
-    std::string mode = normalize_network_mode(req.network);
+    const bool vm = req.isolation == "vm";
+    if (vm && !opts_.runtime.empty()) throw Error(ENOTSUP, "--runtime is not supported with --isolation vm");
+    std::string mode = normalize_network_mode(vm && req.network.empty() ? "none" : req.network);
     std::vector<std::string> share;
     std::string infra_id;
     std::optional<ContainerRecord> infra_rec;  // a member's infra
@@ -455,6 +484,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 {"runtime", opts_.runtime},
                 {"restart_count", 0},
                 {"log", log_limits_json(req.log)}};
+    if (vm) c.config["isolation"] = "vm";
     if (pod) {
         // Readers (ps, the metrics exporter) get the pod without a lookup.
         c.config["pod"] = pod->name;

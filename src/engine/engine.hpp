@@ -31,6 +31,8 @@ struct EngineOptions {
     std::string self_binary, monitor_binary;
     // The static vitro-pause a pod's infra container runs (beside vitro).
     std::string pause_binary;
+    // The static vitro-agent a microVM boots into (beside vitro; --isolation vm).
+    std::string agent_binary;
     // `vitro system repair`: open a state database that would be refused
     // (missing, empty, damaged WAL), the lost one having been set aside.
     bool rebuild_state = false;
@@ -63,6 +65,7 @@ struct CreateRequest {
     std::vector<std::string> security_opts;  // seccomp=FILE|unconfined, no-new-privileges
     std::string pod;      // a pod's name or id: share its namespaces
     LogLimits log;        // --log-opt max-size/max-file: how much output ctr.log keeps
+    std::string isolation;  // "" or "namespaces" (the default), "vm" (a microVM, engine/vm_driver.hpp)
     // `run`: the creating command starts it next. A container whose creating
     // command dies before that (or, for `create`, before its bundle is
     // complete) is removed by the next repair.

@@ -28,7 +28,10 @@ case $target in
   http)
     srcs=("$src"/src/introspect/http_server.cpp "$src"/src/util/error.cpp)
     libs=() max_len=4096 ;;
-  *) echo "run-fuzz.sh: unknown target '$target' (config, unpack, manifest, evidence or http)" >&2; exit 2 ;;
+  agent)
+    srcs=("$src"/src/vm/protocol.cpp "$src"/src/util/error.cpp)
+    libs=() max_len=4096 ;;
+  *) echo "run-fuzz.sh: unknown target '$target' (config, unpack, manifest, evidence, http or agent)" >&2; exit 2 ;;
 esac
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -I"$src/src" \
   "$src/tests/fuzz/fuzz_$target.cpp" "${srcs[@]}" "${libs[@]}" -o "$out/fuzz_$target"

@@ -104,6 +104,7 @@ FORWARD(int, archive_write_header, (struct archive* a0, struct archive_entry* a1
 FORWARD(struct archive*, archive_write_new, (void), ())
 FORWARD(int, archive_write_open, (struct archive* a0, void* a1, archive_open_callback* a2, archive_write_callback* a3, archive_close_callback* a4), (a0, a1, a2, a3, a4))
 FORWARD(int, archive_write_open_filename, (struct archive* a0, const char* a1), (a0, a1))
+FORWARD(int, archive_write_set_format_cpio_newc, (struct archive* a0), (a0))
 FORWARD(int, archive_write_set_format_pax_restricted, (struct archive* a0), (a0))
 FORWARD(int, archive_write_set_format_ustar, (struct archive* a0), (a0))
 // Variadic: formatted here, handed over as one "%s" argument.

@@ -99,6 +99,9 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
                   "default max-size=20m,max-file=5, or $VITRO_LOG_OPTS");
     c->add_option("-h,--hostname", r.run.hostname, "container host name");
     c->add_option("--restart", f.restart, "restart policy: no, on-failure[:N], always, unless-stopped");
+    c->add_option("--isolation", r.isolation,
+                  "namespaces (the default) or vm: a microVM with a kernel of its own (QEMU microvm, the rootfs "
+                  "over virtiofs; needs scripts/vm-kernel.sh's kernel; no -t, -p, -v or networks yet)");
     c->add_option("--pod", r.pod, "join a pod: its network (localhost, ports), IPC and UTS namespaces (see vitro pod)");
     c->add_option("--stop-signal", r.stop_signal, "signal to stop the container (default SIGTERM)");
     c->add_option("--stop-timeout", r.stop_timeout, "seconds to wait before killing the container (default 10)");
@@ -328,6 +331,7 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
             {"HostConfig",
              {{"NetworkMode", c.config.value("network", "")},
               {"AutoRemove", c.config.value("auto_remove", false)},
+              {"Isolation", c.config.value("isolation", "namespaces")},
               {"RestartPolicy", c.config.value("restart", json::object())},
               {"Runtime", c.config.value("runtime", "").empty() ? "vitro" : c.config.value("runtime", "")}}},
             {"NetworkSettings", {{"IPAddress", ip}, {"IPs", ips}, {"Ports", ports}}},

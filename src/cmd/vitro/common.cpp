@@ -19,6 +19,7 @@ engine::EngineOptions engine_options(const Globals& g) {
         std::string dir = g.self_path.substr(0, g.self_path.rfind('/') + 1);
         o.monitor_binary = dir + "vitro-monitor";
         o.pause_binary = dir + "vitro-pause";
+        o.agent_binary = dir + "vitro-agent";
     }
     return o;
 }

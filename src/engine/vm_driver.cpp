@@ -1,0 +1,133 @@
+#include "engine/vm_driver.hpp"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "linux/procfs.hpp"
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+#include "vm/shim.hpp"
+
+namespace vitro::engine {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+class VmDriver final : public RuntimeDriver {
+public:
+    VmDriver(std::string runroot, std::string root, std::string agent)
+        : runroot_(std::move(runroot)), root_(std::move(root)), agent_(std::move(agent)) {}
+
+    StartedProcess create_and_start(const std::string& id, const std::string& bundle) override {
+        const nlohmann::json spec = nlohmann::json::parse(read_file(bundle + "/config.json"));
+        if (spec.value("process", nlohmann::json::object()).value("terminal", false))
+            throw Error(ENOTSUP, "a terminal (-t) is not supported with --isolation vm yet");
+        vm::ShimRequest req;
+        req.name = id.substr(0, 12);
+        std::string root_path = spec.at("root").value("path", "rootfs");
+        req.rootfs = root_path.front() == '/' ? root_path : bundle + "/" + root_path;
+        req.process = vm::process_of_spec(spec);
+        req.assets = vm::prepare_assets(vm::default_kernel_dir(), agent_, root_ + "/vm");
+        req.run_dir = run_dir(id);
+        remove(id);  // what an interrupted start left
+        make_dirs(req.run_dir, 0700);
+        static bool said = false;
+        if (!said) log::info("microVM accelerator: " + vm::vm_accelerator());
+        said = true;
+        int p[2];
+        if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
+        UniqueFd notify_r(p[0]), notify_w(p[1]);
+        pid_t shim = ::fork();
+        if (shim < 0) throw_errno("fork", "the microVM shim");
+        if (shim == 0) {
+            notify_r.reset();
+            vm::run_shim(req, notify_w.release());
+        }
+        notify_w.reset();
+        auto st = os::read_proc_stat(shim);
+        write_file_atomic(req.run_dir + "/shim.pid",
+                          std::to_string(shim) + " " + std::to_string(st ? st->start_time : 0), 0600);
+        std::string line;
+        char c;
+        while (::read(notify_r.get(), &c, 1) == 1 && c != '\n') line += c;
+        if (line != "R") {
+            ::kill(shim, SIGKILL);
+            while (::waitpid(shim, nullptr, 0) < 0 && errno == EINTR) {
+            }
+            fs::remove_all(req.run_dir);
+            throw Error(EIO, line.rfind("E ", 0) == 0 ? line.substr(2) : "the microVM shim died while starting");
+        }
+        return {shim, {}};
+    }
+
+    void kill(const std::string& id, int signal, bool /*all: the VM holds only this container*/) override {
+        pid_t pid = shim_pid(id);
+        if (pid <= 0 || ::kill(pid, signal) < 0) throw Error(ESRCH, "container " + id.substr(0, 12) + " is not running");
+    }
+
+    void remove(const std::string& id) override {
+        // Its VMM and virtiofsd die with it (PR_SET_PDEATHSIG).
+        if (pid_t pid = shim_pid(id); pid > 0) {
+            ::kill(pid, SIGKILL);
+            for (int i = 0; i < 500 && shim_pid(id) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        std::error_code ec;
+        fs::remove_all(run_dir(id), ec);
+    }
+
+    int exec(const std::string&, const ExecRequest&) override {
+        throw Error(ENOTSUP, "exec in a container with --isolation vm is not supported yet");
+    }
+
+    std::vector<pid_t> pids(const std::string& id) override {
+        std::vector<pid_t> out;
+        pid_t pid = shim_pid(id);
+        if (pid <= 0) return out;
+        out.push_back(pid);
+        std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+        for (pid_t c; children >> c;) out.push_back(c);
+        return out;
+    }
+
+    nlohmann::json stats(const std::string&) override {
+        throw Error(ENOTSUP, "stats of a container with --isolation vm are not supported yet");
+    }
+
+    std::string name() const override { return "vm (QEMU microvm)"; }
+
+private:
+    // Short: QEMU's agent socket lives in it (sun_path is 108 bytes).
+    std::string run_dir(const std::string& id) const { return runroot_ + "/vm/" + id.substr(0, 16); }
+
+    // The shim's pid while that process lives (its start time checked: a
+    // reused pid is not it), else 0.
+    pid_t shim_pid(const std::string& id) const {
+        std::ifstream f(run_dir(id) + "/shim.pid");
+        pid_t pid = 0;
+        uint64_t start = 0;
+        if (!(f >> pid >> start) || pid <= 0) return 0;
+        auto st = os::read_proc_stat(pid);
+        if (!st || st->start_time != start || st->state == 'Z') return 0;
+        return pid;
+    }
+
+    std::string runroot_, root_, agent_;
+};
+
+}  // namespace
+
+std::unique_ptr<RuntimeDriver> make_vm_driver(const std::string& runroot, const std::string& root,
+                                              const std::string& agent) {
+    return std::make_unique<VmDriver>(runroot, root, agent);
+}
+
+}  // namespace vitro::engine

@@ -1,0 +1,226 @@
+#include "vm/shim.hpp"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "util/error.hpp"
+#include "util/fd.hpp"
+#include "util/file.hpp"
+#include "vm/protocol.hpp"
+
+namespace vitro::vm {
+
+using nlohmann::json;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void write_all(int fd, std::string_view s) {
+    while (!s.empty()) {
+        ssize_t n = ::write(fd, s.data(), s.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw_errno("write");
+        s.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
+UniqueFd listen_unix(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "agent socket path " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket");
+    ::unlink(path.c_str());
+    if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("bind", path);
+    if (::listen(s.get(), 1) < 0) throw_errno("listen", path);
+    return s;
+}
+
+class Session {
+public:
+    Session(const ShimRequest& req, Vmm& vmm, int sigfd) : req_(req), vmm_(vmm), sigfd_(sigfd) {}
+
+    // Waits for QEMU to connect the agent port and the agent to say hello.
+    void boot(int listen_fd) {
+        deadline_ = Clock::now() + std::chrono::milliseconds(req_.boot_timeout_ms);
+        while (!conn_) {
+            wait_readable(listen_fd, "connect its agent port");
+            conn_ = UniqueFd(::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC));
+            if (!conn_ && errno != EINTR && errno != EAGAIN) throw_errno("accept", "the agent socket");
+        }
+        for (;;) {
+            if (auto f = dec_.next()) {
+                if (f->type != FrameType::Hello) throw Error(EPROTO, "the agent's first frame is not its hello");
+                json h = json::parse(f->payload, nullptr, false);
+                if (!h.is_object() || h.value("version", 0) != kProtocolVersion)
+                    throw Error(EPROTO, "the agent's hello is not protocol version " + std::to_string(kProtocolVersion));
+                kernel_ = h.value("kernel", "");
+                return;
+            }
+            wait_readable(conn_.get(), "say hello");
+            if (!read_conn()) {
+                vmm_.wait_qemu(1000);  // its console says why
+                throw Error(ECONNRESET, "the VM closed the agent's port before the agent's hello: " + vmm_.diagnostics());
+            }
+        }
+    }
+
+    void send(FrameType t, std::string_view payload) { write_all(conn_.get(), encode(t, payload)); }
+
+    // Relays until the exit frame; the process's exit code.
+    int relay() {
+        bool stdin_open = true;
+        for (;;) {
+            while (auto f = dec_.next()) {
+                switch (f->type) {
+                    case FrameType::Stdout: write_out(1, f->payload); break;
+                    case FrameType::Stderr: write_out(2, f->payload); break;
+                    case FrameType::Exit: return static_cast<int>(payload_u32(*f, "exit") & 0xff);
+                    default: throw Error(EPROTO, "the agent sent a frame of type " +
+                                                     std::to_string(static_cast<int>(f->type)) + " while running");
+                }
+            }
+            pollfd p[3] = {{conn_.get(), POLLIN, 0}, {sigfd_, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+            if (::poll(p, 3, 200) < 0 && errno != EINTR) throw_errno("poll");
+            if (p[1].revents & POLLIN) forward_signals();
+            if (stdin_open && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+                char buf[65536];
+                ssize_t n = ::read(0, buf, sizeof buf);
+                if (n > 0) send(FrameType::Stdin, {buf, static_cast<size_t>(n)});
+                else if (n == 0 || errno != EINTR) {
+                    send(FrameType::StdinEof, {});
+                    stdin_open = false;
+                }
+            }
+            if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !read_conn())
+                throw Error(ECONNRESET, "the VM closed the agent's port without the container's exit status");
+            if (vmm_.qemu_exited() && !(p[0].revents & POLLIN))
+                throw Error(ECONNRESET, "the VM ended without the container's exit status");
+        }
+    }
+
+    const std::string& kernel() const { return kernel_; }
+
+private:
+    void wait_readable(int fd, const char* what) {
+        for (;;) {
+            if (vmm_.qemu_exited())
+                throw Error(EIO, std::string("the VM exited before it could ") + what + ": " + vmm_.diagnostics());
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+            if (left <= 0)
+                throw Error(ETIMEDOUT, "the VM did not " + std::string(what) + " within " +
+                                           std::to_string(req_.boot_timeout_ms / 1000) + " s: " + vmm_.diagnostics());
+            pollfd p[2] = {{fd, POLLIN, 0}, {sigfd_, POLLIN, 0}};
+            if (::poll(p, 2, static_cast<int>(std::min<long>(left, 200))) < 0 && errno != EINTR) throw_errno("poll");
+            if (p[1].revents & POLLIN) drain_signals();  // before the process runs, nothing to pass them to
+            if (p[0].revents) return;
+        }
+    }
+
+    bool read_conn() {
+        char buf[65536];
+        ssize_t n = ::read(conn_.get(), buf, sizeof buf);
+        if (n < 0) return errno == EINTR || errno == EAGAIN;
+        if (n == 0) return false;
+        dec_.feed({buf, static_cast<size_t>(n)});
+        return true;
+    }
+
+    void forward_signals() {
+        signalfd_siginfo si{};
+        while (::read(sigfd_, &si, sizeof si) == sizeof si)
+            if (si.ssi_signo != SIGCHLD) write_all(conn_.get(), encode_u32(FrameType::Signal, si.ssi_signo));
+    }
+    void drain_signals() {
+        signalfd_siginfo si{};
+        while (::read(sigfd_, &si, sizeof si) == sizeof si) {
+        }
+    }
+    // The reader may be gone (a client killed): the container's output is
+    // then dropped, not the container.
+    static void write_out(int fd, std::string_view s) {
+        try {
+            write_all(fd, s);
+        } catch (const Error&) {
+        }
+    }
+
+    const ShimRequest& req_;
+    Vmm& vmm_;
+    int sigfd_;
+    UniqueFd conn_;
+    Decoder dec_;
+    Clock::time_point deadline_;
+    std::string kernel_;
+};
+
+}  // namespace
+
+json process_of_spec(const json& spec) {
+    const json& p = spec.at("process");
+    json gids = json::array();
+    if (p.contains("user") && p["user"].contains("additionalGids")) gids = p["user"]["additionalGids"];
+    return {{"args", p.value("args", std::vector<std::string>{})},
+            {"env", p.value("env", std::vector<std::string>{})},
+            {"cwd", p.value("cwd", "/")},
+            {"uid", p.contains("user") ? p["user"].value("uid", 0u) : 0u},
+            {"gid", p.contains("user") ? p["user"].value("gid", 0u) : 0u},
+            {"gids", gids},
+            {"hostname", spec.value("hostname", "")},
+            {"rootfs_tag", "rootfs"}};
+}
+
+void run_shim(const ShimRequest& req, int notify_fd) {
+    ::signal(SIGPIPE, SIG_IGN);
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, nullptr);
+    int sigfd = ::signalfd(-1, &all, SFD_CLOEXEC | SFD_NONBLOCK);
+    auto notify = [&](const std::string& line) {
+        if (notify_fd < 0) return;
+        try {
+            write_all(notify_fd, line + "\n");
+        } catch (const Error&) {
+        }
+        ::close(notify_fd);
+        notify_fd = -1;
+    };
+    int code = 125;
+    bool running = false;
+    try {
+        UniqueFd listener = listen_unix(req.run_dir + "/agent.sock");
+        Vmm vmm(req.assets, req.shape, req.run_dir, req.rootfs, req.run_dir + "/agent.sock");
+        Session s(req, vmm, sigfd);
+        s.boot(listener.get());
+        listener.reset();
+        s.send(FrameType::Run, req.process.dump());
+        running = true;
+        notify("R");
+        try {
+            code = s.relay();
+        } catch (const Error& e) {
+            std::string msg = "vitro: container " + req.name + ": " + e.what() + "\n";
+            (void)!::write(2, msg.data(), msg.size());
+            code = 137;
+        }
+        vmm.wait_qemu(3000);  // the agent powers the guest off after its exit frame
+    } catch (const std::exception& e) {
+        std::string msg = e.what();
+        for (auto& c : msg)
+            if (c == '\n') c = ' ';
+        if (!running) notify("E microVM: " + msg);
+        code = running ? 137 : 125;
+    }
+    ::_exit(code);
+}
+
+}  // namespace vitro::vm

@@ -1,0 +1,159 @@
+#include "vm/vmm.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "util/error.hpp"
+#include "util/file.hpp"
+#include "util/log.hpp"
+
+namespace vitro::vm {
+
+namespace {
+
+constexpr const char* kQemu = "qemu-system-x86_64";
+constexpr const char* kVirtiofsd = "/usr/lib/qemu/virtiofsd";
+
+// fork + exec with stdin /dev/null, stdout and stderr to `log`, no fd of
+// ours, and death with our process.
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork", argv[0]);
+    if (pid > 0) return pid;
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(127);
+    int null = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (null < 0 || out < 0) ::_exit(127);
+    ::dup2(null, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::close_range(3, ~0U, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+}
+
+std::string tail_of(const std::string& path, size_t max) {
+    try {
+        std::string s = read_file(path);
+        return s.size() > max ? s.substr(s.size() - max) : s;
+    } catch (const Error&) {
+        return {};
+    }
+}
+
+void kill_and_reap(pid_t& pid) {
+    if (pid <= 0) return;
+    ::kill(pid, SIGKILL);
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    pid = -1;
+}
+
+}  // namespace
+
+std::string vm_accelerator() {
+    const char* a = std::getenv("VITRO_VM_ACCEL");
+    if (!a || !*a) return "tcg";
+    std::string s = a;
+    if (s != "tcg" && s != "kvm") throw Error(EINVAL, "$VITRO_VM_ACCEL=" + s + ": use tcg or kvm");
+    return s;
+}
+
+Vmm::Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run_dir, const std::string& shared_dir,
+         const std::string& agent_socket)
+    : run_dir_(run_dir) {
+    const std::string fs_sock = run_dir + "/fs.sock";
+    virtiofsd_ = spawn({kVirtiofsd, "--socket-path=" + fs_sock, "-o", "source=" + shared_dir, "-o", "cache=auto",
+                        "-o", "xattr"},
+                       run_dir + "/virtiofsd.log");
+    // QEMU connects to virtiofsd's socket at start: wait until it listens.
+    for (int i = 0; i < 500 && !path_exists(fs_sock); ++i) {
+        int st;
+        if (::waitpid(virtiofsd_, &st, WNOHANG) == virtiofsd_) {
+            virtiofsd_ = -1;
+            throw Error(EIO, "virtiofsd for " + shared_dir + " exited at start: " + tail_of(run_dir + "/virtiofsd.log", 400));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!path_exists(fs_sock)) {
+        kill_and_reap(virtiofsd_);
+        throw Error(ETIMEDOUT, "virtiofsd for " + shared_dir + " did not open " + fs_sock + " within 5 s");
+    }
+    const std::string mem = std::to_string(shape.memory_mib) + "M";
+    // lpj and tsc_early_khz: no calibration loops under TCG (they can hang
+    // early boot); panic=-1 + -no-reboot: a guest panic ends QEMU.
+    const std::string cmdline = "console=ttyS0 quiet panic=-1 reboot=t lpj=4000000 tsc_early_khz=2000000 rdinit=/init";
+    std::vector<std::string> argv = {
+        kQemu, "-M", "microvm,acpi=on", "-accel", vm_accelerator(), "-cpu", "max", "-m", mem,
+        "-smp", std::to_string(shape.cpus), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-kernel", assets.kernel, "-initrd", assets.initramfs, "-append", cmdline,
+        "-serial", "file:" + run_dir + "/console.log",
+        "-global", "virtio-mmio.force-legacy=false",
+        // virtiofs needs the guest's RAM shared with virtiofsd.
+        "-object", "memory-backend-memfd,id=mem,size=" + mem + ",share=on", "-machine", "memory-backend=mem",
+        "-chardev", "socket,id=fs,path=" + fs_sock, "-device", "vhost-user-fs-device,chardev=fs,tag=rootfs",
+        "-device", "virtio-serial-device",
+        "-chardev", "socket,id=agent,path=" + agent_socket,
+        "-device", "virtserialport,chardev=agent,name=vitro.agent"};
+    try {
+        qemu_ = spawn(argv, run_dir + "/qemu.log");
+    } catch (...) {
+        kill_and_reap(virtiofsd_);
+        throw;
+    }
+}
+
+Vmm::~Vmm() {
+    kill_and_reap(qemu_);
+    kill_and_reap(virtiofsd_);
+}
+
+std::optional<int> Vmm::qemu_exited() {
+    if (qemu_status_) return qemu_status_;
+    int st;
+    if (qemu_ > 0 && ::waitpid(qemu_, &st, WNOHANG) == qemu_) {
+        qemu_status_ = st;
+        qemu_ = -1;
+    }
+    return qemu_status_;
+}
+
+bool Vmm::wait_qemu(int ms) {
+    for (int i = 0; i < ms / 10; ++i) {
+        if (qemu_exited()) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return qemu_exited().has_value();
+}
+
+std::string Vmm::diagnostics() const {
+    std::string q = tail_of(run_dir_ + "/qemu.log", 600), c = tail_of(run_dir_ + "/console.log", 600);
+    std::string out;
+    if (!q.empty()) out += "qemu: " + q;
+    if (!c.empty()) out += (out.empty() ? "" : "; ") + std::string("guest console: ") + c;
+    for (auto& ch : out)
+        if (ch == '\n') ch = ' ';
+    return out;
+}
+
+}  // namespace vitro::vm
