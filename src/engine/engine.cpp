@@ -240,6 +240,11 @@ bool is_running(const ContainerRecord& c) {
 
 pid_t init_pid(const ContainerRecord& c) { return c.config.value("init_pid", 0); }
 
+bool restart_pending(const ContainerRecord& c) {
+    const json mark = c.config.value("restart_pending", json());
+    return mark.is_object() && os::process_alive(mark.value("pid", 0), mark.value("start_time", uint64_t{0}));
+}
+
 namespace {
 std::string record_path(const ContainerRecord& c) { return c.bundle + "/" + kContainerRecordFile; }
 }  // namespace
@@ -852,8 +857,19 @@ void Engine::restart(const std::string& ref, std::optional<int> timeout) {
     if (is_running(c)) {
         // --rm: the monitor leaves the exited container to this start
         // (start_container clears the mark; a failed start removes it).
-        state().update_container(c.id, [](ContainerRecord& r) { r.config["restart_pending"] = true; });
-        c = stop(c.id, timeout);
+        auto self = os::read_proc_stat(::getpid());
+        json mark = {{"pid", ::getpid()}, {"start_time", self ? self->start_time : 0}};
+        state().update_container(c.id, [&](ContainerRecord& r) { r.config["restart_pending"] = mark; });
+        try {
+            c = stop(c.id, timeout);
+        } catch (...) {
+            try {
+                state().update_container(c.id, [](ContainerRecord& r) { r.config.erase("restart_pending"); });
+            } catch (const std::exception& e) {
+                log::warn("container " + c.name + ": " + e.what());
+            }
+            throw;
+        }
     }
     start(c.id, {});
 }
@@ -1047,7 +1063,17 @@ void Engine::repair() {
         fs::remove_all(c.bundle);
         state().remove_container(c.id);
     }
-    for (const auto& c : state().list_containers())
+    for (const auto& c : state().list_containers()) {
+        // A --rm container whose `vitro restart` died between its stop and its start.
+        if (c.state == ContainerState::Exited && c.config.value("auto_remove", false) &&
+            c.config.contains("restart_pending") && !restart_pending(c)) {
+            try {
+                remove_container(c, true);
+            } catch (const std::exception& e) {
+                log::warn("--rm of " + c.name + " (its restart died): " + e.what());
+            }
+            continue;
+        }
         if (c.state == ContainerState::Running && !os::process_alive(c.pid, c.pid_start_time) && init_alive(c)) {
             // One container that cannot be adopted must not fail a command about another.
             try {
@@ -1057,6 +1083,7 @@ void Engine::repair() {
                           e.what() + "); it runs on without one");
             }
         }
+    }
 }
 
 void Engine::adopt(const ContainerRecord& orphan) {

@@ -113,7 +113,8 @@ public:
     ContainerRecord stop(const std::string& ref, std::optional<int> timeout);
     void kill(const std::string& ref, int signal);
     // stop() when running (paused too), then start(); a --rm container is
-    // kept for the start (its monitor does not remove it in between).
+    // kept for the start (restart_pending), and removed by the next repair
+    // when this process dies in between.
     void restart(const std::string& ref, std::optional<int> timeout);
     // Freezes a running container's processes (the runtime's pause: the
     // cgroup freezer), or thaws a paused one. ConflictError in any other state.
@@ -228,6 +229,10 @@ inline bool is_paused(const ContainerRecord& c) {
 }
 // The init is alive (pid and start time match).
 bool init_alive(const ContainerRecord& c);
+// A `vitro restart` of this container is under way (the process that marked
+// it, config "restart_pending", lives): its exit is for the start that
+// follows, not for --rm.
+bool restart_pending(const ContainerRecord& c);
 pid_t init_pid(const ContainerRecord& c);
 
 }  // namespace vitro::engine

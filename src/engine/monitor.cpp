@@ -374,9 +374,9 @@ private:
         }
         engine_->release_resources(c);
         a_.port_holds.clear();
-        bool restarting = false;  // `vitro restart` starts it next: --rm waits
+        bool restarting = false;  // a live `vitro restart` starts it next: --rm waits
         engine_->state().update_container(a_.id, [&](ContainerRecord& r) {
-            restarting = r.config.value("restart_pending", false);
+            restarting = restart_pending(r);
             r.config.erase("paused");
             if (r.state != ContainerState::Removing) r.state = ContainerState::Exited;
             r.pid = 0;

@@ -57,6 +57,18 @@ check "... it runs again with a new init, not removed" \
 "$V" stop rrm$$ >/dev/null
 check "... and once stopped, --rm removes it" poll 30 bash -c "! '$V' inspect rrm$$ >/dev/null 2>&1"
 
+# A restart killed while it waits for the stop: the container's exit is no
+# longer anyone's to start, and --rm removes it.
+"$V" run -d --rm --name rk$$ --network none $IMG sh -c "trap 'echo GOT-TERM' TERM; $LOOP" >/dev/null
+wait_for ready_at_least rk$$ 1
+"$V" restart -t 60 rk$$ >/dev/null 2>&1 &
+client=$! helpers="$helpers $!"
+wait_for bash -c "'$V' logs rk$$ | grep -q GOT-TERM"
+kill -9 $client; wait $client 2>/dev/null
+"$V" kill rk$$ >/dev/null
+check "a restart killed during its stop leaves no --rm container behind once it exits" \
+  poll 30 bash -c "! '$V' inspect rk$$ >/dev/null 2>&1"
+
 run "$V" restart nosuch$$
 check "restart of an unknown container exits 125" eq "$rc" 125
 check "... saying so" grep -q "no container with name or ID \"nosuch$$\" found" "$T/err"
