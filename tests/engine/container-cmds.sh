@@ -175,6 +175,18 @@ run "$V" port -a pt$$
 check "port -a with a container exits 125" eq "$rc" 125
 run "$V" port
 check "port without a container exits 125" eq "$rc" 125
+# --- -a
+running_ids() { "$V" ps -q | sort; }
+before=$(running_ids)
+run "$V" pause -a
+check "pause -a pauses every running container, printing their IDs" \
+  bash -c "[ $rc = 0 ] && [ -n '$before' ] && [ \"\$(cut -c1-12 <<<'$out' | sort)\" = '$before' ] && [ -z \"\$('$V' ps -q)\" ]"
+run "$V" unpause -a
+check "unpause -a thaws them all" bash -c "[ $rc = 0 ] && [ '$(running_ids)' = '$before' ]"
+run "$V" pause -a pt$$
+check "pause -a with a name exits 125" eq "$rc" 125
+run "$V" restart --running pt$$
+check "restart --running without -a exits 125" eq "$rc" 125
 check "port --help describes PRIVATE_PORT" bash -c "'$V' port --help | grep -q PRIVATE_PORT"
 check "rename --help describes it" bash -c "'$V' rename --help | grep -q NEW_NAME"
 
