@@ -880,7 +880,8 @@ void Engine::pause(const std::string& ref) {
     UniqueFd lock = lock_dir(c.bundle);  // no start meanwhile
     c = state().get_container(c.id);
     if (is_paused(c)) throw ConflictError("container " + c.name + " is already paused: container state improper");
-    if (!is_running(c)) throw ConflictError("container " + c.name + " is not running, can't pause: container state improper");
+    if (!is_running(c))
+        throw ConflictError("container " + c.name + " is not running, can't pause: container state improper");
     driver_for(c)->pause(c.id);
     try {
         state().update_container(c.id, [](ContainerRecord& r) { r.config["paused"] = true; });
@@ -895,7 +896,8 @@ void Engine::unpause(const std::string& ref) {
     ContainerRecord c = state().get_container(ref);
     UniqueFd lock = lock_dir(c.bundle);
     c = state().get_container(c.id);
-    if (!is_paused(c)) throw ConflictError("container " + c.name + " is not paused, can't unpause: container state improper");
+    if (!is_paused(c))
+        throw ConflictError("container " + c.name + " is not paused, can't unpause: container state improper");
     driver_for(c)->resume(c.id);
     state().update_container(c.id, [](ContainerRecord& r) { r.config.erase("paused"); });
 }

@@ -369,7 +369,8 @@ int for_each_container(const std::vector<std::string>& refs, const std::function
 // `-a` or names, never both, and one of them.
 std::vector<std::string> refs_or_all(const std::vector<std::string>& refs, bool all, const char* cmd,
                                      const std::function<std::vector<std::string>()>& every) {
-    if (all && !refs.empty()) throw Error(EINVAL, std::string(cmd) + ": --all and container names cannot be used together");
+    if (all && !refs.empty())
+        throw Error(EINVAL, std::string(cmd) + ": --all and container names cannot be used together");
     if (!all && refs.empty()) throw Error(EINVAL, std::string(cmd) + ": name at least one container, or --all");
     return all ? every() : refs;
 }
@@ -572,7 +573,8 @@ void add_container_commands(CLI::App& app, Globals& g) {
                 "vitro port CONTAINER [PRIVATE_PORT[/PROTO]]");
     port->add_flag("-a,--all", pf->all, "every running container's, each line after its short ID and a tab");
     port->add_option("container", pf->ref, "container name or ID");
-    port->add_option("private_port", pf->private_port, "PRIVATE_PORT[/PROTO]: only that port's host address (tcp by default)");
+    port->add_option("private_port", pf->private_port,
+                     "PRIVATE_PORT[/PROTO]: only that port's host address (tcp by default)");
     port->callback([&g, pf] {
         if (pf->all && !pf->ref.empty()) throw Error(EINVAL, "port: no arguments are needed with --all");
         if (!pf->all && pf->ref.empty()) throw Error(EINVAL, "port: name a running container, or --all");
