@@ -241,6 +241,11 @@ bool is_running(const ContainerRecord& c) {
 
 pid_t init_pid(const ContainerRecord& c) { return c.config.value("init_pid", 0); }
 
+bool restart_pending(const ContainerRecord& c) {
+    const json mark = c.config.value("restart_pending", json());
+    return mark.is_object() && os::process_alive(mark.value("pid", 0), mark.value("start_time", uint64_t{0}));
+}
+
 namespace {
 std::string record_path(const ContainerRecord& c) { return c.bundle + "/" + kContainerRecordFile; }
 }  // namespace
@@ -671,6 +676,8 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         state().update_container(c.id, [&](ContainerRecord& r) {
             if (is_cni_mode(mode)) r.config["ips"] = att.ips;
             r.config.erase("stop_requested");
+            r.config.erase("restart_pending");
+            r.config.erase("paused");
             // A `run --rm`'s claim passes to the monitor (it takes it first
             // thing): were it cleared here, this command killed before the
             // fork would leave a created --rm container nobody removes.
@@ -835,6 +842,20 @@ void Engine::send_stop_signal(const ContainerRecord& c) {
     if (init_pid(c) > 0) ::kill(init_pid(c), sig);
 }
 
+void Engine::thaw(const ContainerRecord& c) {
+    if (!is_paused(c)) return;
+    try {
+        driver_for(c)->resume(c.id);
+    } catch (const std::exception& e) {
+        log::warn("container " + c.name + ": thawing its processes: " + e.what());
+    }
+    try {
+        state().update_container(c.id, [](ContainerRecord& r) { r.config.erase("paused"); });
+    } catch (const std::exception& e) {
+        log::warn("container " + c.name + ": could not record that it is no longer paused: " + e.what());
+    }
+}
+
 ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout) {
     repair();
     ContainerRecord c = state().get_container(ref);
@@ -842,6 +863,7 @@ ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout)
     if (!is_running(c)) return c;  // docker: stopping a stopped container is fine
     int t = timeout.value_or(c.config.value("stop_timeout", 10));
     send_stop_signal(c);
+    thaw(c);  // paused: the signal waits for the thaw (podman stops paused containers)
     pid_t init = init_pid(c);
     uint64_t init_start = c.config.value("init_start_time", uint64_t{0});
     if (!wait_pid_gone(init, init_start, t * 1000)) {
@@ -857,6 +879,69 @@ ContainerRecord Engine::stop(const std::string& ref, std::optional<int> timeout)
     if (auto now = state().find_container(c.id)) return *now;
     c.state = ContainerState::Exited;
     return c;
+}
+
+void Engine::restart(const std::string& ref, std::optional<int> timeout) {
+    repair();
+    ContainerRecord c = state().get_container(ref);
+    if (is_running(c)) {
+        // --rm: the monitor leaves the exited container to this start
+        // (start_container clears the mark; a failed start removes it).
+        auto self = os::read_proc_stat(::getpid());
+        json mark = {{"pid", ::getpid()}, {"start_time", self ? self->start_time : 0}};
+        state().update_container(c.id, [&](ContainerRecord& r) { r.config["restart_pending"] = mark; });
+        try {
+            c = stop(c.id, timeout);
+        } catch (...) {
+            try {
+                state().update_container(c.id, [](ContainerRecord& r) { r.config.erase("restart_pending"); });
+            } catch (const std::exception& e) {
+                log::warn("container " + c.name + ": " + e.what());
+            }
+            throw;
+        }
+    }
+    start(c.id, {});
+}
+
+void Engine::pause(const std::string& ref) {
+    repair();
+    ContainerRecord c = state().get_container(ref);
+    UniqueFd lock = lock_dir(c.bundle);  // no start meanwhile
+    c = state().get_container(c.id);
+    if (is_paused(c)) throw ConflictError("container " + c.name + " is already paused: container state improper");
+    if (!is_running(c))
+        throw ConflictError("container " + c.name + " is not running, can't pause: container state improper");
+    driver_for(c)->pause(c.id);
+    try {
+        state().update_container(c.id, [](ContainerRecord& r) { r.config["paused"] = true; });
+    } catch (...) {
+        driver_for(c)->resume(c.id);  // not recorded: not left frozen
+        throw;
+    }
+}
+
+void Engine::unpause(const std::string& ref) {
+    repair();
+    ContainerRecord c = state().get_container(ref);
+    UniqueFd lock = lock_dir(c.bundle);
+    c = state().get_container(c.id);
+    if (!is_paused(c))
+        throw ConflictError("container " + c.name + " is not paused, can't unpause: container state improper");
+    driver_for(c)->resume(c.id);
+    state().update_container(c.id, [](ContainerRecord& r) { r.config.erase("paused"); });
+}
+
+ContainerRecord Engine::rename(const std::string& ref, const std::string& name) {
+    if (!valid_name(name))
+        throw Error(EINVAL, "invalid container name \"" + name + "\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+    repair();
+    ContainerRecord c = state().get_container(ref);
+    if (is_infra(c))
+        throw ConflictError("container " + c.name + " is the infra container of pod " + c.config.value("pod", "") +
+                            ": its name goes with the pod's");
+    // update_container checks that no other container has the name.
+    return state().update_container(c.id, [&](ContainerRecord& r) { r.name = name; });
 }
 
 int Engine::wait(const std::string& ref) {
@@ -922,6 +1007,7 @@ void Engine::remove_container(ContainerRecord c, bool force) {
         } catch (const Error&) {
             if (init_pid(c) > 0) ::kill(init_pid(c), SIGKILL);
         }
+        thaw(c);  // a v1 freezer holds even SIGKILL until the thaw
         // The monitor records the exit and releases what it can; wait for it
         // so that its teardown and ours do not interleave.
         wait_pid_gone(c.pid, c.pid_start_time, 15000);
@@ -981,6 +1067,8 @@ nlohmann::json Engine::stats(const std::string& ref) {
 int Engine::exec(const std::string& ref, const ExecOptions& opts) {
     ContainerRecord c = state().get_container(ref);
     if (!is_running(c)) throw ConflictError("container " + c.name + " is not running");
+    if (is_paused(c))
+        throw ConflictError("container " + c.name + " is paused (vitro unpause it first): container state improper");
     ExecOptions o = opts;
     if (!opts.user.empty()) {
         ResolvedUser ru = resolve_user(c.bundle + "/merged", opts.user);
@@ -1007,7 +1095,17 @@ void Engine::repair() {
         fs::remove_all(c.bundle);
         state().remove_container(c.id);
     }
-    for (const auto& c : state().list_containers())
+    for (const auto& c : state().list_containers()) {
+        // A --rm container whose `vitro restart` died between its stop and its start.
+        if (c.state == ContainerState::Exited && c.config.value("auto_remove", false) &&
+            c.config.contains("restart_pending") && !restart_pending(c)) {
+            try {
+                remove_container(c, true);
+            } catch (const std::exception& e) {
+                log::warn("--rm of " + c.name + " (its restart died): " + e.what());
+            }
+            continue;
+        }
         if (c.state == ContainerState::Running && !os::process_alive(c.pid, c.pid_start_time) && init_alive(c)) {
             // One container that cannot be adopted must not fail a command about another.
             try {
@@ -1017,6 +1115,7 @@ void Engine::repair() {
                           e.what() + "); it runs on without one");
             }
         }
+    }
 }
 
 void Engine::adopt(const ContainerRecord& orphan) {

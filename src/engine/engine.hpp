@@ -115,6 +115,17 @@ public:
     // Signal, wait `timeout` seconds, then SIGKILL; returns once it has exited.
     ContainerRecord stop(const std::string& ref, std::optional<int> timeout);
     void kill(const std::string& ref, int signal);
+    // stop() when running (paused too), then start(); a --rm container is
+    // kept for the start (restart_pending), and removed by the next repair
+    // when this process dies in between.
+    void restart(const std::string& ref, std::optional<int> timeout);
+    // Freezes a running container's processes (the runtime's pause: the
+    // cgroup freezer), or thaws a paused one. ConflictError in any other state.
+    void pause(const std::string& ref);
+    void unpause(const std::string& ref);
+    // Gives the container a new name, checked as `run --name`'s (ConflictError
+    // when taken); a pod's infra keeps its name.
+    ContainerRecord rename(const std::string& ref, const std::string& name);
     // Stops (force) and removes everything of the container.
     void remove(const std::string& ref, bool force);
     // Waits for the container to exit; returns its code.
@@ -179,6 +190,9 @@ private:
     ContainerRecord create_from(const CreateRequest& req, const ImageSource& src, const PodRecord* pod, bool infra);
     // Marks the stop as asked for (no restart) and sends the stop signal.
     void send_stop_signal(const ContainerRecord& c);
+    // A paused container's processes thawed (a stop's or kill's signal then
+    // reaches them) and the record says so; a failure is a warning.
+    void thaw(const ContainerRecord& c);
     bool removed_by_its_monitor(const std::string& id);
     // remove() without the check that keeps a pod's infra.
     void remove_container(ContainerRecord c, bool force);
@@ -212,8 +226,16 @@ inline std::string pod_name(const ContainerRecord& c) { return c.config.value("p
 // True when the record says running and its monitor, or (a monitor killed,
 // the container not adopted yet) its init, is still there.
 bool is_running(const ContainerRecord& c);
+// Running, with its processes frozen (`vitro pause`).
+inline bool is_paused(const ContainerRecord& c) {
+    return c.state == ContainerState::Running && c.config.value("paused", false);
+}
 // The init is alive (pid and start time match).
 bool init_alive(const ContainerRecord& c);
+// A `vitro restart` of this container is under way (the process that marked
+// it, config "restart_pending", lives): its exit is for the start that
+// follows, not for --rm.
+bool restart_pending(const ContainerRecord& c);
 pid_t init_pid(const ContainerRecord& c);
 
 }  // namespace vitro::engine

@@ -357,6 +357,7 @@ private:
         engine_->state().update_container(a_.id, [&](ContainerRecord& rec) {
             rec.exit_code = code;
             rec.config["restart_count"] = restarts + 1;
+            rec.config.erase("paused");  // killed while paused: the new init runs
         });
         return true;
     }
@@ -373,7 +374,10 @@ private:
         }
         engine_->release_resources(c);
         a_.port_holds.clear();
+        bool restarting = false;  // a live `vitro restart` starts it next: --rm waits
         engine_->state().update_container(a_.id, [&](ContainerRecord& r) {
+            restarting = restart_pending(r);
+            r.config.erase("paused");
             if (r.state != ContainerState::Removing) r.state = ContainerState::Exited;
             r.pid = 0;
             r.pid_start_time = 0;
@@ -382,7 +386,7 @@ private:
             r.config.erase("init_pid");
             r.config.erase("init_start_time");
         });
-        if (c.config.value("auto_remove", false)) {
+        if (c.config.value("auto_remove", false) && !restarting) {
             try {
                 engine_->remove(a_.id, true);
             } catch (const std::exception& e) {

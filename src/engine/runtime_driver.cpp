@@ -56,6 +56,8 @@ public:
         return runtime::exec(ctx_, id, o);
     }
     std::vector<pid_t> pids(const std::string& id) override { return runtime::pids(ctx_, id); }
+    void pause(const std::string& id) override { runtime::pause(ctx_, id); }
+    void resume(const std::string& id) override { runtime::resume(ctx_, id); }
     nlohmann::json stats(const std::string& id) override { return runtime::stats(ctx_, id); }
     std::string name() const override { return "vitro (built in)"; }
 
@@ -114,6 +116,8 @@ public:
         ::unlink(file.c_str());
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
+    void pause(const std::string& id) override { run({"pause", id}, false); }
+    void resume(const std::string& id) override { run({"resume", id}, false); }
     std::vector<pid_t> pids(const std::string& id) override {
         RunResult r = run_program_capture(path_, {path_, "--root", root_, "ps", "--format", "json", id}, environ_vec(), "", 30);
         std::vector<pid_t> out;

@@ -43,6 +43,9 @@ public:
     // Runs a process in the container in the foreground; returns its status.
     virtual int exec(const std::string& id, const ExecRequest& req) = 0;
     virtual std::vector<pid_t> pids(const std::string& id) = 0;
+    // Freezes (pause) or thaws (resume) every process of the container.
+    virtual void pause(const std::string& id) = 0;
+    virtual void resume(const std::string& id) = 0;
     // The cgroup's counters, as runc's `events --stats` data ("cpu", "memory", "pids").
     virtual nlohmann::json stats(const std::string& id) = 0;
     virtual std::string name() const = 0;

@@ -1,5 +1,5 @@
-// Container commands: run, create, start, stop, kill, rm, ps, logs, exec,
-// inspect, wait, top, diff. Flags as docker's; the work is in engine/.
+// Container commands: run, create, start, stop, restart, kill, pause,
+// unpause, rename, port, rm, ps, logs, exec, inspect, wait, top, diff. Flags as docker's; the work is in engine/.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include <map>
 #include <iostream>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -181,10 +182,18 @@ std::string command_of(const ContainerRecord& c) {
     return join(c.config.value("args", c.config.value("command", std::vector<std::string>{})), " ");
 }
 
+// podman's state names: created, running, paused, exited, removing.
+std::string state_name(const ContainerRecord& c) {
+    if (engine::is_paused(c)) return "paused";
+    return c.state == ContainerState::Exited ? "exited" : std::string(engine::to_string(c.state));
+}
+
 std::string status_text(const ContainerRecord& c) {
     switch (c.state) {
         case ContainerState::Created: return "Created";
-        case ContainerState::Running: return "Up " + human_since(c.started_at.value_or(c.created_at));
+        case ContainerState::Running:
+            if (engine::is_paused(c)) return "Paused";
+            return "Up " + human_since(c.started_at.value_or(c.created_at));
         case ContainerState::Exited:
             return "Exited (" + (c.exit_code ? std::to_string(*c.exit_code) : std::string("?")) + ") " +
                    human_since(c.finished_at.value_or(c.created_at)) + " ago";
@@ -313,8 +322,9 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
             {"Image", c.image},
             {"ImageDigest", c.image_digest},
             {"State",
-             {{"Status", c.state == ContainerState::Exited ? "exited" : std::string(engine::to_string(c.state))},
-              {"Running", c.state == ContainerState::Running},
+             {{"Status", state_name(c)},
+              {"Running", c.state == ContainerState::Running && !engine::is_paused(c)},
+              {"Paused", engine::is_paused(c)},
               {"Pid", c.config.value("init_pid", 0)},
               {"MonitorPid", c.pid},
               {"ExitCode", c.exit_code.value_or(0)},
@@ -340,6 +350,45 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
             {"IsInfra", engine::is_infra(c)},
             {"LogPath", eng.log_path(c)},
             {"Bundle", c.bundle}};
+}
+
+// Runs `fn` on each container named; prints the name as given when done,
+// an error line when not, and goes on with the others (as podman's). 125
+// when any failed.
+int for_each_container(const std::vector<std::string>& refs, const std::function<void(const std::string&)>& fn) {
+    int code = 0;
+    for (const auto& r : refs) {
+        try {
+            fn(r);
+            std::printf("%s\n", r.c_str());
+        } catch (const std::exception& e) {
+            std::fflush(stdout);
+            std::fprintf(stderr, "Error: %s\n", e.what());
+            code = 125;
+        }
+    }
+    return code;
+}
+
+// `-a` or names, never both, and one of them.
+std::vector<std::string> refs_or_all(const std::vector<std::string>& refs, bool all, const char* cmd,
+                                     const std::function<std::vector<std::string>()>& every) {
+    if (all && !refs.empty())
+        throw Error(EINVAL, std::string(cmd) + ": --all and container names cannot be used together");
+    if (!all && refs.empty()) throw Error(EINVAL, std::string(cmd) + ": name at least one container, or --all");
+    return all ? every() : refs;
+}
+
+// `port`'s PRIVATE_PORT[/PROTO] (tcp when none).
+std::pair<uint16_t, std::string> parse_private_port(const std::string& value) {
+    std::vector<std::string> f = split(value, '/');
+    uint64_t n = 0;
+    if (f.size() > 2 || !parse_u64(f[0], n) || n == 0 || n > 65535)
+        throw Error(EINVAL, "invalid port \"" + value + "\": use PRIVATE_PORT[/PROTO], the port in 1-65535");
+    std::string proto = f.size() == 2 ? f[1] : "tcp";
+    if (proto != "tcp" && proto != "udp" && proto != "sctp")
+        throw Error(EINVAL, "invalid port \"" + value + "\": the protocol must be tcp, udp or sctp");
+    return {static_cast<uint16_t>(n), proto};
 }
 
 // Runs a start that may attach, mapping a process that cannot start to
@@ -457,6 +506,110 @@ void add_container_commands(CLI::App& app, Globals& g) {
         }
     });
 
+    // restart, pause, unpause: names, or -a. The IDs of those -a picks.
+    auto ids_where = [&g](const std::function<bool(const ContainerRecord&)>& keep) {
+        engine::Engine eng(engine_options(g));
+        std::vector<std::string> ids;
+        for (const auto& c : eng.list())
+            if (keep(c)) ids.push_back(c.id);
+        return ids;
+    };
+
+    struct RestartFlags {
+        std::optional<int> timeout;
+        bool all = false, running = false;
+    };
+    auto rf = std::make_shared<RestartFlags>();
+    auto* restart = app.add_subcommand("restart", "stop (stop signal, wait, then SIGKILL) and start containers again; "
+                                                  "created and exited ones are started");
+    restart->add_option("-t,--time", rf->timeout, "seconds to wait before killing (default: the container's, 10)");
+    restart->add_flag("-a,--all", rf->all, "restart every container");
+    restart->add_flag("--running", rf->running, "with --all: only the running ones");
+    restart->add_option("containers", *refs, "container names or IDs");
+    restart->callback([&g, refs, rf, ids_where] {
+        if (rf->running && !rf->all) throw Error(EINVAL, "restart: --running goes with --all");
+        auto targets = refs_or_all(*refs, rf->all, "restart", [&] {
+            return ids_where([&](const ContainerRecord& c) { return !rf->running || engine::is_running(c); });
+        });
+        engine::Engine eng(engine_options(g));
+        g.exit_code = for_each_container(targets, [&](const std::string& r) { eng.restart(r, rf->timeout); });
+    });
+
+    auto pause_all = std::make_shared<bool>(false);
+    auto* pause = app.add_subcommand("pause", "freeze every process of running containers (the cgroup freezer)");
+    pause->add_flag("-a,--all", *pause_all, "pause every running container");
+    pause->add_option("containers", *refs, "container names or IDs");
+    pause->callback([&g, refs, pause_all, ids_where] {
+        auto targets = refs_or_all(*refs, *pause_all, "pause", [&] {
+            return ids_where([](const ContainerRecord& c) { return engine::is_running(c) && !engine::is_paused(c); });
+        });
+        engine::Engine eng(engine_options(g));
+        g.exit_code = for_each_container(targets, [&](const std::string& r) { eng.pause(r); });
+    });
+
+    auto* unpause = app.add_subcommand("unpause", "thaw the processes of paused containers");
+    unpause->add_flag("-a,--all", *pause_all, "unpause every paused container");
+    unpause->add_option("containers", *refs, "container names or IDs");
+    unpause->callback([&g, refs, pause_all, ids_where] {
+        auto targets = refs_or_all(*refs, *pause_all, "unpause", [&] {
+            return ids_where([](const ContainerRecord& c) { return engine::is_paused(c); });
+        });
+        engine::Engine eng(engine_options(g));
+        g.exit_code = for_each_container(targets, [&](const std::string& r) { eng.unpause(r); });
+    });
+
+    auto rename_args = std::make_shared<std::pair<std::string, std::string>>();
+    auto* rename = app.add_subcommand("rename", "give a container a new name: vitro rename CONTAINER NEW_NAME");
+    rename->add_option("container", rename_args->first, "container name or ID")->required();
+    rename->add_option("name", rename_args->second, "the new name: [a-zA-Z0-9][a-zA-Z0-9_.-]*")->required();
+    rename->callback([&g, rename_args] {
+        engine::Engine eng(engine_options(g));
+        eng.rename(rename_args->first, rename_args->second);
+    });
+
+    struct PortFlags {
+        bool all = false;
+        std::string ref, private_port;
+    };
+    auto pf = std::make_shared<PortFlags>();
+    auto* port = app.add_subcommand(
+        "port", "list a running container's published ports (80/tcp -> 0.0.0.0:8080), or the host address of one: "
+                "vitro port CONTAINER [PRIVATE_PORT[/PROTO]]");
+    port->add_flag("-a,--all", pf->all, "every running container's, each line after its short ID and a tab");
+    port->add_option("container", pf->ref, "container name or ID");
+    port->add_option("private_port", pf->private_port,
+                     "PRIVATE_PORT[/PROTO]: only that port's host address (tcp by default)");
+    port->callback([&g, pf] {
+        if (pf->all && !pf->ref.empty()) throw Error(EINVAL, "port: no arguments are needed with --all");
+        if (!pf->all && pf->ref.empty()) throw Error(EINVAL, "port: name a running container, or --all");
+        std::optional<std::pair<uint16_t, std::string>> wanted;
+        if (!pf->private_port.empty()) wanted = parse_private_port(pf->private_port);
+        engine::Engine eng(engine_options(g));
+        std::vector<ContainerRecord> shown;
+        if (pf->all) shown = eng.list();
+        else shown.push_back(eng.get(pf->ref));
+        bool found = false;
+        for (const auto& c : shown) {
+            // As podman's: only running containers' ports (a paused one's are not listed).
+            if (c.state != ContainerState::Running || engine::is_paused(c) || !engine::is_running(c)) continue;
+            // A pod's member publishes through its infra.
+            ContainerRecord owner = c;
+            if (auto infra = c.config.value("pod_infra", std::string()); !infra.empty())
+                if (auto i = eng.state().find_container(infra)) owner = *i;
+            std::string prefix = pf->all ? short_id(c.id) + "\t" : "";
+            for (const auto& p : engine::ports_of(owner.config)) {
+                std::string host = (p.host_ip.empty() ? "0.0.0.0" : p.host_ip) + ":" + std::to_string(p.host_port);
+                if (!wanted) {
+                    std::printf("%s%u/%s -> %s\n", prefix.c_str(), p.container_port, p.protocol.c_str(), host.c_str());
+                } else if (p.container_port == wanted->first && p.protocol == wanted->second) {
+                    std::printf("%s%s\n", prefix.c_str(), host.c_str());
+                    found = true;
+                }
+            }
+            if (wanted && !found) throw Error(ENOENT, "failed to find published port \"" + pf->private_port + "\"");
+        }
+    });
+
     auto rm_force = std::make_shared<bool>(false);
     auto* rm = app.add_subcommand("rm", "remove containers");
     rm->add_flag("-f,--force", *rm_force, "kill and remove running containers");
@@ -489,8 +642,9 @@ void add_container_commands(CLI::App& app, Globals& g) {
         engine::Engine eng(engine_options(g));
         json rows = json::array();
         std::vector<ContainerRecord> shown;
+        // Without -a only running ones, as podman's (a paused one is not).
         for (const auto& c : eng.list())
-            if (*ps_all || c.state == ContainerState::Running) shown.push_back(c);
+            if (*ps_all || (c.state == ContainerState::Running && !engine::is_paused(c))) shown.push_back(c);
         if (*ps_quiet) {
             for (const auto& c : shown) std::printf("%s\n", short_id(c.id).c_str());
             return;
@@ -501,7 +655,7 @@ void add_container_commands(CLI::App& app, Globals& g) {
                             {"Image", c.image},
                             {"Command", command_of(c)},
                             {"Created", c.created_at},
-                            {"State", c.state == ContainerState::Exited ? "exited" : std::string(engine::to_string(c.state))},
+                            {"State", state_name(c)},
                             {"Status", status_text(c)},
                             {"ExitCode", c.exit_code.value_or(0)},
                             {"Pid", c.config.value("init_pid", 0)},
