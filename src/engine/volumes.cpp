@@ -109,7 +109,8 @@ std::string VolumeStore::create(const VolumeCreateRequest& req) const {
         throw VolumeExistsError("volume with name " + name + " already exists");
     }
     make_dirs(dir_, 0755);
-    // Names never start with '.': list() does not see this one.
+    // Names never start with '.': list() does not see this one (and a
+    // prune removes it if this command dies before the rename).
     std::string tmp = dir_ + "/.new-" + random_hex(8);
     try {
         if (::mkdir(tmp.c_str(), 0755) < 0) throw_errno("mkdir", tmp);
@@ -208,6 +209,17 @@ void VolumeStore::remove(const std::string& name) const {
     std::error_code ec;
     fs::remove_all(gone, ec);
     if (ec) log::warn("volume " + name + " removed, but " + gone + " is left: " + ec.message());
+}
+
+void VolumeStore::remove_leftovers() const {
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_, ec)) {
+        std::string n = e.path().filename().string();
+        if (n.rfind(".new-", 0) != 0 && n.rfind(".gone-", 0) != 0) continue;
+        std::error_code rm_ec;
+        fs::remove_all(e.path(), rm_ec);
+        if (rm_ec) log::warn("cannot remove " + e.path().string() + " (left by a volume command cut short): " + rm_ec.message());
+    }
 }
 
 // The path resolved inside the rootfs (an image's symlinks never lead out of
@@ -329,6 +341,7 @@ std::vector<std::string> Engine::volume_prune(const std::function<bool(const Vol
         store.remove(v.name);
         removed.push_back(v.name);
     }
+    store.remove_leftovers();
     return removed;
 }
 

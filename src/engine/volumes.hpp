@@ -81,6 +81,10 @@ public:
     std::vector<VolumeInfo> list() const;
     // Removes the volume's directory (the caller checked its users).
     void remove(const std::string& name) const;
+    // Removes what creations and removals cut short (a kill -9) left under
+    // their temporary names; only under the exclusive lock, which no
+    // creation in flight lets go of.
+    void remove_leftovers() const;
 
 private:
     std::string dir_;

@@ -50,6 +50,11 @@ check "... and no volume made for refused options" test ! -e "$VOLS/od$$"
 vr volume create
 anon=$out
 check "volume create without a name prints a random 64-hex name" bash -c "[ $rc = 0 ] && [[ '$anon' =~ ^[0-9a-f]{64}$ ]]"
+vr volume create -o uid=1234 --gid 55 own$$
+check "-o uid=N / --gid N: the volume's root is owned by them" eq "$(stat -c %u:%g "$VOLS/own$$/_data")" 1234:55
+vr volume create -o uid=x own2$$
+check "-o uid=NOT-A-NUMBER: exit 125" failed 125 'invalid volume option "uid=x"'
+vr volume rm own$$
 b=vb$$
 vr volume create --label app=db --label tier=1 $b
 check "volume create --label" eq "$rc:$out" "0:$b"
@@ -133,6 +138,8 @@ check "volume prune answered y (--filter name=): exit 0, removes it" bash -c "[ 
 vr volume prune -f
 check "volume prune -f prints the unused volumes it removed" eq "$rc:$out" "0:impl$$"
 check "... and keeps the one a container uses" test -d "$VOLS/$b/_data"
+vr system df --format json
+check "system df: 1 local volume, active (its container exists)" eq "$(js '[(r["Total"], r["Active"]) for r in j if r["Type"] == "Local Volumes"][0]')" "(1, 1)"
 
 # --- system prune --volumes: the stopped container, then its volume
 vr system prune -f --volumes
@@ -157,7 +164,10 @@ vr volume rm race1-$$
 check "... and a volume a created container uses is refused (exit 2)" eq $rc 2
 "$V" rm -f $("$V" ps -aq) >/dev/null 2>&1
 
-# --- nothing left behind
+# --- nothing left behind (what a creation or removal killed midway left too)
+mkdir -p "$VOLS/.new-0123abcd/_data" "$VOLS/.gone-4567cdef/_data"
+vr volume ls -q
+check "a half-made volume (temporary name) is not listed" eq "$(grep -c '^\.' <<<"$out")" 0
 vr volume prune -f
 vr volume ls
 check "after prune: volume ls prints nothing" eq "$rc:$out" "0:"
