@@ -112,6 +112,13 @@ vr create --name user$$ --network none -v $b:/data $IMG true
 vr volume rm $b
 check "volume rm of a volume a (created) container uses: exit 2, saying so" failed 2 "volume $b is being used by the following container"
 check "... and the volume is still there" test -d "$VOLS/$b/_data"
+# A record from before containers listed their volumes: its bundle's mounts say.
+vr create --name old$$ --network none -v oldv$$:/data $IMG true
+sqlite3 "$VITRO_ROOT/vitro.db" "update containers set config = json_remove(config, '\$.volumes') where name = 'old$$'"
+vr volume rm oldv$$
+check "a container recorded without its volume list still holds its volume (exit 2)" failed 2 "volume oldv$$ is being used"
+"$V" rm old$$ >/dev/null && vr volume rm oldv$$
+check "... which goes once that container is removed" eq "$rc:$out" "0:oldv$$"
 vr volume ls -q --filter dangling=true
 check "volume ls --filter dangling=true leaves the used one out" bash -c "! grep -qx $b <<<'$out' && grep -qx $a <<<'$out'"
 vr volume rm nope$$
