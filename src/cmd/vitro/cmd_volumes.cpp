@@ -48,7 +48,9 @@ public:
                 } catch (const std::regex_error& e) {
                     throw Error(EINVAL, "invalid filter \"" + f + "\": " + e.what());
                 }
-            } else if (key != "label" && key != "dangling" && key != "driver") {
+            } else if (key == "label") {
+                (void)key_value(value, "--filter label");
+            } else if (key != "dangling" && key != "driver") {
                 throw Error(EINVAL, "invalid filter \"" + f + "\": known filters are name, label, dangling and driver");
             }
             by_key_[key].push_back(value);
