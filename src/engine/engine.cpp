@@ -111,73 +111,36 @@ image::StoredImage find_image(const image::Store& store, const std::string& name
     return image::load_image(store, *tagged);
 }
 
-// A named volume new to the host, and where its container sees it: filled
-// from the image's content there before its first use (podman's copy-up).
-struct VolumeCopyUp {
-    std::string volume_dir, destination;
-};
-// In a new volume's directory until the copy-up claims it.
-constexpr const char* kCopyUpMark = "/copy-up";
-
-// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume under
-// <root>/volumes, made when new (then added to `copy_ups`).
-MountSpec parse_volume(const std::string& root, const std::string& value, std::vector<VolumeCopyUp>& copy_ups) {
+// -v SRC:DST[:OPTS]: a host path (must exist) or a named volume (made when
+// new, its copy-up added to `copy_ups`, its name to `named`).
+MountSpec parse_volume(const VolumeStore& volumes, const std::string& value, std::vector<VolumeCopyUp>& copy_ups,
+                       std::vector<std::string>& named) {
     std::vector<std::string> parts = split(value, ':');
     if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
         throw Error(EINVAL, "invalid volume \"" + value + "\": expected SRC:DST[:ro|rw]");
     MountSpec m;
     m.destination = parts[1];
     if (m.destination[0] != '/') throw Error(EINVAL, "invalid volume \"" + value + "\": the destination must be absolute");
+    std::vector<std::string> opts;
+    if (parts.size() == 3) {
+        for (const auto& o : split(parts[2], ',')) {
+            if (o == "ro" || o == "rw") opts.push_back(o);
+            else if (o == "z" || o == "Z") continue;  // SELinux relabel: nothing to do here
+            else throw Error(EINVAL, "invalid volume \"" + value + "\": unknown option \"" + o + "\"");
+        }
+    }
     if (parts[0][0] == '/') {
         struct stat st;
         if (::stat(parts[0].c_str(), &st) < 0)
             throw Error(errno, "volume \"" + value + "\": source " + parts[0] + ": " + std::strerror(errno));
         m.source = parts[0];
     } else {
-        if (!valid_name(parts[0])) throw Error(EINVAL, "invalid volume name \"" + parts[0] + "\"");
-        std::string dir = root + "/volumes/" + parts[0];
-        m.source = dir + "/_data";
-        make_dirs(root + "/volumes", 0755);
-        if (::mkdir(dir.c_str(), 0755) == 0) write_file_atomic(dir + kCopyUpMark, "");
-        else if (errno != EEXIST) throw_errno("mkdir", dir);
-        make_dirs(m.source, 0755);
-        if (path_exists(dir + kCopyUpMark)) copy_ups.push_back({dir, m.destination});
+        m.source = volumes.use(parts[0], m.destination, copy_ups);
+        if (std::find(named.begin(), named.end(), parts[0]) == named.end()) named.push_back(parts[0]);
     }
     m.options = {"rbind"};
-    if (parts.size() == 3) {
-        for (const auto& o : split(parts[2], ',')) {
-            if (o == "ro" || o == "rw") m.options.push_back(o);
-            else if (o == "z" || o == "Z") continue;  // SELinux relabel: nothing to do here
-            else throw Error(EINVAL, "invalid volume \"" + value + "\": unknown option \"" + o + "\"");
-        }
-    }
+    m.options.insert(m.options.end(), opts.begin(), opts.end());
     return m;
-}
-
-// Fills a new volume from the image's content at its destination: the path
-// resolved inside the rootfs (an image's symlinks never lead out of it), and
-// nothing in it followed. The one that removes the mark copies.
-void copy_up_volume(const std::string& rootfs, const VolumeCopyUp& v) {
-    if (::unlink((v.volume_dir + kCopyUpMark).c_str()) < 0) return;
-    UniqueFd root(::open(rootfs.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root) throw_errno("open", rootfs);
-    UniqueFd at = os::try_open_in_root(root.get(), v.destination, O_DIRECTORY);
-    if (!at) return;  // nothing there in the image (or not a directory): nothing to copy
-    UniqueFd from(::openat(at.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!from) throw_errno("open in the image", v.destination);
-    std::string data = v.volume_dir + "/_data";
-    UniqueFd to(::open(data.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!to) throw_errno("open", data);
-    try {
-        os::copy_dir_contents(from.get(), to.get());
-        struct stat st;
-        if (::fstat(from.get(), &st) == 0) {
-            (void)!::fchown(to.get(), st.st_uid, st.st_gid);
-            ::fchmod(to.get(), st.st_mode & 07777);
-        }
-    } catch (const Error& e) {
-        throw e.wrap("filling volume " + v.volume_dir + " from the image's " + v.destination);
-    }
 }
 
 MountSpec parse_tmpfs(const std::string& value) {
@@ -460,8 +423,14 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
     make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
 
+    // Held until the container is recorded (see volumes.hpp): no volume it
+    // uses is removed meanwhile.
+    VolumeStore volumes(opts_.root);
+    UniqueFd volume_lock;
+    if (!req.volumes.empty()) volume_lock = volumes.lock(true);
     std::vector<VolumeCopyUp> copy_ups;
-    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(opts_.root, v, copy_ups));
+    std::vector<std::string> named_volumes;
+    for (const auto& v : req.volumes) run.mounts.push_back(parse_volume(volumes, v, copy_ups, named_volumes));
     for (const auto& t : req.tmpfs) run.mounts.push_back(parse_tmpfs(t));
 
     ContainerRecord c;
@@ -488,6 +457,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 {"hostname", run.hostname},
                 {"runtime", opts_.runtime},
                 {"restart_count", 0},
+                {"volumes", named_volumes},  // what `volume rm` and `prune` look for
                 {"log", log_limits_json(req.log)}};
     if (vm) c.config["isolation"] = "vm";
     if (pod) {
@@ -519,6 +489,7 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         }
         state().add_container(c);  // the name is checked here, before anything is made
     }
+    volume_lock.reset();
 
     try {
         image::Snapshot snap = image::Snapshot::create(opts_.root, c.id, src.layers);

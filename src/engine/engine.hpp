@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include "engine/runtime_driver.hpp"
 #include "engine/spec_builder.hpp"
 #include "engine/state_store.hpp"
+#include "engine/volumes.hpp"
 #include "image/store.hpp"
 
 namespace vitro::engine {
@@ -157,6 +159,19 @@ public:
     // Stops the running members of a pod other than its infra (after the
     // infra died, before it is stopped).
     void stop_pod_members(const std::string& pod_id, std::optional<int> timeout);
+
+    // --- named volumes (engine/volumes.cpp; see volumes.hpp)
+    // Returns the new (or, --ignore, existing) volume's name.
+    std::string volume_create(const VolumeCreateRequest& req);
+    // Every volume with the containers using it.
+    std::vector<VolumeInfo> volume_list();
+    VolumeInfo volume_inspect(const std::string& name);
+    // NotFoundError when missing; VolumeInUseError while a container uses
+    // it, unless force (then those containers are removed first).
+    void volume_remove(const std::string& name, bool force);
+    // Removes every volume no container uses (and `selected` accepts, when
+    // given); returns their names.
+    std::vector<std::string> volume_prune(const std::function<bool(const VolumeInfo&)>& selected = {});
 
     // Fixes records of containers whose processes died (kill -9), finishes
     // interrupted removals, and gives a running container whose monitor died

@@ -40,6 +40,7 @@ void add_registry_commands(CLI::App& app, Globals& g);   // pull, push, login, l
 void add_container_commands(CLI::App& app, Globals& g);  // run, create, start, ps, logs, exec, ...
 void add_system_commands(CLI::App& app, Globals& g);     // info, version, system df|prune
 void add_network_commands(CLI::App& app, Globals& g);    // network create|ls|rm|inspect
+void add_volume_commands(CLI::App& app, Globals& g);     // volume create|ls|inspect|rm|prune
 void add_pod_commands(CLI::App& app, Globals& g);        // pod create|start|stop|rm|ps|inspect
 void add_monitor_commands(CLI::App& app, Globals& g);    // monitor (the metrics exporter service)
 void add_evidence_commands(CLI::App& app, Globals& g);   // evidence collect|verify|export, baseline, alerts

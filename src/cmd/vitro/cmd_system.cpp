@@ -56,15 +56,21 @@ void add_system_df(CLI::App* system, Globals& g) {
             if (engine::is_running(c)) ++running;
             else ctr_reclaimable += b;
         }
-        size_t volumes = 0;
-        std::error_code ec;
-        for (const auto& e : std::filesystem::directory_iterator(g.root + "/volumes", ec)) (void)e, ++volumes;
-        uint64_t vol_bytes = image::disk_usage(g.root + "/volumes");
+        size_t active_volumes = 0;
+        uint64_t vol_bytes = 0, vol_reclaimable = 0;
+        auto volumes = eng.volume_list();
+        for (const auto& v : volumes) {
+            uint64_t b = image::disk_usage(v.mountpoint);
+            vol_bytes += b;
+            if (v.users.empty()) vol_reclaimable += b;
+            else ++active_volumes;
+        }
         nlohmann::json rows = nlohmann::json::array({
             {{"Type", "Images"}, {"Total", tags.size()}, {"Active", active_images}, {"Size", image_bytes}},
             {{"Type", "Containers"}, {"Total", containers.size()}, {"Active", running}, {"Size", ctr_bytes},
              {"Reclaimable", ctr_reclaimable}},
-            {{"Type", "Local Volumes"}, {"Total", volumes}, {"Active", volumes}, {"Size", vol_bytes}},
+            {{"Type", "Local Volumes"}, {"Total", volumes.size()}, {"Active", active_volumes}, {"Size", vol_bytes},
+             {"Reclaimable", vol_reclaimable}},
         });
         if (*format == "json") {
             std::printf("%s\n", rows.dump(4).c_str());
@@ -82,20 +88,23 @@ void add_system_df(CLI::App* system, Globals& g) {
 
 void add_system_prune(CLI::App* system, Globals& g) {
     struct PruneFlags {
-        bool force = false;
+        bool force = false, volumes = false;
         int grace = 3600;
     };
     auto pf = std::make_shared<PruneFlags>();
     auto* prune = system->add_subcommand(
-        "prune", "remove stopped containers, unused networks, and image data no image or container uses");
+        "prune", "remove stopped containers, unused networks, and image data no image or container uses (--volumes: "
+                   "unused volumes too)");
     prune->add_flag("-f,--force", pf->force, "do not ask for confirmation");
+    prune->add_flag("--volumes", pf->volumes, "also remove the volumes no container uses (as volume prune)");
     prune->add_option("--grace", pf->grace,
                       "keep store files younger than this many seconds (a pull in flight tags its image last)")
         ->default_str("3600");
     prune->callback([&g, pf] {
         if (!pf->force) {
-            std::printf("WARNING! This will remove all stopped containers, unused networks and image data no tag "
-                        "or container uses.\nAre you sure you want to continue? [y/N] ");
+            std::printf("WARNING! This will remove all stopped containers, unused networks%s and image data no tag "
+                        "or container uses.\nAre you sure you want to continue? [y/N] ",
+                        pf->volumes ? ", volumes no container uses" : "");
             std::fflush(stdout);
             std::string answer;
             std::getline(std::cin, answer);
@@ -144,6 +153,16 @@ void add_system_prune(CLI::App* system, Globals& g) {
                 }
             }
         }
+        // After the containers: the volumes only they used are unused now.
+        std::vector<std::string> removed_vols;
+        if (pf->volumes) {
+            try {
+                removed_vols = eng.volume_prune();
+            } catch (const Error& e) {
+                std::fprintf(stderr, "Error: %s\n", e.what());
+                g.exit_code = 1;
+            }
+        }
         auto gc = image::collect_garbage(eng.images(), layers_of(remaining), std::chrono::seconds(std::max(pf->grace, 0)));
         if (!removed.empty()) {
             std::printf("Deleted Containers\n");
@@ -152,6 +171,10 @@ void add_system_prune(CLI::App* system, Globals& g) {
         if (!removed_nets.empty()) {
             std::printf("Deleted Networks\n");
             for (const auto& n : removed_nets) std::printf("%s\n", n.c_str());
+        }
+        if (!removed_vols.empty()) {
+            std::printf("Deleted Volumes\n");
+            for (const auto& v : removed_vols) std::printf("%s\n", v.c_str());
         }
         std::printf("Deleted %zu blobs, %zu unpacked layers and %zu temp files\nTotal reclaimed space: %s\n", gc.blobs,
                     gc.layers, gc.temps, human_size(gc.bytes).c_str());

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
         cli::add_registry_commands(app, g);
         cli::add_system_commands(app, g);
         cli::add_network_commands(app, g);
+        cli::add_volume_commands(app, g);
         cli::add_pod_commands(app, g);
         cli::add_monitor_commands(app, g);
         cli::add_evidence_commands(app, g);
