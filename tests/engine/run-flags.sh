@@ -122,6 +122,11 @@ bad "--ulimit not a number" '"lots" is not a number' --ulimit nofile=lots
 bad "--label without a key" '--label "=x"' --label =x
 bad "--label-file missing" 'label-file' --label-file "$T/no-such-file"
 check "... and none of them made a container" eq "$("$V" ps -aq | sort)" "$before"
+rc_err "--add-host in another container's network namespace: 125" 125 'joins another.s network namespace' \
+  "$V" create --name bad$$ --network container:lab1$$ --add-host a:192.0.2.1 "$IMG" true
+rc_err "--dns in another container's network namespace: 125" 125 'joins another.s network namespace' \
+  "$V" create --name bad$$ --network container:lab1$$ --dns 192.0.2.1 "$IMG" true
+check "... nothing made" eq "$("$V" ps -aq | sort)" "$before"
 
 "$V" rm -f up$$ >/dev/null
 tap_done
