@@ -347,6 +347,7 @@ void validate_request(const CreateRequest& req) {
     if (req.run.memory && *req.run.memory > 0 && *req.run.memory < kMinMemoryLimit)
         throw Error(EINVAL, "invalid --memory " + std::to_string(*req.run.memory) +
                                 " bytes: the minimum memory limit allowed is 6MB");
+    if (!req.run.rootless) check_ulimits_settable(req.run.ulimits);
     for (const auto& h : req.etc.add_hosts) parse_add_host(h);
     for (const auto& d : req.etc.dns_servers) check_dns_server(d);
     if (req.etc.dns_servers.size() > 1 &&

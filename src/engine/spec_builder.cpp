@@ -1,6 +1,7 @@
 #include "engine/spec_builder.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -184,6 +185,38 @@ std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& values) {
         put(std::move(u));
     }
     return out;
+}
+
+void check_ulimits_settable(const std::vector<Ulimit>& ulimits) {
+    auto has_sys_resource = [] {
+        for (const auto& line : split(read_file("/proc/self/status"), '\n'))
+            if (line.rfind("CapEff:", 0) == 0) {
+                unsigned long long eff = std::strtoull(trim(line.substr(7)).c_str(), nullptr, 16);
+                return (eff >> CAP_SYS_RESOURCE & 1) != 0;
+            }
+        return false;
+    };
+    for (const auto& u : ulimits) {
+        const std::string what = "invalid --ulimit \"" + u.name + "=" +
+                                 (u.soft == RLIM_INFINITY ? "-1" : std::to_string(u.soft)) + ":" +
+                                 (u.hard == RLIM_INFINITY ? "-1" : std::to_string(u.hard)) + "\": ";
+        if (u.name == "nofile") {
+            uint64_t nr_open = 0;
+            try {
+                parse_u64(trim(read_file("/proc/sys/fs/nr_open")), nr_open);
+            } catch (const Error&) {
+            }
+            if (nr_open && u.hard > nr_open)
+                throw Error(EINVAL, what + "above the kernel's maximum of open files (fs.nr_open " +
+                                        std::to_string(nr_open) + ")");
+        }
+        struct rlimit now {};
+        if (::getrlimit(*os::rlimit_from_name(rlimit_type(u.name)), &now) == 0 && u.hard > now.rlim_max &&
+            !has_sys_resource())
+            throw Error(EPERM, what + "the hard limit is above this process's (" +
+                                   (now.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(now.rlim_max)) +
+                                   "), and raising it needs CAP_SYS_RESOURCE");
+    }
 }
 
 std::vector<std::string> default_capabilities() {

@@ -40,6 +40,10 @@ struct Ulimit {
 // nofile, nproc, core, ...; -1 unlimited; HARD defaults to SOFT), or "host"
 // (every limit this process has). Throws Error naming the value.
 std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& values);
+// Refuses a limit the container's init could not set (setrlimit's EPERM at
+// start): a hard limit above this process's without CAP_SYS_RESOURCE, or
+// nofile above the kernel's fs.nr_open. Throws Error naming the --ulimit.
+void check_ulimits_settable(const std::vector<Ulimit>& ulimits);
 // "RLIMIT_NOFILE" for "nofile".
 std::string rlimit_type(const std::string& name);
 

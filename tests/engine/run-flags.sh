@@ -69,6 +69,14 @@ check "--ulimit nofile=300: the hard limit is the soft one" \
 check "--ulimit core=-1 (unlimited) with another" \
   eq "$(run --ulimit core=-1 --ulimit stack=16777216:33554432 "$IMG" sh -c 'ulimit -c; ulimit -s; ulimit -Hs' 2>&1 | tr '\n' ' ')" "unlimited 16384 32768 "
 
+# A subshell's soft limit lowered (the hard one stays: raising it back needs
+# CAP_SYS_RESOURCE, which a test machine may lack).
+check "--ulimit host: the calling shell's limits" \
+  eq "$(ulimit -Sn 333 && run --ulimit host "$IMG" sh -c 'ulimit -Sn; ulimit -Hn' 2>&1 | tr '\n' ' ')" "333 $(ulimit -Hn) "
+check "inspect shows --ulimit in .HostConfig.Ulimits" \
+  bash -c "'$V' create --network none --name ul$$ --ulimit nofile=64:128 '$IMG' true >/dev/null &&
+           '$V' inspect -f '{{json .HostConfig.Ulimits}}' ul$$ | grep -q '\"Name\":\"RLIMIT_NOFILE\"' && '$V' rm ul$$ >/dev/null"
+
 # --- labels, inspect, ps --filter
 printf 'team=b\n# a comment\ntier=ignored\n' >"$T/labels"
 "$V" create --network none --name lab1$$ -l tier=web -l team=a "$IMG" true >/dev/null
@@ -119,6 +127,8 @@ bad "--dns none with servers" 'none' --dns none --dns 192.0.2.1
 bad "--ulimit soft above hard" '--ulimit "nofile=2048:1024".*soft limit is above' --ulimit nofile=2048:1024
 bad "--ulimit unknown type" 'unknown type "bogus"' --ulimit bogus=1
 bad "--ulimit not a number" '"lots" is not a number' --ulimit nofile=lots
+bad "--ulimit nofile above the kernel's fs.nr_open (refused before start, not a failed init)" \
+  'fs.nr_open' --ulimit "nofile=1024:$(( $(cat /proc/sys/fs/nr_open) + 1 ))"
 bad "--label without a key" '--label "=x"' --label =x
 bad "--label-file missing" 'label-file' --label-file "$T/no-such-file"
 check "... and none of them made a container" eq "$("$V" ps -aq | sort)" "$before"

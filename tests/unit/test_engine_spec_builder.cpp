@@ -12,7 +12,9 @@
 #include "engine/spec_builder.hpp"
 #include "image_testutil.hpp"
 #include "oci/default_spec.hpp"
+#include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/strings.hpp"
 
 using namespace vitro;
 using namespace vitro::image;
@@ -326,4 +328,18 @@ TEST(EngineSpecBuilder, UlimitsParsedAndReplaceTheDefaults) {
         }
     EXPECT_EQ(nofile, 1);  // the default's entry replaced, not a second one
     EXPECT_TRUE(std::any_of(rl.begin(), rl.end(), [](const json& e) { return e["type"] == "RLIMIT_CORE"; }));
+}
+
+TEST(EngineSpecBuilder, UlimitsTheInitCannotSetAreRefused) {
+    struct rlimit now {};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+    EXPECT_NO_THROW(check_ulimits_settable({{"nofile", now.rlim_cur, now.rlim_max}}));
+    uint64_t nr_open = 0;
+    ASSERT_TRUE(parse_u64(trim(read_file("/proc/sys/fs/nr_open")), nr_open));
+    try {
+        check_ulimits_settable({{"nofile", 1024, nr_open + 1}});
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("fs.nr_open"), std::string::npos) << e.what();
+    }
 }
