@@ -6,7 +6,9 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -18,6 +20,7 @@
 #include "net/networks.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/ip_address.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
 
@@ -177,6 +180,7 @@ NetworkAttachment attach_network(const NetworkPaths& paths, const std::string& i
     for (const auto& ip : result.value("ips", json::array()))
         if (ip.contains("address")) {
             att.ips.push_back(ip["address"].get<std::string>());
+            if (ip.contains("gateway")) att.gateways.push_back(ip["gateway"].get<std::string>());
             v6 = v6 || att.ips.back().find(':') != std::string::npos;
         }
     // An interface given no IPv6 address keeps none (Docker's fix for
@@ -297,42 +301,107 @@ std::map<std::string, std::vector<std::string>> network_users(const std::vector<
     return out;
 }
 
+std::pair<std::string, std::string> parse_add_host(const std::string& value) {
+    auto bad = [&](const std::string& why) { return Error(EINVAL, "invalid --add-host \"" + value + "\": " + why); };
+    auto colon = value.find(':');
+    if (colon == std::string::npos) throw bad("expected HOST:IP");
+    std::string host = value.substr(0, colon), ip = value.substr(colon + 1);
+    if (host.empty()) throw bad("no host name");
+    for (char ch : host)
+        if (std::isspace(static_cast<unsigned char>(ch)) || ch == '#' || !std::isprint(static_cast<unsigned char>(ch)))
+            throw bad("the host name \"" + host + "\" has a character a hosts file cannot hold");
+    if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+    if (!IpAddress::parse(ip)) throw bad("\"" + ip + "\" is not an IPv4 or IPv6 address");
+    return {host, ip};
+}
+
+void check_dns_server(const std::string& value) {
+    if (value != "none" && !IpAddress::parse(value))
+        throw Error(EINVAL, "invalid --dns \"" + value + "\": not an IPv4 or IPv6 address (or none)");
+}
+
+json to_json(const EtcOptions& o) {
+    return {{"add_hosts", o.add_hosts}, {"dns", o.dns_servers}, {"dns_search", o.dns_search},
+            {"dns_options", o.dns_options}};
+}
+
+EtcOptions etc_options_of(const json& config) {
+    EtcOptions o;
+    const json etc = config.value("etc", json::object());
+    o.add_hosts = etc.value("add_hosts", std::vector<std::string>{});
+    o.dns_servers = etc.value("dns", std::vector<std::string>{});
+    o.dns_search = etc.value("dns_search", std::vector<std::string>{});
+    o.dns_options = etc.value("dns_options", std::vector<std::string>{});
+    return o;
+}
+
 namespace {
-// The host's nameservers, minus loopback ones (unreachable from another
-// network namespace); public resolvers when none is left, as podman does.
-std::string resolv_conf_for_container(bool host_network) {
+// The host's resolv.conf for a container: loopback nameservers dropped
+// (unreachable from another network namespace), public resolvers when none
+// is left, as podman does; then the lines --dns, --dns-search and
+// --dns-option replace (--dns-search . : no search line).
+std::string resolv_conf_for_container(bool host_network, const EtcOptions& o) {
     std::string host;
     try {
         host = read_file("/etc/resolv.conf");
     } catch (const Error&) {
     }
-    if (host_network) return host;
+    const bool own_ns = !o.dns_servers.empty(), own_search = !o.dns_search.empty(),
+               own_options = !o.dns_options.empty();
     std::ostringstream out;
     bool have_ns = false;
     std::istringstream in(host);
     for (std::string line; std::getline(in, line);) {
         std::string t = trim(line);
-        if (t.rfind("nameserver", 0) == 0) {
+        auto is = [&](const char* key) {
+            size_t n = std::strlen(key);
+            return t.compare(0, n, key) == 0 && (t.size() == n || std::isspace(static_cast<unsigned char>(t[n])));
+        };
+        if (is("nameserver")) {
+            if (own_ns) continue;
             std::string addr = trim(t.substr(10));
-            if (addr.rfind("127.", 0) == 0 || addr == "::1") continue;
+            if (!host_network && (addr.rfind("127.", 0) == 0 || addr == "::1")) continue;
             have_ns = true;
         }
+        if ((own_search && (is("search") || is("domain"))) || (own_options && is("options"))) continue;
         out << line << "\n";
     }
-    if (!have_ns) out << "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+    if (own_ns)
+        for (const auto& s : o.dns_servers) out << "nameserver " << s << "\n";
+    else if (!have_ns && !host_network)
+        out << "nameserver 8.8.8.8\nnameserver 8.8.4.4\n";
+    std::vector<std::string> search;
+    for (const auto& d : o.dns_search)
+        if (d != ".") search.push_back(d);
+    if (!search.empty()) out << "search " << join(search, " ") << "\n";
+    if (own_options) out << "options " << join(o.dns_options, " ") << "\n";
     return out.str();
 }
 }  // namespace
 
-void write_etc_files(const std::string& dir, const std::string& hostname, const std::vector<std::string>& ips,
-                     bool host_network) {
+void write_etc_files(const std::string& dir, const EtcFiles& f) {
     std::ostringstream hosts;
-    hosts << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-    for (const auto& ip : ips) hosts << ip.substr(0, ip.find('/')) << "\t" << hostname << "\n";
-    if (ips.empty() && !host_network) hosts << "127.0.1.1\t" << hostname << "\n";
-    write_file_atomic(dir + "/hosts", host_network ? read_file("/etc/hosts") : hosts.str(), 0644);
-    write_file_atomic(dir + "/resolv.conf", resolv_conf_for_container(host_network), 0644);
-    write_file_atomic(dir + "/hostname", hostname + "\n", 0644);
+    bool internal_given = false;
+    for (const auto& h : f.options.add_hosts) {
+        auto [name, ip] = parse_add_host(h);
+        hosts << ip << "\t" << name << "\n";
+        internal_given = internal_given || name == "host.containers.internal";
+    }
+    if (f.host_network) {
+        hosts << read_file("/etc/hosts");
+    } else {
+        hosts << "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+        std::string names = f.hostname;
+        if (!f.name.empty() && f.name != f.hostname) names += " " + f.name;
+        for (const auto& ip : f.ips) hosts << ip.substr(0, ip.find('/')) << "\t" << names << "\n";
+        if (f.ips.empty()) hosts << "127.0.1.1\t" << names << "\n";
+        if (!f.host_gateway.empty() && !internal_given)
+            hosts << f.host_gateway << "\thost.containers.internal\n";
+    }
+    write_file_atomic(dir + "/hosts", hosts.str(), 0644);
+    if (!keeps_image_resolv_conf(f.options))
+        write_file_atomic(dir + "/resolv.conf", resolv_conf_for_container(f.host_network, f.options), 0644);
+    write_file_atomic(dir + "/hostname", f.hostname + "\n", 0644);
 }
 
 }  // namespace vitro::engine

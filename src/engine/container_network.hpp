@@ -52,6 +52,7 @@ std::vector<PortMapping> ports_of(const nlohmann::json& config);
 struct NetworkAttachment {
     std::string netns;               // path of the pinned namespace
     std::vector<std::string> ips;    // "10.88.0.5/16"
+    std::vector<std::string> gateways;  // the networks' gateways: the host's address on them
     std::vector<UniqueFd> port_holds;
 };
 
@@ -94,8 +95,36 @@ std::vector<StateRoot> roots_sharing(const NetworkPaths& paths);
 // cannot be read is an Error naming it (nothing is known unused then).
 std::map<std::string, std::vector<std::string>> network_users(const std::vector<StateRoot>& roots);
 
-// Writes <dir>/hosts, <dir>/resolv.conf and <dir>/hostname for the container.
-void write_etc_files(const std::string& dir, const std::string& hostname, const std::vector<std::string>& ips,
-                     bool host_network);
+// --add-host HOST:IP (IPv4 or IPv6, "[::1]" too): {HOST, IP}. Throws Error naming the value.
+std::pair<std::string, std::string> parse_add_host(const std::string& value);
+// --dns IP: the address as written ("none" passes). Throws Error naming the value.
+void check_dns_server(const std::string& value);
+
+// What a container's /etc/hosts and /etc/resolv.conf hold beyond the defaults
+// (run's --add-host, --dns, --dns-search, --dns-option), kept in its record.
+struct EtcOptions {
+    std::vector<std::string> add_hosts;  // "HOST:IP", checked (parse_add_host)
+    std::vector<std::string> dns_servers, dns_search, dns_options;
+};
+nlohmann::json to_json(const EtcOptions& o);
+EtcOptions etc_options_of(const nlohmann::json& config);
+// --dns none: the image's own /etc/resolv.conf, not one of vitro's (podman's).
+inline bool keeps_image_resolv_conf(const EtcOptions& o) {
+    return o.dns_servers.size() == 1 && o.dns_servers[0] == "none";
+}
+
+struct EtcFiles {
+    std::string hostname, name;   // the container's host name and its name
+    std::vector<std::string> ips; // its addresses, "10.88.0.5/16"
+    std::string host_gateway;     // host.containers.internal: the host on the network ("": none)
+    bool host_network = false;    // the host's /etc/hosts and resolv.conf, then the options
+    EtcOptions options;
+};
+// Writes <dir>/hosts, <dir>/resolv.conf and <dir>/hostname for the container,
+// as podman writes them: --add-host entries first (the first match wins),
+// localhost, the container's addresses with its host name and name,
+// host.containers.internal; the host's resolv.conf (loopback servers
+// dropped) with --dns, --dns-search, --dns-option replacing their lines.
+void write_etc_files(const std::string& dir, const EtcFiles& f);
 
 }  // namespace vitro::engine

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <climits>
 #include <cstring>
@@ -170,9 +171,11 @@ void set_network_namespace(json& spec, const std::string& mode, const std::strin
 }
 
 // /etc/hosts and /etc/resolv.conf from net_dir, /etc/hostname from uts_dir
-// (a container's bundle, or its pod's infra's).
-void add_etc_mounts(json& spec, const std::string& net_dir, const std::string& uts_dir) {
+// (a container's bundle, or its pod's infra's); without resolv_conf (--dns
+// none) the image's /etc/resolv.conf stays.
+void add_etc_mounts(json& spec, const std::string& net_dir, const std::string& uts_dir, bool resolv_conf) {
     for (const char* f : {"hosts", "resolv.conf", "hostname"})
+        if (resolv_conf || f != std::string("resolv.conf"))
         spec["mounts"].push_back({{"destination", std::string("/etc/") + f},
                                   {"type", "bind"},
                                   {"source", (f == std::string("hostname") ? uts_dir : net_dir) + "/" + f},
@@ -323,6 +326,9 @@ static void validate_isolation(const CreateRequest& req) {
     if (r.pids_limit) refuse("--pids-limit");
     if (!r.cap_add.empty() || !r.cap_drop.empty()) refuse("--cap-add/--cap-drop");
     if (r.read_only) refuse("--read-only");
+    if (!r.ulimits.empty()) refuse("--ulimit");
+    if (!req.etc.add_hosts.empty()) refuse("--add-host");
+    if (!req.etc.dns_servers.empty() || !req.etc.dns_search.empty() || !req.etc.dns_options.empty()) refuse("--dns");
 }
 
 void validate_request(const CreateRequest& req) {
@@ -339,6 +345,20 @@ void validate_request(const CreateRequest& req) {
         throw Error(EINVAL, "invalid --memory " + std::to_string(*req.run.memory) +
                                 " bytes: the minimum memory limit allowed is 6MB");
     validate_isolation(req);
+    if (!req.run.rootless) check_ulimits_settable(req.run.ulimits);
+    for (const auto& h : req.etc.add_hosts) parse_add_host(h);
+    for (const auto& d : req.etc.dns_servers) check_dns_server(d);
+    if (req.etc.dns_servers.size() > 1 &&
+        std::find(req.etc.dns_servers.begin(), req.etc.dns_servers.end(), "none") != req.etc.dns_servers.end())
+        throw Error(EINVAL, "invalid --dns: none (the image's own /etc/resolv.conf) cannot be combined with servers");
+    for (const auto& d : req.etc.dns_search)
+        if (d.empty() || std::any_of(d.begin(), d.end(), [](unsigned char ch) { return std::isspace(ch) || !std::isprint(ch); }))
+            throw Error(EINVAL, "invalid --dns-search \"" + d + "\": not a domain name");
+    for (const auto& o : req.etc.dns_options)
+        if (o.empty() || std::any_of(o.begin(), o.end(), [](unsigned char ch) { return std::isspace(ch) || !std::isprint(ch); }))
+            throw Error(EINVAL, "invalid --dns-option \"" + o + "\": empty or with spaces");
+    for (const auto& [k, v] : req.labels)
+        if (k.empty()) throw Error(EINVAL, "invalid --label \"=" + v + "\": no key");
 }
 
 ContainerRecord Engine::create(const CreateRequest& req) {
@@ -421,6 +441,12 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
     }
     if (!req.ports.empty() && !is_cni_mode(mode))
         throw Error(EINVAL, "published ports (-p) need a bridge network, not --network " + mode);
+    const bool own_etc = !req.etc.add_hosts.empty() || !req.etc.dns_servers.empty() || !req.etc.dns_search.empty() ||
+                         !req.etc.dns_options.empty();
+    if (own_etc && is_joined_mode(mode))
+        throw Error(EINVAL, "invalid config provided: --add-host and --dns* cannot be set when the container joins "
+                            "another's network namespace (" + (pod ? "pod " + pod->name : mode) +
+                            "): it sees that one's /etc/hosts and resolv.conf");
     make_runtime_driver(opts_.runtime, opts_.runroot);  // an unknown --runtime fails here, before anything is made
 
     // Held until the container is recorded (see volumes.hpp): no volume it
@@ -460,6 +486,16 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
                 {"volumes", named_volumes},  // what `volume rm` and `prune` look for
                 {"log", log_limits_json(req.log)}};
     if (vm) c.config["isolation"] = "vm";
+    {
+        json labels = json::object();
+        for (const auto& [k, v] : src.config.labels) labels[k] = v;
+        for (const auto& [k, v] : req.labels) labels[k] = v;
+        c.config["labels"] = labels;
+        if (own_etc) c.config["etc"] = to_json(req.etc);
+        json ulimits = json::array();
+        for (const auto& u : run.ulimits) ulimits.push_back({{"Name", rlimit_type(u.name)}, {"Soft", u.soft}, {"Hard", u.hard}});
+        if (!ulimits.empty()) c.config["ulimits"] = ulimits;
+    }
     if (pod) {
         // Readers (ps, the metrics exporter) get the pod without a lookup.
         c.config["pod"] = pod->name;
@@ -502,12 +538,13 @@ ContainerRecord Engine::create_from(const CreateRequest& req, const ImageSource&
         else set_network_namespace(spec, mode, netns_path(network_paths(), c.id));
         bool own_uts = std::find(share.begin(), share.end(), "uts") == share.end();
         if (mode == "host" || !own_uts) spec.erase("hostname");  // a joined uts namespace has the infra's
-        write_etc_files(c.bundle, mode == "host" ? "" : run.hostname, {}, mode == "host");
+        EtcFiles etc{mode == "host" ? "" : run.hostname, c.name, {}, "", mode == "host", req.etc};
+        write_etc_files(c.bundle, etc);
         // A member sharing the pod's network sees the pod's /etc/hosts and
         // resolv.conf (the infra's, written when it starts), and with the uts
         // namespace its /etc/hostname.
         std::string net_dir = is_joined_mode(mode) ? net_owner->bundle : c.bundle;
-        add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle);
+        add_etc_mounts(spec, net_dir, own_uts ? c.bundle : infra_rec->bundle, !keeps_image_resolv_conf(req.etc));
         write_file_atomic(c.bundle + "/config.json", spec.dump(), 0600);
         if (!req.started_by_creator) {  // `create`: complete now, and the user's to start
             c = state().update_container(c.id, [](ContainerRecord& r) {
@@ -643,7 +680,12 @@ int Engine::start_container(ContainerRecord c, const StartOptions& opts) {
         }
         // --network none gets a namespace of its own too (lo up, as docker's).
         if (mode != "host" && !is_joined_mode(mode)) att = attach_network(network_paths(), c.id, cni_network_of(mode), ports_of(cfg));
-        if (is_cni_mode(mode)) write_etc_files(c.bundle, cfg.value("hostname", ""), att.ips, false);
+        if (is_cni_mode(mode)) {
+            // host.containers.internal: the host's address on the container's network.
+            EtcFiles etc{cfg.value("hostname", ""), c.name, att.ips, att.gateways.empty() ? "" : att.gateways[0], false,
+                         etc_options_of(cfg)};
+            write_etc_files(c.bundle, etc);
+        }
         state().update_container(c.id, [&](ContainerRecord& r) {
             if (is_cni_mode(mode)) r.config["ips"] = att.ips;
             r.config.erase("stop_requested");

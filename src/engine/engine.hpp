@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,8 @@ struct CreateRequest {
     std::string pod;      // a pod's name or id: share its namespaces
     LogLimits log;        // --log-opt max-size/max-file: how much output ctr.log keeps
     std::string isolation;  // "" or "namespaces" (the default), "vm" (a microVM, engine/vm_driver.hpp)
+    EtcOptions etc;       // --add-host, --dns, --dns-search, --dns-option
+    std::map<std::string, std::string> labels;  // --label (over the image's labels)
     // `run`: the creating command starts it next. A container whose creating
     // command dies before that (or, for `create`, before its bundle is
     // complete) is removed by the next repair.

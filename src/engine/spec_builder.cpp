@@ -1,6 +1,8 @@
 #include "engine/spec_builder.hpp"
 
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 
 #include "linux/capabilities.hpp"
 #include "linux/mounts.hpp"
+#include "linux/rlimits.hpp"
 #include "oci/default_spec.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -123,7 +126,98 @@ void check_absolute(const std::string& p, const std::string& what) {
     if (p.empty() || p[0] != '/') throw Error(EINVAL, what + " \"" + p + "\": not an absolute path");
 }
 
+// podman's (go-units') ulimit names.
+constexpr const char* kUlimitNames[] = {"as",     "core",  "cpu",   "data",  "fsize",  "locks",
+                                        "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+                                        "rtprio", "rttime", "sigpending", "stack"};
+
+uint64_t ulimit_value(const std::string& v, const std::string& value) {
+    if (v == "-1") return RLIM_INFINITY;
+    uint64_t n = 0;
+    if (!parse_u64(v, n))
+        throw Error(EINVAL, "invalid --ulimit \"" + value + "\": \"" + v + "\" is not a number (or -1, unlimited)");
+    return n;
+}
+
 }  // namespace
+
+std::string rlimit_type(const std::string& name) {
+    std::string s = "RLIMIT_";
+    for (char c : name) s.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    return s;
+}
+
+std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& values) {
+    std::vector<Ulimit> out;
+    auto put = [&](Ulimit u) {
+        for (auto& o : out)
+            if (o.name == u.name) {
+                o = u;
+                return;
+            }
+        out.push_back(std::move(u));
+    };
+    for (const auto& value : values) {
+        if (value == "host") {
+            for (const char* n : kUlimitNames) {
+                struct rlimit rl {};
+                if (::getrlimit(*os::rlimit_from_name(rlimit_type(n)), &rl) == 0) put({n, rl.rlim_cur, rl.rlim_max});
+            }
+            continue;
+        }
+        auto eq = value.find('=');
+        if (eq == std::string::npos) throw Error(EINVAL, "invalid --ulimit \"" + value + "\": expected TYPE=SOFT[:HARD] or host");
+        Ulimit u;
+        u.name = value.substr(0, eq);
+        if (std::find_if(std::begin(kUlimitNames), std::end(kUlimitNames),
+                         [&](const char* n) { return u.name == n; }) == std::end(kUlimitNames))
+            throw Error(EINVAL, "invalid --ulimit \"" + value + "\": unknown type \"" + u.name + "\" (" + [] {
+                std::string all;
+                for (const char* n : kUlimitNames) all += (all.empty() ? "" : ", ") + std::string(n);
+                return all;
+            }() + ")");
+        std::string limits = value.substr(eq + 1);
+        auto colon = limits.find(':');
+        u.soft = ulimit_value(limits.substr(0, colon), value);
+        u.hard = colon == std::string::npos ? u.soft : ulimit_value(limits.substr(colon + 1), value);
+        if (u.soft > u.hard)
+            throw Error(EINVAL, "invalid --ulimit \"" + value + "\": the soft limit is above the hard limit");
+        put(std::move(u));
+    }
+    return out;
+}
+
+void check_ulimits_settable(const std::vector<Ulimit>& ulimits) {
+    auto has_sys_resource = [] {
+        for (const auto& line : split(read_file("/proc/self/status"), '\n'))
+            if (line.rfind("CapEff:", 0) == 0) {
+                unsigned long long eff = std::strtoull(trim(line.substr(7)).c_str(), nullptr, 16);
+                return (eff >> CAP_SYS_RESOURCE & 1) != 0;
+            }
+        return false;
+    };
+    for (const auto& u : ulimits) {
+        const std::string what = "invalid --ulimit \"" + u.name + "=" +
+                                 (u.soft == RLIM_INFINITY ? "-1" : std::to_string(u.soft)) + ":" +
+                                 (u.hard == RLIM_INFINITY ? "-1" : std::to_string(u.hard)) + "\": ";
+        if (u.name == "nofile") {
+            uint64_t nr_open = 0;
+            try {
+                parse_u64(trim(read_file("/proc/sys/fs/nr_open")), nr_open);
+            } catch (const Error&) {
+            }
+            if (nr_open && u.hard > nr_open)
+                throw Error(EINVAL, what + "above the kernel's maximum of open files (fs.nr_open " +
+                                        std::to_string(nr_open) + ")");
+        }
+        struct rlimit now {};
+        if (::getrlimit(*os::rlimit_from_name(rlimit_type(u.name)), &now) == 0 && u.hard > now.rlim_max &&
+            !has_sys_resource())
+            throw Error(EPERM, what + "the hard limit is above this process's (" +
+                                   (now.rlim_max == RLIM_INFINITY ? "unlimited" : std::to_string(now.rlim_max)) +
+                                   "), and raising it needs CAP_SYS_RESOURCE");
+    }
+}
 
 std::vector<std::string> default_capabilities() {
     return {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",  "CAP_FOWNER",     "CAP_MKNOD",
@@ -271,6 +365,17 @@ json build_spec(const ImageConfig& image, const RunOptions& opts, const std::str
         if (c != "ALL" && std::find(caps.begin(), caps.end(), c) == caps.end()) caps.push_back(c);
     proc["capabilities"] = {{"bounding", caps}, {"effective", caps}, {"permitted", caps}};
     proc["noNewPrivileges"] = opts.no_new_privileges;
+
+    // rlimits: --ulimit replaces the default of its type
+    json& rlimits = proc["rlimits"];
+    if (!rlimits.is_array()) rlimits = json::array();
+    for (const auto& u : opts.ulimits) {
+        const std::string type = rlimit_type(u.name);
+        json entry = {{"type", type}, {"soft", u.soft}, {"hard", u.hard}};
+        auto it = std::find_if(rlimits.begin(), rlimits.end(), [&](const json& r) { return r.value("type", "") == type; });
+        if (it != rlimits.end()) *it = entry;
+        else rlimits.push_back(entry);
+    }
 
     // root, hostname
     spec["root"] = {{"path", opts.root_path}, {"readonly", opts.read_only}};

@@ -31,6 +31,22 @@ struct MountSpec {
     std::vector<std::string> options;
 };
 
+// --ulimit TYPE=SOFT[:HARD]: process.rlimits' entry ("RLIMIT_NOFILE").
+struct Ulimit {
+    std::string name;  // podman's: "nofile"
+    uint64_t soft = 0, hard = 0;
+};
+// podman's --ulimit values: TYPE=SOFT[:HARD] (TYPE as podman names them,
+// nofile, nproc, core, ...; -1 unlimited; HARD defaults to SOFT), or "host"
+// (every limit this process has). Throws Error naming the value.
+std::vector<Ulimit> parse_ulimits(const std::vector<std::string>& values);
+// Refuses a limit the container's init could not set (setrlimit's EPERM at
+// start): a hard limit above this process's without CAP_SYS_RESOURCE, or
+// nofile above the kernel's fs.nr_open. Throws Error naming the --ulimit.
+void check_ulimits_settable(const std::vector<Ulimit>& ulimits);
+// "RLIMIT_NOFILE" for "nofile".
+std::string rlimit_type(const std::string& name);
+
 struct RunOptions {
     std::vector<std::string> command;        // replaces the image's Cmd when non-empty
     std::optional<std::string> entrypoint;   // --entrypoint: replaces Entrypoint ("" = none), clears Cmd
@@ -45,6 +61,7 @@ struct RunOptions {
     std::optional<int64_t> pids_limit;
     std::vector<std::string> cap_add, cap_drop;  // "NET_ADMIN", "CAP_NET_ADMIN", "ALL"
     std::vector<MountSpec> mounts;
+    std::vector<Ulimit> ulimits;             // replace the default spec's of the same type
 };
 
 struct ResolvedUser {

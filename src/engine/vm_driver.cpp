@@ -98,6 +98,11 @@ public:
         return out;
     }
 
+    // The whole VM stops: its VMM gets SIGSTOP (the guest's clock jumps on
+    // SIGCONT, as after a QMP stop/cont).
+    void pause(const std::string& id) override { signal_vmm(id, SIGSTOP); }
+    void resume(const std::string& id) override { signal_vmm(id, SIGCONT); }
+
     nlohmann::json stats(const std::string&) override {
         throw Error(ENOTSUP, "stats of a container with --isolation vm are not supported yet");
     }
@@ -118,6 +123,19 @@ private:
         auto st = os::read_proc_stat(pid);
         if (!st || st->start_time != start || st->state == 'Z') return 0;
         return pid;
+    }
+
+    void signal_vmm(const std::string& id, int sig) {
+        for (pid_t pid : pids(id)) {
+            std::string comm;
+            try {
+                comm = read_file("/proc/" + std::to_string(pid) + "/comm");
+            } catch (const Error&) {
+                continue;
+            }
+            if (comm.rfind("qemu-system", 0) == 0 && ::kill(pid, sig) == 0) return;
+        }
+        throw Error(ESRCH, "container " + id.substr(0, 12) + ": its VM is not running");
     }
 
     std::string runroot_, root_, agent_;

@@ -3,13 +3,18 @@
 #include <gtest/gtest.h>
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include "engine/spec_builder.hpp"
 #include "image_testutil.hpp"
 #include "oci/default_spec.hpp"
+#include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/strings.hpp"
 
 using namespace vitro;
 using namespace vitro::image;
@@ -290,4 +295,51 @@ TEST(EngineSpecBuilder, WorkdirRootLimitsCapsMounts) {
     RunOptions relm;
     relm.mounts = {{.source = "/x", .destination = "y"}};
     EXPECT_NE(error_of([&] { build_spec(img, relm, r.path); }).find("not an absolute path"), std::string::npos);
+}
+
+TEST(EngineSpecBuilder, UlimitsParsedAndReplaceTheDefaults) {
+    auto u = parse_ulimits({"nofile=512:1024", "core=-1", "nproc=10", "nofile=600:700"});
+    ASSERT_EQ(u.size(), 2u + 1u);  // a later nofile replaces the first
+    EXPECT_EQ(u[0].name, "nofile");
+    EXPECT_EQ(u[0].soft, 600u);
+    EXPECT_EQ(u[0].hard, 700u);
+    EXPECT_EQ(u[1].soft, RLIM_INFINITY);
+    EXPECT_EQ(u[2].hard, 10u);  // no HARD: the soft one
+    for (const char* bad : {"nofile=2:1", "bogus=1", "nofile", "nofile=x", "nofile=1:y", "nofile=-2", "=1"})
+        EXPECT_THROW(parse_ulimits({bad}), Error) << bad;
+    try {
+        parse_ulimits({"nofile=2048:1024"});
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("nofile=2048:1024"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(parse_ulimits({"host"}).empty());
+
+    Rootfs r;
+    RunOptions o;
+    o.ulimits = parse_ulimits({"nofile=512:1024", "core=0"});
+    json rl = build_spec(image_with({}, {"sh"}), o, r.path)["process"]["rlimits"];
+    int nofile = 0;
+    for (const auto& e : rl)
+        if (e["type"] == "RLIMIT_NOFILE") {
+            ++nofile;
+            EXPECT_EQ(e["soft"], 512);
+            EXPECT_EQ(e["hard"], 1024);
+        }
+    EXPECT_EQ(nofile, 1);  // the default's entry replaced, not a second one
+    EXPECT_TRUE(std::any_of(rl.begin(), rl.end(), [](const json& e) { return e["type"] == "RLIMIT_CORE"; }));
+}
+
+TEST(EngineSpecBuilder, UlimitsTheInitCannotSetAreRefused) {
+    struct rlimit now {};
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &now), 0);
+    EXPECT_NO_THROW(check_ulimits_settable({{"nofile", now.rlim_cur, now.rlim_max}}));
+    uint64_t nr_open = 0;
+    ASSERT_TRUE(parse_u64(trim(read_file("/proc/sys/fs/nr_open")), nr_open));
+    try {
+        check_ulimits_settable({{"nofile", 1024, nr_open + 1}});
+        FAIL();
+    } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("fs.nr_open"), std::string::npos) << e.what();
+    }
 }

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <regex>
 #include <thread>
 
 #include "cmd/vitro/common.hpp"
@@ -49,6 +50,7 @@ struct RunFlags {
     engine::CreateRequest req;
     bool detach = false, tty = false, interactive = false, sig_proxy = true;
     std::vector<std::string> env_files, ports, cap_add, cap_drop, security_opts, log_opts;
+    std::vector<std::string> ulimits, labels, label_files;
     std::string memory, restart = "no", entrypoint;
     bool entrypoint_set = false;
     double cpus = 0;
@@ -99,6 +101,20 @@ void add_run_flags(CLI::App* c, RunFlags& f, bool with_detach) {
                   "log rotation: max-size=SIZE (k/m/g; -1: unbounded), max-file=N (files kept); "
                   "default max-size=20m,max-file=5, or $VITRO_LOG_OPTS");
     c->add_option("-h,--hostname", r.run.hostname, "container host name");
+    c->add_option("--add-host", r.etc.add_hosts,
+                  "add a line to /etc/hosts: HOST:IP (IPv4 or IPv6; repeatable). /etc/hosts also has the "
+                  "container's name and host.containers.internal (the host on its network)");
+    c->add_option("--dns", r.etc.dns_servers,
+                  "a DNS server for /etc/resolv.conf instead of the host's (repeatable); none: the image's own "
+                  "/etc/resolv.conf");
+    c->add_option("--dns-search", r.etc.dns_search,
+                  "a DNS search domain instead of the host's (repeatable; . : none)");
+    c->add_option("--dns-option", r.etc.dns_options, "a resolv.conf option instead of the host's (repeatable; e.g. ndots:2)");
+    c->add_option("--ulimit", f.ulimits,
+                  "a resource limit: TYPE=SOFT[:HARD] (nofile, nproc, core, memlock, stack, cpu, fsize, ...; "
+                  "-1: unlimited; repeatable), or host (this shell's limits)");
+    c->add_option("-l,--label", f.labels, "set a label: KEY=VALUE (or KEY, empty value; repeatable)");
+    c->add_option("--label-file", f.label_files, "read KEY=VALUE label lines from a file");
     c->add_option("--restart", f.restart, "restart policy: no, on-failure[:N], always, unless-stopped");
     c->add_option("--isolation", r.isolation,
                   "namespaces (the default) or vm: a microVM with a kernel of its own (QEMU microvm, the rootfs "
@@ -125,6 +141,14 @@ void read_env_file(const std::string& path, std::vector<std::string>& env) {
     }
 }
 
+// --label KEY[=VALUE]: into labels (a later one of a key wins).
+void add_label(const std::string& kv, std::map<std::string, std::string>& labels) {
+    auto eq = kv.find('=');
+    std::string key = kv.substr(0, eq);
+    if (key.empty()) throw Error(EINVAL, "invalid --label \"" + kv + "\": no key");
+    labels[key] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+}
+
 // Flags -> CreateRequest (everything but the image and command).
 engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>& rest) {
     auto& r = f.req;
@@ -147,6 +171,17 @@ engine::CreateRequest finish_request(RunFlags& f, const std::vector<std::string>
     r.run.cap_drop = f.cap_drop;
     r.security_opts = f.security_opts;
     r.log = engine::parse_log_opts(f.log_opts, engine::default_log_limits());
+    r.run.ulimits = engine::parse_ulimits(f.ulimits);
+    {
+        std::vector<std::string> labels;  // files first: a --label overrides
+        for (const auto& file : f.label_files) try {
+            read_env_file(file, labels);
+        } catch (const Error& e) {
+            throw Error(e.code(), std::string("--label-file ") + file + ": " + std::strerror(e.code()));
+        }
+        labels.insert(labels.end(), f.labels.begin(), f.labels.end());
+        for (const auto& l : labels) add_label(l, r.labels);
+    }
     for (const auto& p : f.ports) r.ports.push_back(engine::parse_port_mapping(p));
     r.restart = engine::parse_restart(f.restart);
     if (r.auto_remove && r.restart.policy != engine::RestartPolicy::No)
@@ -209,6 +244,70 @@ std::string ports_text(const ContainerRecord& c) {
                       std::to_string(p.value("hostPort", 0)) + "->" + std::to_string(p.value("containerPort", 0)) +
                       "/" + p.value("protocol", "tcp"));
     return join(out, ", ");
+}
+
+std::string state_name(const ContainerRecord& c) { return std::string(engine::to_string(c.state)); }
+
+// ps --filter KEY=VALUE, podman's rule: values of one key match any of them
+// (label: all of them), different keys all.
+using PsFilters = std::map<std::string, std::vector<std::string>>;
+constexpr const char* kPsFilterKeys = "ancestor, exited, id, label, name, status";
+
+PsFilters parse_ps_filters(const std::vector<std::string>& values) {
+    static const std::vector<std::string> keys = {"ancestor", "exited", "id", "label", "name", "status"};
+    static const std::vector<std::string> states = {"created", "running", "exited", "paused", "removing", "unknown"};
+    PsFilters out;
+    for (const auto& f : values) {
+        auto eq = f.find('=');
+        if (eq == std::string::npos) throw Error(EINVAL, "invalid --filter \"" + f + "\": expected KEY=VALUE");
+        std::string key = f.substr(0, eq), value = f.substr(eq + 1);
+        if (std::find(keys.begin(), keys.end(), key) == keys.end())
+            throw Error(EINVAL, "invalid --filter \"" + f + "\": unknown key \"" + key + "\" (" + kPsFilterKeys + ")");
+        if (key == "status" && std::find(states.begin(), states.end(), value) == states.end())
+            throw Error(EINVAL, "invalid --filter \"" + f + "\": \"" + value + "\" is not a container status (" +
+                                    join(states, ", ") + ")");
+        uint64_t n = 0;
+        if (key == "exited" && !parse_u64(value, n))
+            throw Error(EINVAL, "invalid --filter \"" + f + "\": \"" + value + "\" is not an exit code");
+        if (key == "name") try {
+            std::regex re(value);
+        } catch (const std::regex_error& e) {
+            throw Error(EINVAL, "invalid --filter \"" + f + "\": not a regular expression: " + e.what());
+        }
+        out[key].push_back(value);
+    }
+    return out;
+}
+
+bool ps_filter_matches(const std::string& key, const std::string& value, const ContainerRecord& c,
+                       const image::Store& images) {
+    if (key == "id") return c.id.rfind(value, 0) == 0;
+    if (key == "name") return std::regex_search(c.name, std::regex(value));
+    if (key == "status") return state_name(c) == value;
+    if (key == "exited") return c.state == ContainerState::Exited && c.exit_code && std::to_string(*c.exit_code) == value;
+    if (key == "label") {
+        const json labels = c.config.value("labels", json::object());
+        auto eq = value.find('=');
+        auto it = labels.find(value.substr(0, eq));
+        return it != labels.end() && (eq == std::string::npos || *it == value.substr(eq + 1));
+    }
+    if (key == "ancestor") {  // the image as named, or the image the value names (a name or an ID)
+        if (c.image == value) return true;
+        auto tag = images.find_name(value);
+        auto d = tag ? images.resolve(*tag) : std::nullopt;
+        return d && d->digest == c.image_digest;
+    }
+    return false;
+}
+
+bool ps_matches(const PsFilters& filters, const ContainerRecord& c, const image::Store& images) {
+    for (const auto& [key, values] : filters) {
+        auto one = [&](const std::string& v) { return ps_filter_matches(key, v, c, images); };
+        bool ok = key == "label" ? std::all_of(values.begin(), values.end(), one)
+                                 : std::any_of(values.begin(), values.end(), one);
+        if (!ok) return false;
+    }
+    return true;
 }
 
 // An image's details for `inspect`, with podman's field names.
@@ -337,12 +436,18 @@ json inspect_json(const engine::Engine& eng, const ContainerRecord& c) {
               {"Hostname", c.config.value("hostname", "")},
               {"Tty", c.config.value("tty", false)},
               {"OpenStdin", c.config.value("interactive", false)},
-              {"StopSignal", c.config.value("stop_signal", "SIGTERM")}}},
+              {"StopSignal", c.config.value("stop_signal", "SIGTERM")},
+              {"Labels", c.config.value("labels", json::object())}}},
             {"HostConfig",
              {{"NetworkMode", c.config.value("network", "")},
               {"AutoRemove", c.config.value("auto_remove", false)},
               {"Isolation", c.config.value("isolation", "namespaces")},
               {"RestartPolicy", c.config.value("restart", json::object())},
+              {"Ulimits", c.config.value("ulimits", json::array())},
+              {"ExtraHosts", engine::etc_options_of(c.config).add_hosts},
+              {"Dns", engine::etc_options_of(c.config).dns_servers},
+              {"DnsSearch", engine::etc_options_of(c.config).dns_search},
+              {"DnsOptions", engine::etc_options_of(c.config).dns_options},
               {"Runtime", c.config.value("runtime", "").empty() ? "vitro" : c.config.value("runtime", "")}}},
             {"NetworkSettings", {{"IPAddress", ip}, {"IPs", ips}, {"Ports", ports}}},
             {"Pod", c.pod_id.value_or("")},
@@ -632,21 +737,36 @@ void add_container_commands(CLI::App& app, Globals& g) {
     auto ps_all = std::make_shared<bool>(false), ps_quiet = std::make_shared<bool>(false);
     auto ps_format = std::make_shared<std::string>("table");
     auto ps_pod = std::make_shared<bool>(false);
+    auto ps_no_trunc = std::make_shared<bool>(false);
+    auto ps_filters = std::make_shared<std::vector<std::string>>();
     auto* ps = app.add_subcommand("ps", "list containers (running ones unless -a)");
     ps->alias("list");
     ps->add_flag("-a,--all", *ps_all, "show all containers");
     ps->add_flag("-p,--pod", *ps_pod, "show the pod of each container (POD ID and PODNAME columns)");
     ps->add_flag("-q,--quiet", *ps_quiet, "only IDs");
     ps->add_option("--format", *ps_format, "table, json, or a {{.Field}} template");
-    ps->callback([&g, ps_all, ps_quiet, ps_format, ps_pod] {
+    ps->add_flag("--no-trunc", *ps_no_trunc, "full container IDs and commands");
+    ps->add_option("-f,--filter", *ps_filters,
+                   "KEY=VALUE: id (prefix), name (regular expression), label=KEY[=VALUE], status (created, "
+                   "running, exited, paused, removing, unknown; lists stopped ones without -a), exited (code), "
+                   "ancestor (image name or ID). Values of one key: any matches (label: all); different keys: all "
+                   "match (repeatable)")
+        ->allow_extra_args(false);
+    ps->callback([&g, ps_all, ps_quiet, ps_format, ps_pod, ps_no_trunc, ps_filters] {
+        PsFilters filters = parse_ps_filters(*ps_filters);  // a bad filter before anything is read
         engine::Engine eng(engine_options(g));
         json rows = json::array();
         std::vector<ContainerRecord> shown;
-        // Without -a only running ones, as podman's (a paused one is not).
+        // Without -a only running ones, as podman's (a paused one is not); a
+        // status filter picks the states itself (docker's rule): stopped ones too.
+        const bool all = *ps_all || filters.count("status") || filters.count("exited");
         for (const auto& c : eng.list())
-            if (*ps_all || (c.state == ContainerState::Running && !engine::is_paused(c))) shown.push_back(c);
+            if ((all || (c.state == ContainerState::Running && !engine::is_paused(c))) &&
+                ps_matches(filters, c, eng.images()))
+                shown.push_back(c);
+        auto id_of = [&](const ContainerRecord& c) { return *ps_no_trunc ? c.id : short_id(c.id); };
         if (*ps_quiet) {
-            for (const auto& c : shown) std::printf("%s\n", short_id(c.id).c_str());
+            for (const auto& c : shown) std::printf("%s\n", id_of(c).c_str());
             return;
         }
         for (const auto& c : shown)
@@ -663,7 +783,8 @@ void add_container_commands(CLI::App& app, Globals& g) {
                             {"Networks", json::array({c.config.value("network", "")})},
                             {"Pod", c.pod_id.value_or("")},
                             {"PodName", engine::pod_name(c)},
-                            {"IsInfra", engine::is_infra(c)}});
+                            {"IsInfra", engine::is_infra(c)},
+                            {"Labels", c.config.value("labels", json::object())}});
         if (*ps_format == "json") {
             std::printf("%s\n", rows.dump(4).c_str());
         } else if (*ps_format == "table") {
@@ -672,8 +793,8 @@ void add_container_commands(CLI::App& app, Globals& g) {
             std::printf(*ps_pod ? "  %-12s  %s\n" : "\n", "POD ID", "PODNAME");
             for (const auto& c : shown) {
                 std::string cmd = command_of(c);
-                if (cmd.size() > 20) cmd = cmd.substr(0, 17) + "...";
-                std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  ", short_id(c.id).c_str(), c.image.c_str(),
+                if (cmd.size() > 20 && !*ps_no_trunc) cmd = cmd.substr(0, 17) + "...";
+                std::printf("%-12s  %-24s  %-20s  %-14s  %-22s  %-20s  ", id_of(c).c_str(), c.image.c_str(),
                             cmd.c_str(), (human_since(c.created_at) + " ago").c_str(), status_text(c).c_str(),
                             ports_text(c).c_str());
                 if (*ps_pod)
