@@ -246,8 +246,6 @@ std::string ports_text(const ContainerRecord& c) {
     return join(out, ", ");
 }
 
-std::string state_name(const ContainerRecord& c) { return std::string(engine::to_string(c.state)); }
-
 // ps --filter KEY=VALUE, podman's rule: values of one key match any of them
 // (label: all of them), different keys all.
 using PsFilters = std::map<std::string, std::vector<std::string>>;
