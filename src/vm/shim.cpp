@@ -1,5 +1,6 @@
 #include "vm/shim.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -76,9 +77,13 @@ public:
 
     void send(FrameType t, std::string_view payload) { write_all(conn_.get(), encode(t, payload)); }
 
-    // Relays until the exit frame; the process's exit code.
+    // Relays until the exit frame; the process's exit code. The agent's port
+    // is written without blocking (what it cannot take waits in out_, and
+    // stdin is not read meanwhile): a shim blocked writing stdin while the
+    // agent blocks writing output would wait forever.
     int relay() {
         bool stdin_open = true;
+        ::fcntl(conn_.get(), F_SETFL, ::fcntl(conn_.get(), F_GETFL) | O_NONBLOCK);
         for (;;) {
             while (auto f = dec_.next()) {
                 switch (f->type) {
@@ -89,22 +94,29 @@ public:
                                                      std::to_string(static_cast<int>(f->type)) + " while running");
                 }
             }
-            pollfd p[3] = {{conn_.get(), POLLIN, 0}, {sigfd_, POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+            const bool read_stdin = stdin_open && out_.empty();
+            pollfd p[3] = {{conn_.get(), static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
+                           {sigfd_, POLLIN, 0},
+                           {read_stdin ? 0 : -1, POLLIN, 0}};
             if (::poll(p, 3, 200) < 0 && errno != EINTR) throw_errno("poll");
             if (p[1].revents & POLLIN) forward_signals();
-            if (stdin_open && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+            if (read_stdin && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
                 char buf[65536];
                 ssize_t n = ::read(0, buf, sizeof buf);
-                if (n > 0) send(FrameType::Stdin, {buf, static_cast<size_t>(n)});
+                if (n > 0) out_ += encode(FrameType::Stdin, {buf, static_cast<size_t>(n)});
                 else if (n == 0 || errno != EINTR) {
-                    send(FrameType::StdinEof, {});
+                    out_ += encode(FrameType::StdinEof, {});
                     stdin_open = false;
                 }
             }
-            if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !read_conn())
-                throw Error(ECONNRESET, "the VM closed the agent's port without the container's exit status");
+            flush();
+            if ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !read_conn()) {
+                vmm_.wait_qemu(1000);  // its console says why
+                throw Error(ECONNRESET, "the VM closed the agent's port without the container's exit status: " +
+                                            vmm_.diagnostics());
+            }
             if (vmm_.qemu_exited() && !(p[0].revents & POLLIN))
-                throw Error(ECONNRESET, "the VM ended without the container's exit status");
+                throw Error(ECONNRESET, "the VM ended without the container's exit status: " + vmm_.diagnostics());
         }
     }
 
@@ -126,6 +138,17 @@ private:
         }
     }
 
+    // Writes what the port takes now of out_.
+    void flush() {
+        while (!out_.empty()) {
+            ssize_t n = ::write(conn_.get(), out_.data(), out_.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return;
+            if (n < 0) throw_errno("write", "the agent's port");
+            out_.erase(0, static_cast<size_t>(n));
+        }
+    }
+
     bool read_conn() {
         char buf[65536];
         ssize_t n = ::read(conn_.get(), buf, sizeof buf);
@@ -138,7 +161,7 @@ private:
     void forward_signals() {
         signalfd_siginfo si{};
         while (::read(sigfd_, &si, sizeof si) == sizeof si)
-            if (si.ssi_signo != SIGCHLD) write_all(conn_.get(), encode_u32(FrameType::Signal, si.ssi_signo));
+            if (si.ssi_signo != SIGCHLD) out_ += encode_u32(FrameType::Signal, si.ssi_signo);
     }
     void drain_signals() {
         signalfd_siginfo si{};
@@ -159,6 +182,7 @@ private:
     int sigfd_;
     UniqueFd conn_;
     Decoder dec_;
+    std::string out_;  // frames for the agent not written yet
     Clock::time_point deadline_;
     std::string kernel_;
 };
@@ -212,7 +236,8 @@ void run_shim(const ShimRequest& req, int notify_fd) {
             (void)!::write(2, msg.data(), msg.size());
             code = 137;
         }
-        vmm.wait_qemu(3000);  // the agent powers the guest off after its exit frame
+        // The exit frame is the last word: the VM goes now (the agent waits
+        // for this instead of powering off, which could drop queued frames).
     } catch (const std::exception& e) {
         std::string msg = e.what();
         for (auto& c : msg)

@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +44,7 @@ constexpr const char* kRootfs = "/rootfs";
 void say(const std::string& msg) { std::fprintf(stderr, "vitro-agent: %s\n", msg.c_str()); }
 
 [[noreturn]] void power_off() {
+    ::tcdrain(2);  // what say() wrote reaches the serial log first
     ::sync();
     ::reboot(RB_POWER_OFF);
     ::_exit(1);  // reboot() fails only outside a VM's pid 1
@@ -117,6 +119,17 @@ public:
             dec_.feed({buf, static_cast<size_t>(n)});
         }
     }
+    // Waits (at most `ms`) for the host to close the port, dropping frames.
+    void wait_closed(int ms) {
+        for (int waited = 0; waited < ms; waited += 100) {
+            pollfd p{fd_, POLLIN, 0};
+            if (::poll(&p, 1, 100) > 0) {
+                char buf[4096];
+                ssize_t n = ::read(fd_, buf, sizeof buf);
+                if (n == 0 || (n < 0 && errno != EINTR)) return;
+            }
+        }
+    }
     // Whole frames already read (with the Run frame, say) but not taken.
     void take_buffered(std::vector<Frame>& out) {
         while (auto f = dec_.next()) out.push_back(std::move(*f));
@@ -125,8 +138,11 @@ public:
     bool pump(std::vector<Frame>& out) {
         char buf[65536];
         ssize_t n = ::read(fd_, buf, sizeof buf);
-        if (n < 0) return errno == EINTR || errno == EAGAIN;
-        if (n == 0) return false;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return true;
+        if (n <= 0) {
+            say(n == 0 ? "the host closed the agent port" : std::string("read the agent port: ") + std::strerror(errno));
+            return false;
+        }
         dec_.feed({buf, static_cast<size_t>(n)});
         while (auto f = dec_.next()) out.push_back(std::move(*f));
         return true;
@@ -323,9 +339,14 @@ int main() {
     }
     int code = 125;
     try {
+        mount_or_throw("devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
+        // The initramfs has no /dev/console, so the kernel gave us no fds
+        // 0-2: the console (the VM's serial log) takes them, before any fd
+        // of ours (the port, the pipes) could land there and be written to.
+        for (int fd = 0; fd < 3; ++fd)
+            if (::fcntl(fd, F_GETFD) < 0 && ::open("/dev/console", O_RDWR) != fd) ::open("/dev/null", O_RDWR);
         mount_or_throw("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
         mount_or_throw("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC);
-        mount_or_throw("devtmpfs", "/dev", "devtmpfs", MS_NOSUID);
         load_modules();
         int fd = ::open(find_port().c_str(), O_RDWR | O_CLOEXEC);
         if (fd < 0) throw_errno("open", "the agent port");
@@ -343,7 +364,11 @@ int main() {
         } catch (const std::exception& e) {
             port.send(FrameType::Stderr, std::string("vitro: in the VM: ") + e.what() + "\n");
         }
+        ::sync();  // what the container wrote is on the host before it hears of the exit
         port.send_u32(FrameType::Exit, static_cast<uint32_t>(code));
+        // The host ends the VM once it has the exit frame. Powering off
+        // first could lose the frames QEMU still queues for a slow host.
+        port.wait_closed(10000);
     } catch (const std::exception& e) {
         say(e.what());
     }
