@@ -69,6 +69,16 @@ void kill_and_reap(pid_t& pid) {
     pid = -1;
 }
 
+// TCG's translation cache defaults to 1 GiB in system mode; a guest that
+// runs one container needs little of it, and each VM's cache is its own
+// (not shared) memory: $VITRO_VM_TB_MIB sizes it (MiB).
+std::string accel_arg() {
+    std::string a = vm_accelerator();
+    if (a != "tcg") return a;
+    const char* tb = std::getenv("VITRO_VM_TB_MIB");
+    return "tcg,tb-size=" + std::string(tb && *tb ? tb : "32");
+}
+
 }  // namespace
 
 std::string vm_accelerator() {
@@ -104,7 +114,7 @@ Vmm::Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run
     // early boot); panic=-1 + -no-reboot: a guest panic ends QEMU.
     const std::string cmdline = "console=ttyS0 quiet panic=-1 reboot=t lpj=4000000 tsc_early_khz=2000000 rdinit=/init";
     std::vector<std::string> argv = {
-        kQemu, "-M", "microvm,acpi=on", "-accel", vm_accelerator(), "-cpu", "max", "-m", mem,
+        kQemu, "-M", "microvm,acpi=on", "-accel", accel_arg(), "-cpu", "max", "-m", mem,
         "-smp", std::to_string(shape.cpus), "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-kernel", assets.kernel, "-initrd", assets.initramfs, "-append", cmdline,
         "-serial", "file:" + run_dir + "/console.log",
