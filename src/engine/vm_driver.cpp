@@ -1,6 +1,7 @@
 #include "engine/vm_driver.hpp"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,7 +51,13 @@ public:
         if (shim < 0) throw_errno("fork", "the microVM shim");
         if (shim == 0) {
             notify_r.reset();
-            vm::run_shim(req, notify_w.release());
+            // The shim lives as long as the VM: none of the monitor's fds
+            // (its database, its client's pipes, its log) lives on in it.
+            const int nfd = notify_w.release();
+            if (nfd > 3) ::close_range(3, static_cast<unsigned>(nfd) - 1, 0);
+            ::close_range(static_cast<unsigned>(nfd) + 1, ~0U, 0);
+            ::prctl(PR_SET_NAME, "vitro-vm-shim");
+            vm::run_shim(req, nfd);
         }
         notify_w.reset();
         auto st = os::read_proc_stat(shim);
