@@ -15,13 +15,6 @@ trap sandbox_teardown EXIT
 . "$here/../lib/tap.sh"
 sandbox_image
 
-# rc_err NAME WANT_RC PATTERN CMD...: CMD exits WANT_RC and its stderr has PATTERN (grep -E).
-rc_err() {
-  local name=$1 want=$2 pat=$3 rc; shift 3
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" = "$want" ] && grep -Eq -- "$pat" "$T/err"; then ok "$name"
-  else not_ok "$name" "exit $rc (want $want), stderr: $(head -c 400 "$T/err")"; fi
-}
 no_containers() { eq "$("$V" ps -aq | wc -l)" 0; }
 
 # --- bug 7: images by ID, tag's reference checks
