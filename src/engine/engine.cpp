@@ -35,6 +35,7 @@
 #include "util/file.hpp"
 #include "util/log.hpp"
 #include "util/strings.hpp"
+#include "vm/vmm.hpp"
 
 namespace vitro::engine {
 
@@ -321,8 +322,11 @@ static void validate_isolation(const CreateRequest& req) {
     if (!req.tmpfs.empty() || !r.mounts.empty()) refuse("--tmpfs");
     if (!req.pod.empty()) refuse("--pod");
     if (!req.security_opts.empty()) refuse("--security-opt");
-    if (r.memory) refuse("-m/--memory");
-    if (r.cpus) refuse("--cpus");
+    // --memory is the guest's RAM (the VMM's overhead is added to the
+    // cgroup's limit), --cpus its vCPUs; processes inside are not the host's.
+    if (r.memory && *r.memory > 0 && *r.memory < (int64_t{vm::kMinMemoryMib} << 20))
+        throw Error(EINVAL, "invalid --memory " + std::to_string(*r.memory) + " bytes: a VM needs at least " +
+                                std::to_string(vm::kMinMemoryMib) + "MB (its kernel and agent)");
     if (r.pids_limit) refuse("--pids-limit");
     if (!r.cap_add.empty() || !r.cap_drop.empty()) refuse("--cap-add/--cap-drop");
     if (r.read_only) refuse("--read-only");

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <thread>
 
+#include "cgroups/cgroup.hpp"
 #include "linux/procfs.hpp"
+#include "oci/spec.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
@@ -22,6 +24,29 @@ namespace vitro::engine {
 namespace {
 
 namespace fs = std::filesystem;
+
+// The VM's shape from the container's limits: --memory is the guest's RAM,
+// --cpus rounded up its vCPUs. `res` becomes what the cgroup holding the
+// VMM enforces: the guest's RAM plus the VMM's overhead, the CPU quota as given.
+vm::VmShape shape_of(oci::Resources& res) {
+    vm::VmShape shape;
+    // The container's device rules are for its processes, not the VMM's
+    // (QEMU and virtiofsd open /dev/null, /dev/kvm, /dev/urandom ...).
+    res.devices.clear();
+    if (res.memory && res.memory->limit && *res.memory->limit > 0) {
+        const int64_t mib = *res.memory->limit >> 20;
+        if (mib < vm::kMinMemoryMib)
+            throw Error(EINVAL, "a memory limit of " + std::to_string(mib) + " MiB is too small for a VM: at least " +
+                                    std::to_string(vm::kMinMemoryMib) + " MiB");
+        shape.memory_mib = static_cast<int>(mib);
+        res.memory->limit = (mib + vm::kVmmOverheadMib) << 20;
+    }
+    if (res.cpu && res.cpu->quota && *res.cpu->quota > 0) {
+        const int64_t period = static_cast<int64_t>(res.cpu->period.value_or(100000));
+        shape.cpus = static_cast<int>((*res.cpu->quota + period - 1) / period);
+    }
+    return shape;
+}
 
 class VmDriver final : public RuntimeDriver {
 public:
@@ -41,6 +66,21 @@ public:
         req.run_dir = run_dir(id);
         remove(id);  // what an interrupted start left
         make_dirs(req.run_dir, 0700);
+        // The VMM and virtiofsd live in the container's cgroup: its limits
+        // bound them, and the exporter reports them as the container.
+        const nlohmann::json& linux_spec = spec.value("linux", nlohmann::json::object());
+        oci::Resources res = linux_spec.contains("resources") ? oci::parse_resources(linux_spec["resources"])
+                                                              : oci::Resources{};
+        req.shape = shape_of(res);
+        auto cgroup = cgroups::make_manager(linux_spec.value("cgroupsPath", ""), id);
+        try {
+            cgroup->create(res);
+            write_file_atomic(req.run_dir + "/cgroup.json", cgroup->to_json().dump(), 0600);
+        } catch (...) {
+            cgroup->destroy();
+            fs::remove_all(req.run_dir);
+            throw;
+        }
         static bool said = false;
         if (!said) log::info("microVM accelerator: " + vm::vm_accelerator());
         said = true;
@@ -57,6 +97,13 @@ public:
             if (nfd > 3) ::close_range(3, static_cast<unsigned>(nfd) - 1, 0);
             ::close_range(static_cast<unsigned>(nfd) + 1, ~0U, 0);
             ::prctl(PR_SET_NAME, "vitro-vm-shim");
+            try {
+                cgroup->add_process(::getpid());
+            } catch (const std::exception& e) {
+                const std::string msg = std::string("E ") + e.what() + "\n";
+                (void)!::write(nfd, msg.data(), msg.size());
+                ::_exit(125);
+            }
             vm::run_shim(req, nfd);
         }
         notify_w.reset();
@@ -70,6 +117,8 @@ public:
             ::kill(shim, SIGKILL);
             while (::waitpid(shim, nullptr, 0) < 0 && errno == EINTR) {
             }
+            cgroup->kill_all(SIGKILL);
+            cgroup->destroy();
             fs::remove_all(req.run_dir);
             throw Error(EIO, line.rfind("E ", 0) == 0 ? line.substr(2) : "the microVM shim died while starting");
         }
@@ -87,6 +136,12 @@ public:
             ::kill(pid, SIGKILL);
             for (int i = 0; i < 500 && shim_pid(id) > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
+        // Whatever outlived the shim (a VMM whose parent-death signal was
+        // lost) goes with the cgroup.
+        if (auto cgroup = cgroup_of(id)) {
+            cgroup->kill_all(SIGKILL);
+            cgroup->destroy();
+        }
         std::error_code ec;
         fs::remove_all(run_dir(id), ec);
     }
@@ -96,6 +151,7 @@ public:
     }
 
     std::vector<pid_t> pids(const std::string& id) override {
+        if (auto cgroup = cgroup_of(id)) return cgroup->pids();
         std::vector<pid_t> out;
         pid_t pid = shim_pid(id);
         if (pid <= 0) return out;
@@ -110,8 +166,12 @@ public:
     void pause(const std::string& id) override { signal_vmm(id, SIGSTOP); }
     void resume(const std::string& id) override { signal_vmm(id, SIGCONT); }
 
-    nlohmann::json stats(const std::string&) override {
-        throw Error(ENOTSUP, "stats of a container with --isolation vm are not supported yet");
+    // The cgroup's counters: the VMM's CPU and memory (the guest's RAM as
+    // far as the guest has touched it, plus QEMU's and virtiofsd's own).
+    nlohmann::json stats(const std::string& id) override {
+        auto cgroup = shim_pid(id) > 0 ? cgroup_of(id) : nullptr;
+        if (!cgroup) throw Error(ESRCH, "container " + id.substr(0, 12) + " is not running");
+        return cgroup->stats().to_json();
     }
 
     std::string name() const override { return "vm (QEMU microvm)"; }
@@ -119,6 +179,17 @@ public:
 private:
     // Short: QEMU's agent socket lives in it (sun_path is 108 bytes).
     std::string run_dir(const std::string& id) const { return runroot_ + "/vm/" + id.substr(0, 16); }
+
+    // The cgroup recorded at start, or null when there is none.
+    std::unique_ptr<cgroups::Manager> cgroup_of(const std::string& id) const {
+        std::string saved;
+        try {
+            saved = read_file(run_dir(id) + "/cgroup.json");
+        } catch (const Error&) {
+            return nullptr;  // never started, or removed already
+        }
+        return cgroups::load_manager(nlohmann::json::parse(saved));
+    }
 
     // The shim's pid while that process lives (its start time checked: a
     // reused pid is not it), else 0.

@@ -16,6 +16,12 @@ struct VmShape {
     int memory_mib = 256;
     int cpus = 1;
 };
+// The least guest RAM that boots the guest kernel with its initramfs.
+inline constexpr int kMinMemoryMib = 128;
+// What the VMM needs beyond the guest's RAM (QEMU's code and translation
+// cache, virtiofsd): a memory limit on a VM container is the guest's RAM
+// plus this, the VM's overhead, as Kubernetes' RuntimeClass overhead.
+inline constexpr int kVmmOverheadMib = 192;
 
 // "tcg" unless $VITRO_VM_ACCEL says "kvm": this machine's KVM (the PVM
 // backend) does not boot a stock kernel, so KVM is asked for, not guessed.

@@ -59,11 +59,26 @@ check "-i: stdin reaches the process in the VM" eq "$out" "from stdin"
 out=$(head -c 3000000 /dev/urandom | tee "$T/big" | vm --rm -i $IMG cat | md5sum)
 check "-i: 3 MB through cat and back, unchanged" eq "$out" "$(md5sum <"$T/big")"
 
-# Detached: logs, ps, stop (the TERM trap's code), start again.
-"$V" run -d --isolation vm --name v1 $IMG sh -c 'trap "echo got-term; exit 3" TERM; while :; do echo tick; sleep 0.2; done' >/dev/null
+# Limits: --memory is the guest's RAM, --cpus its vCPUs (rounded up).
+out=$(vm --rm -m 160m --cpus 1.5 $IMG sh -c 'echo $(($(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo) / 1024)) $(nproc)')
+check "-m 160m --cpus 1.5: the guest has 2 vCPUs and at most 160 MiB (got: $out)" \
+  bash -c "set -- $out; [ \"\$2\" = 2 ] && [ \"\$1\" -le 160 ] && [ \"\$1\" -gt 96 ]"
+
+# Detached: logs, ps, stats and metrics, stop (the TERM trap's code), start again.
+v1=$("$V" run -d --isolation vm -m 256m --name v1 $IMG sh -c 'trap "echo got-term; exit 3" TERM; while :; do echo tick; sleep 0.2; done')
 check "run -d: the container runs and logs" poll 60 bash -c "'$V' logs v1 2>/dev/null | grep -q tick"
 check "... ps shows it running" bash -c "'$V' ps | grep -q 'Up .* v1\$'"
 check "... inspect says vm" eq "$("$V" inspect -f '{{.HostConfig.Isolation}}' v1)" vm
+# The VMM and virtiofsd live in the container's cgroup, its limit the
+# guest's 256 MiB plus the VM's overhead (192 MiB): stats and the exporter
+# report them as the container.
+stats=$("$V" stats --no-stream --format json v1)
+check "stats: the limit is the guest's RAM + the VMM's overhead (448 MiB)" \
+  eq "$(jq -r '.[0].MemLimit' <<<"$stats")" $((448 << 20))
+check "... memory in use and the VMM's processes counted (got: $(jq -c '.[0] | [.MemUsage, .PIDs]' <<<"$stats"))" \
+  bash -c "jq -e '.[0].MemUsage > 0 and .[0].PIDs >= 3' >/dev/null <<<'$stats'"
+check "vitro monitor reports it with cAdvisor's names (cpu, memory limit)" bash -c \
+  "'$V' monitor --once 2>/dev/null | grep -E '^container_(cpu_usage_seconds_total|spec_memory_limit_bytes)\\{.*name=\"v1\"' | grep -c . | grep -qx 2"
 "$V" stop -t 20 v1 >/dev/null
 check "stop: the TERM reaches the process in the VM (exit 3)" eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' v1)" "exited 3"
 check "... which said so in the log" bash -c "'$V' logs v1 | grep -q got-term"
@@ -75,9 +90,10 @@ check "kill -9 of the VMM: the container exited 137" \
   poll 20 bash -c "[ \"\$('$V' inspect -f '{{.State.Status}} {{.State.ExitCode}}' v1)\" = 'exited 137' ]"
 "$V" rm -f v1 >/dev/null
 check "... and after rm nothing is left (qemu, virtiofsd, run dir, container)" poll 10 nothing_left
+check "... nor its cgroup" bash -c "[ -z \"\$(find /sys/fs/cgroup -maxdepth 6 -type d -name '$v1')\" ]"
 
 # Refused before anything is made: one line naming the flag, exit 125.
-for flags in "-t" "-p 8080:80" "-v $T:/x" "--network bridge" "--memory 64m" "--pod nopod"; do
+for flags in "-t" "-p 8080:80" "-v $T:/x" "--network bridge" "--memory 64m" "--pids-limit 10" "--pod nopod"; do
   "$V" run --isolation vm $flags $IMG true >/dev/null 2>"$T/err"; rc=$?
   first=${flags%% *}
   check "refused with --isolation vm: $flags (125, naming it)" \
