@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
+#include <vector>
 
 #include "util/error.hpp"
 #include "util/fd.hpp"
@@ -33,7 +35,7 @@ void write_all(int fd, std::string_view s) {
     }
 }
 
-UniqueFd listen_unix(const std::string& path) {
+UniqueFd listen_unix(const std::string& path, int backlog) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "agent socket path " + path);
@@ -42,9 +44,27 @@ UniqueFd listen_unix(const std::string& path) {
     if (!s) throw_errno("socket");
     ::unlink(path.c_str());
     if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("bind", path);
-    if (::listen(s.get(), 1) < 0) throw_errno("listen", path);
+    if (::listen(s.get(), backlog) < 0) throw_errno("listen", path);
     return s;
 }
+
+UniqueFd connect_unix(const std::string& path) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "exec socket path " + path);
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!s) throw_errno("socket");
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("connect", path);
+    return s;
+}
+
+// A `vitro exec` connected to the shim's exec socket: the same frames, its
+// process's session being 0 on this connection and `session` to the agent.
+struct ExecClient {
+    UniqueFd fd;
+    Decoder dec;
+};
 
 class Session {
 public:
@@ -81,25 +101,39 @@ public:
     // is written without blocking (what it cannot take waits in out_, and
     // stdin is not read meanwhile): a shim blocked writing stdin while the
     // agent blocks writing output would wait forever.
-    int relay() {
+    // Execs connect to `exec_listener` meanwhile: each gets a session of
+    // its own (1-255) until the agent says its process exited.
+    int relay(int exec_listener) {
         bool stdin_open = true;
         ::fcntl(conn_.get(), F_SETFL, ::fcntl(conn_.get(), F_GETFL) | O_NONBLOCK);
         for (;;) {
             while (auto f = dec_.next()) {
-                switch (f->type) {
-                    case FrameType::Stdout: write_out(1, f->payload); break;
-                    case FrameType::Stderr: write_out(2, f->payload); break;
-                    case FrameType::Exit: return static_cast<int>(payload_u32(*f, "exit") & 0xff);
-                    default: throw Error(EPROTO, "the agent sent a frame of type " +
-                                                     std::to_string(static_cast<int>(f->type)) + " while running");
+                if (f->type != FrameType::Stdout && f->type != FrameType::Stderr && f->type != FrameType::Exit)
+                    throw Error(EPROTO, "the agent sent a frame of type " + std::to_string(static_cast<int>(f->type)) +
+                                            " while running");
+                if (f->session != 0) {
+                    to_exec(*f);
+                    continue;
                 }
+                if (f->type == FrameType::Exit) return static_cast<int>(payload_u32(*f, "exit") & 0xff);
+                write_out(f->type == FrameType::Stdout ? 1 : 2, f->payload);
             }
             const bool read_stdin = stdin_open && out_.empty();
-            pollfd p[3] = {{conn_.get(), static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
-                           {sigfd_, POLLIN, 0},
-                           {read_stdin ? 0 : -1, POLLIN, 0}};
-            if (::poll(p, 3, 200) < 0 && errno != EINTR) throw_errno("poll");
+            std::vector<pollfd> p = {{conn_.get(), static_cast<short>(POLLIN | (out_.empty() ? 0 : POLLOUT)), 0},
+                                     {sigfd_, POLLIN, 0},
+                                     {read_stdin ? 0 : -1, POLLIN, 0},
+                                     {exec_listener, POLLIN, 0}};
+            std::vector<uint8_t> polled;
+            for (auto& [session, c] : execs_) {
+                // Like stdin: not read while frames for the agent wait.
+                p.push_back({c.fd && out_.empty() ? c.fd.get() : -1, POLLIN, 0});
+                polled.push_back(session);
+            }
+            if (::poll(p.data(), p.size(), 200) < 0 && errno != EINTR) throw_errno("poll");
             if (p[1].revents & POLLIN) forward_signals();
+            if (p[3].revents & POLLIN) accept_exec(exec_listener);
+            for (size_t i = 0; i < polled.size(); ++i)
+                if (p[4 + i].revents & (POLLIN | POLLHUP | POLLERR)) from_exec(polled[i]);
             if (read_stdin && (p[2].revents & (POLLIN | POLLHUP | POLLERR))) {
                 char buf[65536];
                 ssize_t n = ::read(0, buf, sizeof buf);
@@ -123,6 +157,50 @@ public:
     const std::string& kernel() const { return kernel_; }
 
 private:
+    void accept_exec(int listener) {
+        UniqueFd c(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+        if (!c) return;
+        for (int s = 1; s <= 255; ++s)
+            if (!execs_.count(static_cast<uint8_t>(s))) {
+                execs_[static_cast<uint8_t>(s)].fd = std::move(c);
+                return;
+            }
+        write_out(c.get(), encode(FrameType::Stderr, "vitro: 255 execs run in this container already\n") +
+                               encode_u32(FrameType::Exit, 125));
+    }
+
+    // What an exec's client sends goes to the agent in its session; a
+    // client that breaks the protocol, or leaves, is dropped (its process
+    // gets its stdin's end and runs on, as docker's detached execs do).
+    void from_exec(uint8_t session) {
+        ExecClient& c = execs_[session];
+        char buf[65536];
+        ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+        try {
+            if (n <= 0) throw Error(ECONNRESET, "exec client gone");
+            c.dec.feed({buf, static_cast<size_t>(n)});
+            while (auto f = c.dec.next()) {
+                if (f->type != FrameType::Exec && f->type != FrameType::Stdin && f->type != FrameType::StdinEof &&
+                    f->type != FrameType::Signal)
+                    throw Error(EPROTO, "exec client frame type " + std::to_string(static_cast<int>(f->type)));
+                out_ += encode(f->type, f->payload, session);
+            }
+        } catch (const Error&) {
+            c.fd.reset();
+            out_ += encode(FrameType::StdinEof, {}, session);
+        }
+    }
+
+    // The agent's frames for an exec go to its client; its exit frame ends
+    // the session. A client gone meanwhile misses them.
+    void to_exec(const Frame& f) {
+        auto it = execs_.find(f.session);
+        if (it == execs_.end()) return;
+        if (it->second.fd) write_out(it->second.fd.get(), encode(f.type, f.payload));
+        if (f.type == FrameType::Exit) execs_.erase(it);
+    }
+
     void wait_readable(int fd, const char* what) {
         for (;;) {
             if (vmm_.qemu_exited())
@@ -183,6 +261,7 @@ private:
     UniqueFd conn_;
     Decoder dec_;
     std::string out_;  // frames for the agent not written yet
+    std::map<uint8_t, ExecClient> execs_;
     Clock::time_point deadline_;
     std::string kernel_;
 };
@@ -203,6 +282,47 @@ json process_of_spec(const json& spec) {
             {"rootfs_tag", "rootfs"}};
 }
 
+int exec_in_vm(const std::string& run_dir, const json& process, bool detach) {
+    UniqueFd sock = connect_unix(run_dir + "/exec.sock");
+    write_all(sock.get(), encode(FrameType::Exec, process.dump()));
+    if (detach) {
+        write_all(sock.get(), encode(FrameType::StdinEof, {}));
+        return 0;
+    }
+    Decoder dec;
+    bool stdin_open = true;
+    for (;;) {
+        while (auto f = dec.next()) {
+            if (f->type == FrameType::Exit) return static_cast<int>(payload_u32(*f, "exit") & 0xff);
+            if (f->type != FrameType::Stdout && f->type != FrameType::Stderr)
+                throw Error(EPROTO, "the VM's shim sent an exec a frame of type " +
+                                        std::to_string(static_cast<int>(f->type)));
+            write_all(f->type == FrameType::Stdout ? 1 : 2, f->payload);
+        }
+        pollfd p[2] = {{sock.get(), POLLIN, 0}, {stdin_open ? 0 : -1, POLLIN, 0}};
+        if (::poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("poll");
+        }
+        if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            char buf[65536];
+            ssize_t n = ::read(0, buf, sizeof buf);
+            if (n > 0) write_all(sock.get(), encode(FrameType::Stdin, {buf, static_cast<size_t>(n)}));
+            else if (n == 0 || errno != EINTR) {
+                write_all(sock.get(), encode(FrameType::StdinEof, {}));
+                stdin_open = false;
+            }
+        }
+        if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+            char buf[65536];
+            ssize_t n = ::read(sock.get(), buf, sizeof buf);
+            if (n < 0 && errno == EINTR) continue;
+            if (n <= 0) throw Error(ECONNRESET, "the container's VM ended before the exec's exit status");
+            dec.feed({buf, static_cast<size_t>(n)});
+        }
+    }
+}
+
 void run_shim(const ShimRequest& req, int notify_fd) {
     ::signal(SIGPIPE, SIG_IGN);
     sigset_t all;
@@ -221,7 +341,8 @@ void run_shim(const ShimRequest& req, int notify_fd) {
     int code = 125;
     bool running = false;
     try {
-        UniqueFd listener = listen_unix(req.run_dir + "/agent.sock");
+        UniqueFd listener = listen_unix(req.run_dir + "/agent.sock", 1);
+        UniqueFd exec_listener = listen_unix(req.run_dir + "/exec.sock", 16);
         Vmm vmm(req.assets, req.shape, req.run_dir, req.rootfs, req.run_dir + "/agent.sock");
         Session s(req, vmm, sigfd);
         s.boot(listener.get());
@@ -230,7 +351,7 @@ void run_shim(const ShimRequest& req, int notify_fd) {
         running = true;
         notify("R");
         try {
-            code = s.relay();
+            code = s.relay(exec_listener.get());
         } catch (const Error& e) {
             std::string msg = "vitro: container " + req.name + ": " + e.what() + "\n";
             (void)!::write(2, msg.data(), msg.size());

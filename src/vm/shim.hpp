@@ -27,6 +27,12 @@ struct ShimRequest {
 // The Run frame's process from an OCI config.json (process + hostname).
 nlohmann::json process_of_spec(const nlohmann::json& spec);
 
+// `vitro exec` in a running VM container: starts `process` (as Run's) in it
+// through the shim's exec socket in `run_dir`, relays this process's stdin,
+// stdout and stderr, and returns its exit code. `detach`: returns 0 once the
+// request is sent, the process's stdin closed and its output dropped.
+int exec_in_vm(const std::string& run_dir, const nlohmann::json& process, bool detach);
+
 // Runs in a forked child; never returns. `notify_fd` gets "R\n" once the
 // guest runs the process, or "E <message>\n" if it could not (then the exit
 // code is 125). Exits with the process's code, or 137 when the VM ends

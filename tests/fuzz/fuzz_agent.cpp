@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             fed += part.size();
             while (auto f = d.next()) {
                 if (f->payload.size() > kMaxPayload) std::abort();
-                re += encode(f->type, f->payload);
+                re += encode(f->type, f->payload, f->session);
             }
             if (d.buffered() > kHeaderSize + kMaxPayload + chunk) std::abort();
         }

@@ -79,6 +79,25 @@ check "... memory in use and the VMM's processes counted (got: $(jq -c '.[0] | [
   bash -c "jq -e '.[0].MemUsage > 0 and .[0].PIDs >= 3' >/dev/null <<<'$stats'"
 check "vitro monitor reports it with cAdvisor's names (cpu, memory limit)" bash -c \
   "'$V' monitor --once 2>/dev/null | grep -E '^container_(cpu_usage_seconds_total|spec_memory_limit_bytes)\\{.*name=\"v1\"' | grep -c . | grep -qx 2"
+# exec: a process in the running container, inside its VM (its namespaces
+# in the guest), relayed in a session of its own beside the container's.
+out=$("$V" exec -e B=2 -w /tmp v1 sh -c 'echo $B $(pwd) $(uname -r) $(hostname)')
+check "exec: -e and -w apply, in the guest's kernel and the container's hostname" \
+  eq "$out" "2 /tmp $(cat "$KDIR/release") ${v1:0:12}"
+"$V" exec v1 sh -c 'echo to-err >&2; exit 5' 2>"$T/err"; rc=$?
+check "... its exit code (5) and stderr come back" bash -c "[ $rc = 5 ] && grep -qx to-err '$T/err'"
+out=$(head -c 1000000 /dev/urandom | tee "$T/big" | "$V" exec -i v1 cat | md5sum)
+check "... -i: 1 MB through cat and back, unchanged" eq "$out" "$(md5sum <"$T/big")"
+"$V" exec v1 nosuchcmd 2>/dev/null; rc=$?
+check "... a command that does not exist: 127" eq $rc 127
+"$V" exec -d -u 1000 v1 sh -c 'id -u >/tmp/from-exec'
+check "... -d -u 1000: runs on, detached, as that user, in the container's filesystem" \
+  poll 20 bash -c "[ \"\$('$V' exec v1 cat /tmp/from-exec 2>/dev/null)\" = 1000 ]"
+for i in 1 2 3 4; do "$V" exec v1 sh -c "sleep 0.5; echo par$i" >"$T/par$i" & done; wait
+check "... four at once, each its own output" eq "$(cat "$T"/par[1-4] | sort | tr '\n' ' ')" "par1 par2 par3 par4 "
+check "... the container ran on meanwhile" bash -c "'$V' ps | grep -q 'Up .* v1\$'"
+"$V" exec -t v1 true >/dev/null 2>"$T/err"; rc=$?
+check "... -t refused (125, naming it)" bash -c "[ $rc = 125 ] && grep -q -- '-t' '$T/err'"
 "$V" stop -t 20 v1 >/dev/null
 check "stop: the TERM reaches the process in the VM (exit 3)" eq "$("$V" inspect -f '{{.State.Status}} {{.State.ExitCode}}' v1)" "exited 3"
 check "... which said so in the log" bash -c "'$V' logs v1 | grep -q got-term"

@@ -1,8 +1,9 @@
 // vitro-agent: pid 1 of a microVM guest (--isolation vm). It loads the virtio
 // modules, finds its virtio-serial port, says hello, and runs the one process
 // the host asks for (vm/protocol.hpp) in the container's rootfs, shared from
-// the host over virtiofs: its stdio and exit status travel as frames. When
-// the process and everything it left are gone, it powers the VM off.
+// the host over virtiofs, and while it runs the execs the host asks for: their
+// stdio and exit status travel as frames. When the process and everything it
+// left are gone, it powers the VM off.
 // Static and unsanitized: it is the only program in the initramfs.
 #include <dirent.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -105,8 +107,8 @@ class Port {
 public:
     explicit Port(int fd) : fd_(fd) {}
     int fd() const { return fd_; }
-    void send(FrameType t, std::string_view payload) { write_all(encode(t, payload)); }
-    void send_u32(FrameType t, uint32_t v) { write_all(encode_u32(t, v)); }
+    void send(FrameType t, std::string_view payload, uint8_t session = 0) { write_all(encode(t, payload, session)); }
+    void send_u32(FrameType t, uint32_t v, uint8_t session = 0) { write_all(encode_u32(t, v, session)); }
     // Blocks for the next frame; nullopt at EOF.
     std::optional<Frame> receive() {
         for (;;) {
@@ -178,9 +180,27 @@ std::string resolve(const std::string& cmd, const std::vector<std::string>& env)
     }
 }
 
-// The container's process (in the forked child): its own mount, uts and
-// ipc namespaces inside the guest too, the rootfs as /, the user's ids.
-[[noreturn]] void exec_process(const json& run, int in, int out, int err) {
+// Enters the running container of `pid` (an exec): its mount, uts and ipc
+// namespaces and its root. Returns an error message, empty on success.
+std::string join_container(pid_t pid) {
+    const std::string proc = "/proc/" + std::to_string(pid);
+    int root = ::open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0) return "the container's root: " + std::string(std::strerror(errno));
+    for (const char* ns : {"ipc", "uts", "mnt"}) {
+        int fd = ::open((proc + "/ns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || ::setns(fd, 0) < 0) return std::string("join the container's ") + ns + " namespace: " + std::strerror(errno);
+        ::close(fd);
+    }
+    if (::fchdir(root) < 0 || ::chroot(".") < 0) return std::string("chroot: ") + std::strerror(errno);
+    ::close(root);
+    return "";
+}
+
+// A process of the container (in the forked child). The container's own
+// (join == 0) gets its own mount, uts and ipc namespaces inside the guest
+// too, and the rootfs as /; an exec's (join: the container's process)
+// enters those. Then the user's ids, cwd and command.
+[[noreturn]] void exec_process(const json& run, int in, int out, int err, pid_t join) {
     ::dup2(in, 0);
     ::dup2(out, 1);
     ::dup2(err, 2);
@@ -189,17 +209,21 @@ std::string resolve(const std::string& cmd, const std::vector<std::string>& env)
         ::_exit(code);
     };
     ::setsid();
-    if (::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail(125, std::string("unshare: ") + std::strerror(errno));
-    ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
-    std::string hostname = run.value("hostname", "");
-    if (!hostname.empty()) ::sethostname(hostname.data(), hostname.size());
-    struct M { const char *src, *dst, *type; unsigned long flags; };
-    for (const M& m : {M{"proc", "/rootfs/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC},
-                       M{"sysfs", "/rootfs/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC},
-                       M{"devtmpfs", "/rootfs/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC}})
-        if (::mount(m.src, m.dst, m.type, m.flags, nullptr) < 0 && errno != ENOENT)
-            fail(125, std::string("mount ") + m.dst + ": " + std::strerror(errno));
-    if (::chroot(kRootfs) < 0 || ::chdir("/") < 0) fail(125, std::string("chroot: ") + std::strerror(errno));
+    if (join > 0) {
+        if (std::string e = join_container(join); !e.empty()) fail(125, e);
+    } else {
+        if (::unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC) < 0) fail(125, std::string("unshare: ") + std::strerror(errno));
+        ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+        std::string hostname = run.value("hostname", "");
+        if (!hostname.empty()) ::sethostname(hostname.data(), hostname.size());
+        struct M { const char *src, *dst, *type; unsigned long flags; };
+        for (const M& m : {M{"proc", "/rootfs/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+                           M{"sysfs", "/rootfs/sys", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC},
+                           M{"devtmpfs", "/rootfs/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC}})
+            if (::mount(m.src, m.dst, m.type, m.flags, nullptr) < 0 && errno != ENOENT)
+                fail(125, std::string("mount ") + m.dst + ": " + std::strerror(errno));
+        if (::chroot(kRootfs) < 0 || ::chdir("/") < 0) fail(125, std::string("chroot: ") + std::strerror(errno));
+    }
     std::string cwd = run.value("cwd", "/");
     if (::chdir(cwd.c_str()) < 0) fail(125, "chdir " + cwd + ": " + std::strerror(errno));
     std::vector<gid_t> gids = run.value("gids", std::vector<gid_t>{});
@@ -224,38 +248,34 @@ std::string resolve(const std::string& cmd, const std::vector<std::string>& env)
     ::_exit(127);
 }
 
-struct Pipe {
-    int r = -1, w = -1;
-    Pipe() {
-        int p[2];
-        if (::pipe2(p, O_CLOEXEC) < 0) throw_errno("pipe");
-        r = p[0];
-        w = p[1];
-    }
-};
-
-// Runs `run`, relaying stdio and signals, until the process is gone and its
-// output read; returns its exit code (128 + signal when killed).
-int supervise(Port& port, const json& run) {
-    sigset_t chld;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
-    int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    Pipe in, out, err;
-    pid_t child = ::fork();
-    if (child < 0) throw_errno("fork");
-    if (child == 0) exec_process(run, in.r, out.w, err.w);
-    ::close(in.r);
-    ::close(out.w);
-    ::close(err.w);
-    // Non-blocking, with what it cannot take yet held here: a process that
-    // does not read its stdin must not stop its output being relayed.
-    int in_w = in.w;
-    ::fcntl(in_w, F_SETFL, O_NONBLOCK);
+// One process the agent runs and relays: the container's (session 0) or
+// an exec's. Its stdin is written without blocking, with what it cannot take
+// yet held here: a process that does not read its stdin must not stop its
+// output (or another session's) being relayed.
+struct Proc {
+    pid_t pid = -1;
+    int in_w = -1, out_r = -1, err_r = -1;
     std::string in_pending;
     bool in_eof = false;
-    auto flush_in = [&] {
+    std::optional<int> code;
+    bool done() const { return code && out_r < 0 && err_r < 0; }
+
+    void start(const json& run, pid_t join) {
+        int in[2], out[2], err[2];
+        if (::pipe2(in, O_CLOEXEC) < 0 || ::pipe2(out, O_CLOEXEC) < 0 || ::pipe2(err, O_CLOEXEC) < 0) throw_errno("pipe");
+        pid = ::fork();
+        if (pid < 0) throw_errno("fork");
+        if (pid == 0) exec_process(run, in[0], out[1], err[1], join);
+        ::close(in[0]);
+        ::close(out[1]);
+        ::close(err[1]);
+        in_w = in[1];
+        out_r = out[0];
+        err_r = err[0];
+        ::fcntl(in_w, F_SETFL, O_NONBLOCK);
+    }
+    void flush_in() {
+        if (code) in_pending.clear();  // nobody left to read it
         while (in_w >= 0 && !in_pending.empty()) {
             ssize_t n = ::write(in_w, in_pending.data(), in_pending.size());
             if (n < 0 && errno == EINTR) continue;
@@ -270,64 +290,112 @@ int supervise(Port& port, const json& run) {
             ::close(in_w);
             in_w = -1;
         }
-    };
-    std::optional<int> code;
-    bool out_open = true, err_open = true;
+    }
+    // One read of an output pipe, sent as `t`; the pipe closes at its end.
+    void relay(Port& port, int& fd, FrameType t, uint8_t session) {
+        char buf[65536];
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) port.send(t, {buf, static_cast<size_t>(n)}, session);
+        else if (n == 0 || errno != EINTR) {
+            ::close(fd);
+            fd = -1;
+        }
+    }
+};
+
+// Runs `run` as session 0 and, while it runs, the execs the host asks for,
+// relaying stdio and signals, until every process is gone and its output
+// read; returns session 0's exit code (128 + signal when killed).
+int supervise(Port& port, const json& run) {
+    sigset_t chld;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+    int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    std::map<uint8_t, Proc> procs;
+    procs[0].start(run, 0);
+    const pid_t init = procs[0].pid;
     auto handle = [&](const std::vector<Frame>& frames) {
         for (const auto& f : frames) {
-            if (f.type == FrameType::Stdin && in_w >= 0 && !in_eof) {
-                in_pending += f.payload;
-            } else if (f.type == FrameType::StdinEof) {
-                in_eof = true;
-            } else if (f.type == FrameType::Signal && !code) {
-                ::kill(child, static_cast<int>(payload_u32(f, "signal")));
+            if (f.type == FrameType::Exec) {
+                if (procs.count(f.session) || procs[0].code) {
+                    port.send(FrameType::Stderr, "vitro: the container is not running, or session " +
+                                                     std::to_string(f.session) + " is taken\n", f.session);
+                    port.send_u32(FrameType::Exit, 126, f.session);
+                    continue;
+                }
+                json exec = json::parse(f.payload, nullptr, false);
+                if (!exec.is_object()) exec = json::object();  // its empty args fail in the child, saying so
+                procs[f.session].start(exec, init);
+                continue;
             }
+            auto it = procs.find(f.session);
+            if (it == procs.end()) continue;  // a session that has ended
+            Proc& p = it->second;
+            if (f.type == FrameType::Stdin && p.in_w >= 0 && !p.in_eof) p.in_pending += f.payload;
+            else if (f.type == FrameType::StdinEof) p.in_eof = true;
+            else if (f.type == FrameType::Signal && !p.code) ::kill(p.pid, static_cast<int>(payload_u32(f, "signal")));
         }
     };
     std::vector<Frame> early;
     port.take_buffered(early);
     handle(early);
-    flush_in();
-    while (!code || out_open || err_open) {
-        // The port is not read while stdin holds a backlog: the host waits
-        // (flow control) instead of this buffer growing.
-        const bool backlog = !in_pending.empty();
-        pollfd p[5] = {{backlog ? -1 : port.fd(), POLLIN, 0}, {sfd, POLLIN, 0}, {out_open ? out.r : -1, POLLIN, 0},
-                       {err_open ? err.r : -1, POLLIN, 0}, {backlog ? in_w : -1, POLLOUT, 0}};
-        if (::poll(p, 5, -1) < 0) {
+    for (auto& [s, p] : procs) p.flush_in();
+    for (;;) {
+        // The exec sessions that are over say so and go.
+        for (auto it = procs.begin(); it != procs.end();) {
+            if (it->first != 0 && it->second.done()) {
+                port.send_u32(FrameType::Exit, static_cast<uint32_t>(*it->second.code), it->first);
+                if (it->second.in_w >= 0) ::close(it->second.in_w);
+                it = procs.erase(it);
+            } else {
+                ++it;
+            }
+        }
+        if (procs.size() == 1 && procs[0].done()) break;
+        // The port is not read while a stdin holds a backlog: the host waits
+        // (flow control) instead of these buffers growing.
+        bool backlog = false;
+        std::vector<pollfd> pfds = {{-1, POLLIN, 0}, {sfd, POLLIN, 0}};
+        for (auto& [s, p] : procs) {
+            backlog |= !p.in_pending.empty();
+            pfds.push_back({p.out_r, POLLIN, 0});
+            pfds.push_back({p.err_r, POLLIN, 0});
+            pfds.push_back({p.in_pending.empty() ? -1 : p.in_w, POLLOUT, 0});
+        }
+        pfds[0].fd = backlog ? -1 : port.fd();
+        if (::poll(pfds.data(), pfds.size(), -1) < 0) {
             if (errno == EINTR) continue;
             throw_errno("poll");
         }
-        auto relay = [&](int fd, bool& open, FrameType t) {
-            char buf[65536];
-            ssize_t n = ::read(fd, buf, sizeof buf);
-            if (n > 0) port.send(t, {buf, static_cast<size_t>(n)});
-            else if (n == 0 || errno != EINTR) open = false;
-        };
-        if (out_open && (p[2].revents & (POLLIN | POLLHUP))) relay(out.r, out_open, FrameType::Stdout);
-        if (err_open && (p[3].revents & (POLLIN | POLLHUP))) relay(err.r, err_open, FrameType::Stderr);
-        if (p[1].revents & POLLIN) {
+        size_t i = 2;
+        for (auto& [s, p] : procs) {
+            if (p.out_r >= 0 && (pfds[i].revents & (POLLIN | POLLHUP))) p.relay(port, p.out_r, FrameType::Stdout, s);
+            if (p.err_r >= 0 && (pfds[i + 1].revents & (POLLIN | POLLHUP))) p.relay(port, p.err_r, FrameType::Stderr, s);
+            i += 3;
+        }
+        if (pfds[1].revents & POLLIN) {
             signalfd_siginfo si;
             while (::read(sfd, &si, sizeof si) == sizeof si) {
             }
             int status;
             pid_t w;
             while ((w = ::waitpid(-1, &status, WNOHANG)) > 0)  // pid 1 reaps every orphan
-                if (w == child) code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                for (auto& [s, p] : procs)
+                    if (p.pid == w) p.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
             // The container ends with its init, as in a pid namespace: what
-            // it left (holding its output open, maybe) goes with it.
-            if (code) ::kill(-1, SIGKILL);
+            // it left (holding its output open, maybe), execs too, go with it.
+            if (procs[0].code) ::kill(-1, SIGKILL);
         }
-        if (p[0].revents & (POLLIN | POLLHUP)) {
+        if (pfds[0].revents & (POLLIN | POLLHUP)) {
             std::vector<Frame> frames;
             if (!port.pump(frames)) power_off();  // the host is gone
             handle(frames);
         }
-        if (code) in_pending.clear();  // nobody left to read it
-        flush_in();
+        for (auto& [s, p] : procs) p.flush_in();
     }
-    if (in_w >= 0) ::close(in_w);
-    return *code;
+    if (procs[0].in_w >= 0) ::close(procs[0].in_w);
+    return *procs[0].code;
 }
 
 }  // namespace
