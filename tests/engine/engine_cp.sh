@@ -105,6 +105,29 @@ rc_err "cp CTR:/evil-up out of a running container exits 125" 125 "no such file"
 "$V" cp cr$$:/tmp/r cs$$:/data/
 check "cp between two containers" eq "$(cat_stopped /data/r)" running
 
+# --- export / import
+"$V" export -o "$T/cs.tar" cs$$
+check "export -o FILE of a stopped container: its files, hostile symlinks as symlinks" \
+  bash -c "tar -tf '$T/cs.tar' | grep -qx 'data/sub/f' && tar -tvf '$T/cs.tar' | grep -q '^l.* evil-abs -> $T/hostsecret'"
+check "... no temp file left beside it" eq "$(ls "$T" | grep -c 'cs.tar.tmp')" 0
+check "export of a running container to stdout" bash -c "'$V' export cr$$ | tar -tf - | grep -qx 'tmp/r'"
+script -qec "'$V' export cr$$" /dev/null >"$T/tty.out" 2>&1; rc=$?
+check "export to a terminal is refused (125)" bash -c "[ $rc = 125 ] && grep -q 'refusing to export to a terminal' '$T/tty.out'"
+rc_err "export of an unknown container exits 125" 125 "no container with name or ID" "$V" export nosuch$$
+"$V" import -c 'CMD ["cat", "/data/sub/f"]' -c 'ENV A=1 B=two' -c 'WORKDIR=/data' -c 'LABEL k=v' -c 'USER 0' \
+  -c 'EXPOSE 8080' -m imported "$T/cs.tar" imp$$ >"$T/imp.id"
+check "import FILE REF prints the image ID" bash -c "grep -Eqx '[0-9a-f]{64}' '$T/imp.id'"
+check "... the image runs with its --change CMD" eq "$("$V" run --rm --network none imp$$ 2>&1)" in
+check "... ENV and WORKDIR" eq "$("$V" run --rm --network none imp$$ sh -c 'echo $A-$B-$PWD' 2>&1)" 1-two-/data
+check "... LABEL, USER, EXPOSE in its config" bash -c "'$V' inspect imp$$ | tr -d ' \n' | grep -q '\"k\":\"v\"' &&
+  '$V' inspect imp$$ | grep -q '8080/tcp'"
+"$V" export cs$$ | gzip | "$V" import - localhost/imp2$$:1 >/dev/null
+check "import - (gzip on stdin) under a full name" eq "$("$V" run --rm --network none localhost/imp2$$:1 cat /data/sub/f 2>&1)" in
+rc_err "import with an unknown --change instruction exits 125 naming it" 125 'RUN is not one of' \
+  "$V" import -c 'RUN true' "$T/cs.tar" bad$$
+rc_err "import of something that is no tar exits 125" 125 "not a tar archive" sh -c "echo nonsense | '$V' import - bad$$"
+check "... and neither made an image" bash -c "! '$V' images --format '{{.Repository}}' | grep -q bad$$"
+
 # --- the host untouched by all of it
 check "the host's file is unchanged" eq "$(cat "$T/hostsecret")" HOSTSECRET
 check "the host's directory is still empty" eq "$(ls -A "$T/hostdir")" ""

@@ -102,6 +102,7 @@ FORWARD(int, archive_read_open_fd, (struct archive* a0, int a1, size_t a2), (a0,
 FORWARD(int, archive_read_open_filename, (struct archive* a0, const char* a1, size_t a2), (a0, a1, a2))
 FORWARD(int, archive_read_open_memory, (struct archive* a0, const void* a1, size_t a2), (a0, a1, a2))
 FORWARD(int, archive_read_support_filter_all, (struct archive* a0), (a0))
+FORWARD(int, archive_read_support_format_empty, (struct archive* a0), (a0))
 FORWARD(int, archive_read_support_format_raw, (struct archive* a0), (a0))
 FORWARD(int, archive_read_support_format_tar, (struct archive* a0), (a0))
 FORWARD(int, archive_write_close, (struct archive* a0), (a0))
