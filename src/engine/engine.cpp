@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <poll.h>
@@ -978,6 +980,40 @@ int Engine::wait(const std::string& ref) {
         uint64_t start = now->config.value("init_start_time", uint64_t{0});
         if (init > 0 && os::process_alive(init, start)) wait_pid_gone(init, start, 1000);
         else std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+ContainerRootfs::~ContainerRootfs() {
+    root_.reset();
+    if (!mounted_) return;
+    try {
+        mounted_->unmount();
+    } catch (const std::exception& e) {
+        log::warn("container " + c_.name + ": unmount its rootfs: " + e.what());
+    }
+}
+
+ContainerRootfs Engine::open_rootfs(const std::string& ref) {
+    repair();
+    ContainerRecord c = state().get_container(ref);
+    for (int attempt = 0;; ++attempt) {
+        UniqueFd lock = lock_dir(c.bundle);
+        c = state().get_container(c.id);
+        if (c.state == ContainerState::Removing) throw ConflictError("container " + c.name + " is being removed");
+        image::Snapshot snap = image::Snapshot::open(opts_.root, c.id, layer_paths(c.config));
+        const bool ours = !snap.mounted();
+        if (ours) snap.mount();
+        UniqueFd root(::open(snap.merged_dir().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        struct statfs fs {};
+        const bool overlay = root && ::fstatfs(root.get(), &fs) == 0 && fs.f_type == OVERLAYFS_SUPER_MAGIC;
+        if (overlay) {
+            if (!ours) return ContainerRootfs(std::move(c), std::move(root), UniqueFd(), std::nullopt);
+            return ContainerRootfs(std::move(c), std::move(root), std::move(lock), std::move(snap));
+        }
+        int err = root ? ENXIO : errno;
+        if (ours) snap.unmount();
+        // Running when asked, gone before the open: its exit unmounted it.
+        if (attempt == 2) throw_errno(err, "open the rootfs of container " + c.name, snap.merged_dir());
     }
 }
 

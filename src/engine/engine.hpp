@@ -19,7 +19,9 @@
 #include "engine/spec_builder.hpp"
 #include "engine/state_store.hpp"
 #include "engine/volumes.hpp"
+#include "image/snapshot.hpp"
 #include "image/store.hpp"
+#include "util/fd.hpp"
 
 namespace vitro::engine {
 
@@ -101,6 +103,29 @@ struct ExecOptions {
 // anything; Engine::create makes them again.
 void validate_request(const CreateRequest& req);
 
+// A container's root file system open for `cp` and `export`: the overlay a
+// running container uses (a stop meanwhile detaches it; this fd keeps it
+// alive), or a stopped one's mounted for the purpose, held under the
+// container's lock (no start meanwhile) and unmounted when this goes.
+class ContainerRootfs {
+public:
+    ContainerRootfs(ContainerRecord c, UniqueFd root, UniqueFd lock, std::optional<image::Snapshot> mounted)
+        : c_(std::move(c)), root_(std::move(root)), lock_(std::move(lock)), mounted_(std::move(mounted)) {}
+    ContainerRootfs(ContainerRootfs&&) = default;
+    ContainerRootfs& operator=(ContainerRootfs&&) = delete;
+    ~ContainerRootfs();
+
+    // O_RDONLY|O_DIRECTORY fd of the rootfs: resolve paths in it with
+    // os::open_in_root (linux/mounts.hpp), never by joining strings.
+    int fd() const { return root_.get(); }
+    const ContainerRecord& container() const { return c_; }
+
+private:
+    ContainerRecord c_;
+    UniqueFd root_, lock_;
+    std::optional<image::Snapshot> mounted_;
+};
+
 class Engine {
 public:
     explicit Engine(EngineOptions opts);
@@ -140,6 +165,8 @@ public:
     std::vector<ContainerRecord> list();
     ContainerRecord get(const std::string& ref);
     std::vector<pid_t> pids(const std::string& ref);
+    // The container's root file system (see ContainerRootfs).
+    ContainerRootfs open_rootfs(const std::string& ref);
     // A running container's cgroup counters (RuntimeDriver::stats).
     nlohmann::json stats(const std::string& ref);
     // --- pods (engine/pods.cpp; see pods.hpp)

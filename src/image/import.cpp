@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -20,6 +22,8 @@
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
+#include "util/strings.hpp"
+#include "util/time.hpp"
 
 namespace vitro::image {
 
@@ -609,6 +613,159 @@ std::vector<ImportedImage> load_images(const Store& store, const std::string& in
                                     docker_err.what() + ")");
         }
     }
+}
+
+}  // namespace vitro::image
+
+namespace vitro::image {
+
+namespace {
+// Dockerfile's exec form (a JSON array) or shell form (run by /bin/sh -c).
+json command_value(const std::string& value, bool shell_form) {
+    if (!value.empty() && value[0] == '[') {
+        json j = json::parse(value, nullptr, false);
+        if (j.is_array() && std::all_of(j.begin(), j.end(), [](const json& v) { return v.is_string(); })) return j;
+    }
+    if (shell_form) return json::array({"/bin/sh", "-c", value});
+    return json::array({value});
+}
+
+// "K=V K2=V2" or "K V" (one pair), as ENV and LABEL take them.
+std::vector<std::pair<std::string, std::string>> pairs_of(const std::string& value, const std::string& change) {
+    std::vector<std::pair<std::string, std::string>> out;
+    auto eq = value.find('=');
+    auto sp = value.find(' ');
+    if (eq == std::string::npos || (sp != std::string::npos && sp < eq)) {
+        if (sp == std::string::npos) throw Error(EINVAL, "--change \"" + change + "\": expected KEY=VALUE");
+        out.emplace_back(value.substr(0, sp), trim(value.substr(sp + 1)));
+        return out;
+    }
+    for (const auto& word : split(value, ' ')) {
+        if (word.empty()) continue;
+        auto e = word.find('=');
+        if (e == std::string::npos || e == 0) throw Error(EINVAL, "--change \"" + change + "\": expected KEY=VALUE");
+        std::string v = word.substr(e + 1);
+        if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+        out.emplace_back(word.substr(0, e), v);
+    }
+    return out;
+}
+}  // namespace
+
+void apply_config_change(json& config, const std::string& change) {
+    std::string c = trim(change);
+    size_t cut = c.find_first_of(" =");
+    if (cut == std::string::npos || cut == 0) throw Error(EINVAL, "--change \"" + change + "\": expected INSTRUCTION VALUE");
+    std::string instr = c.substr(0, cut);
+    for (auto& ch : instr) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    std::string value = trim(c.substr(cut + 1));
+    if (instr == "CMD") config["Cmd"] = command_value(value, true);
+    else if (instr == "ENTRYPOINT") config["Entrypoint"] = command_value(value, true);
+    else if (instr == "WORKDIR") config["WorkingDir"] = value;
+    else if (instr == "USER") config["User"] = value;
+    else if (instr == "STOPSIGNAL") config["StopSignal"] = value;
+    else if (instr == "ENV") {
+        json env = config.value("Env", json::array());
+        for (const auto& [k, v] : pairs_of(value, change)) {
+            json kept = json::array();
+            for (const auto& e : env)
+                if (e.get<std::string>().rfind(k + "=", 0) != 0) kept.push_back(e);
+            kept.push_back(k + "=" + v);
+            env = kept;
+        }
+        config["Env"] = env;
+    } else if (instr == "LABEL") {
+        for (const auto& [k, v] : pairs_of(value, change)) config["Labels"][k] = v;
+    } else if (instr == "EXPOSE" || instr == "VOLUME") {
+        json items = command_value(value, false);
+        if (items.size() == 1) {
+            items = json::array();
+            for (const auto& w : split(value, ' '))
+                if (!w.empty()) items.push_back(w);
+        }
+        for (const auto& item : items) {
+            std::string s = item.get<std::string>();
+            if (instr == "EXPOSE") {
+                auto slash = s.find('/');
+                uint64_t port = 0;
+                if (!parse_u64(s.substr(0, slash), port) || port == 0 || port > 65535)
+                    throw Error(EINVAL, "--change \"" + change + "\": invalid port \"" + s + "\"");
+                if (slash == std::string::npos) s += "/tcp";
+                config["ExposedPorts"][s] = json::object();
+            } else {
+                config["Volumes"][s] = json::object();
+            }
+        }
+    } else {
+        throw Error(EINVAL, "--change \"" + change + "\": " + instr +
+                                " is not one of CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR");
+    }
+}
+
+std::string import_rootfs_tarball(const Store& store, int fd, const std::string& name,
+                                  const std::vector<std::string>& changes, const std::string& message) {
+    json config = json::object();
+    for (const auto& c : changes) apply_config_change(config, c);  // bad input: nothing stored yet
+    AddedBlobs added(store);
+    std::string layer;
+    {
+        BlobWriter w = store.begin_blob();
+        char buf[1 << 16];
+        ssize_t n;
+        while ((n = ::read(fd, buf, sizeof buf)) != 0) {
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw_errno("import: read the tarball");
+            w.write(buf, static_cast<size_t>(n));
+        }
+        bool is_new = false;
+        layer = w.commit({}, -1, &is_new);
+        if (is_new) added.add(layer);  // a layer already stored stays on failure
+    }
+    const std::string media_type = layer_media_type(store, layer);
+    {
+        // A tar archive, not anything that decompresses.
+        UniqueFd blob = store.open_blob(layer);
+        ArchivePtr a(archive_read_new());
+        archive_read_support_filter_all(a.get());
+        archive_read_support_format_tar(a.get());
+        archive_read_support_format_empty(a.get());
+        archive_entry* e;
+        int r = ARCHIVE_FATAL;
+        if (archive_read_open_fd(a.get(), blob.get(), 1 << 16) == ARCHIVE_OK) r = archive_read_next_header(a.get(), &e);
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN && r != ARCHIVE_EOF)
+            throw Error(EINVAL, "import: not a tar archive: " + aerr(a.get()));
+    }
+    const std::string diff = diff_id_of(store, layer, media_type);
+    const std::string now = rfc3339_now();
+    json history = {{"created", now}, {"created_by", "vitro import"}};
+    if (!message.empty()) history["comment"] = message;
+    json cfg = {{"created", now},
+                {"architecture", "amd64"},
+                {"os", "linux"},
+                {"config", config},
+                {"rootfs", {{"type", "layers"}, {"diff_ids", {diff}}}},
+                {"history", json::array({history})}};
+    const std::string cfg_text = cfg.dump();
+    parse_config(cfg_text, "image config");  // what load_image will read back
+    auto put = [&](const std::string& text) {
+        BlobWriter w = store.begin_blob();
+        w.write(text);
+        bool is_new = false;
+        std::string d = w.commit({}, -1, &is_new);
+        if (is_new) added.add(d);
+        return d;
+    };
+    Manifest m;
+    m.media_type = media::kOciManifest;
+    m.config = Descriptor{std::string(media::kOciConfig), put(cfg_text), static_cast<int64_t>(cfg_text.size()), {}, {}};
+    UniqueFd blob = store.open_blob(layer);
+    struct stat st;
+    if (::fstat(blob.get(), &st) < 0) throw_errno("stat", layer);
+    m.layers.push_back(Descriptor{media_type, layer, st.st_size, {}, {}});
+    const std::string mtext = to_json(m).dump();
+    store.tag(name, Descriptor{std::string(media::kOciManifest), put(mtext), static_cast<int64_t>(mtext.size()), {}, {}});
+    added.commit();
+    return m.config.digest;
 }
 
 }  // namespace vitro::image

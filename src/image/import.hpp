@@ -71,3 +71,19 @@ struct StoredImage {
 StoredImage load_image(const Store& store, const std::string& name);
 
 }  // namespace vitro::image
+
+namespace vitro::image {
+
+// `vitro import`: a tarball of a root file system (plain or compressed, read
+// from `fd` to EOF) becomes a one-layer image tagged `name`, its config from
+// `changes` (Dockerfile instructions, "CMD ..." or "CMD=...": CMD, ENTRYPOINT,
+// ENV, WORKDIR, LABEL, USER, EXPOSE, VOLUME, STOPSIGNAL) and `message` in its
+// history. Returns the image ID (the config's digest). A bad change or a
+// stream that is no tar archive stores nothing and tags nothing.
+std::string import_rootfs_tarball(const Store& store, int fd, const std::string& name,
+                                  const std::vector<std::string>& changes, const std::string& message);
+// Applies one --change to an image config's "config" object. Throws Error
+// naming the change.
+void apply_config_change(nlohmann::json& config, const std::string& change);
+
+}  // namespace vitro::image

@@ -10,6 +10,7 @@
 
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "image/digest.hpp"
@@ -88,6 +89,13 @@ la_ssize_t stream_read(archive*, void* client, const void** out) {
 class Unpacker {
 public:
     Unpacker(int root_fd, archive* tar) : root_(root_fd), tar_(tar), chown_(::geteuid() == 0) {}
+    // Extraction into a directory of a tree (`vitro cp`), not a layer: entries
+    // go below `dest` (components inside root_fd), ".wh." names are plain
+    // files, the entries' owners may be replaced by `owner`.
+    Unpacker(int root_fd, archive* tar, const std::string& dest, const ExtractOptions& opts)
+        : root_(root_fd), tar_(tar), chown_(::geteuid() == 0), layer_(false), owner_(opts.owner) {
+        for (const auto& c : split_entry_path(dest.c_str(), "destination")) prefix_.push_back(c);
+    }
 
     void entry(archive_entry* e);
     void finish();
@@ -107,9 +115,19 @@ private:
         return timespec{archive_entry_mtime(e), archive_entry_mtime_is_set(e) ? archive_entry_mtime_nsec(e) : 0};
     }
 
+    uid_t uid_of(archive_entry* e) const {
+        return owner_ ? owner_->first : static_cast<uid_t>(archive_entry_uid(e));
+    }
+    gid_t gid_of(archive_entry* e) const {
+        return owner_ ? owner_->second : static_cast<gid_t>(archive_entry_gid(e));
+    }
+
     int root_;
     archive* tar_;
     bool chown_;
+    bool layer_ = true;
+    std::optional<std::pair<uid_t, gid_t>> owner_;
+    std::vector<std::string> prefix_;
     std::vector<DirTime> dir_times_;
 };
 
@@ -148,8 +166,7 @@ void Unpacker::clear_existing(int pfd, const std::string& name, bool keep_dir, c
 
 void Unpacker::set_owner_at(int pfd, const std::string& name, archive_entry* e, const std::string& what) {
     if (!chown_) return;
-    if (::fchownat(pfd, name.c_str(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e)),
-                   AT_SYMLINK_NOFOLLOW) < 0)
+    if (::fchownat(pfd, name.c_str(), uid_of(e), gid_of(e), AT_SYMLINK_NOFOLLOW) < 0)
         throw_errno("chown", what);
 }
 
@@ -190,13 +207,14 @@ void Unpacker::write_data(int fd, archive_entry* e, const std::string& what) {
 
 void Unpacker::entry(archive_entry* e) {
     const char* raw = archive_entry_pathname(e);
-    std::vector<std::string> comps = split_entry_path(raw, "layer entry");
-    const std::string what = "layer entry \"" + std::string(raw) + "\"";
+    std::vector<std::string> comps = split_entry_path(raw, layer_ ? "layer entry" : "archive entry");
+    const std::string what = (layer_ ? "layer entry \"" : "archive entry \"") + std::string(raw) + "\"";
     const mode_t type = archive_entry_filetype(e);
     const mode_t perm = archive_entry_perm(e) & 07777;
     const char* hardlink = archive_entry_hardlink(e);
 
     if (comps.empty()) {  // the layer root itself: only a directory's metadata applies
+        if (!layer_) return;  // a copy's destination directory keeps its own
         if (type == AE_IFDIR && !hardlink) {
             if (chown_ && ::fchown(root_, static_cast<uid_t>(archive_entry_uid(e)),
                                    static_cast<gid_t>(archive_entry_gid(e))) < 0)
@@ -206,18 +224,19 @@ void Unpacker::entry(archive_entry* e) {
         }
         return;
     }
+    comps.insert(comps.begin(), prefix_.begin(), prefix_.end());
     const std::string& base = comps.back();
     UniqueFd parent = open_parent(comps, what);
     const int pfd = parent.get();
 
     // OCI whiteouts -> overlayfs whiteouts.
-    if (base == kOpaqueMarker) {
+    if (layer_ && base == kOpaqueMarker) {
         UniqueFd dir(::openat(pfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir) throw_errno("open", what);
         if (::fsetxattr(dir.get(), "trusted.overlay.opaque", "y", 1, 0) < 0) throw_errno("set opaque xattr for", what);
         return;
     }
-    if (std::string_view(base).substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
+    if (layer_ && std::string_view(base).substr(0, kWhiteoutPrefix.size()) == kWhiteoutPrefix) {
         std::string name = base.substr(kWhiteoutPrefix.size());
         if (name.empty() || name == "." || name == "..") throw Error(EINVAL, what + ": invalid whiteout name");
         clear_existing(pfd, name, false, what);
@@ -228,7 +247,8 @@ void Unpacker::entry(archive_entry* e) {
 
     if (hardlink) {
         std::vector<std::string> tcomps = split_entry_path(hardlink, what + " hardlink target");
-        if (tcomps.empty()) throw Error(EINVAL, what + ": hardlink to the layer root");
+        tcomps.insert(tcomps.begin(), prefix_.begin(), prefix_.end());
+        if (tcomps.size() == prefix_.size()) throw Error(EINVAL, what + ": hardlink to the layer root");
         std::string tparent_rel = join(tcomps, tcomps.size() - 1);
         UniqueFd tparent = os::try_open_in_root(root_, tparent_rel, O_DIRECTORY);
         if (!tparent) throw_errno("resolve hardlink target \"" + std::string(hardlink) + "\" of", what);
@@ -250,7 +270,7 @@ void Unpacker::entry(archive_entry* e) {
         if (::mkdirat(pfd, base.c_str(), 0700) < 0 && errno != EEXIST) throw_errno("mkdir", what);
         UniqueFd d(::openat(pfd, base.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (!d) throw_errno("open", what);
-        if (chown_ && ::fchown(d.get(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+        if (chown_ && ::fchown(d.get(), uid_of(e), gid_of(e)) < 0)
             throw_errno("chown", what);
         if (::fchmod(d.get(), perm) < 0) throw_errno("chmod", what);
         set_xattrs(d.get(), e, what);
@@ -262,7 +282,7 @@ void Unpacker::entry(archive_entry* e) {
         UniqueFd f(::openat(pfd, base.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!f) throw_errno("create", what);
         write_data(f.get(), e, what);
-        if (chown_ && ::fchown(f.get(), static_cast<uid_t>(archive_entry_uid(e)), static_cast<gid_t>(archive_entry_gid(e))) < 0)
+        if (chown_ && ::fchown(f.get(), uid_of(e), gid_of(e)) < 0)
             throw_errno("chown", what);
         if (::fchmod(f.get(), perm) < 0) throw_errno("chmod", what);  // after chown, which clears set-id bits
         set_xattrs(f.get(), e, what);
@@ -404,6 +424,27 @@ UnpackResult unpack_layer_bytes(std::string_view data, const std::string& dest_d
     if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK)
         throw Error(EINVAL, "unpack layer into " + dest_dir + ": " + archive_err(a.get()));
     return unpack_into(a.get(), dest_dir);
+}
+
+uint64_t extract_archive(int in_fd, int root_fd, const std::string& dest, const ExtractOptions& opts) {
+    ArchivePtr tar(archive_read_new());
+    if (!tar) throw Error(ENOMEM, "archive_read_new");
+    archive_read_support_filter_all(tar.get());
+    archive_read_support_format_tar(tar.get());
+    if (archive_read_open_fd(tar.get(), in_fd, 1 << 16) != ARCHIVE_OK)
+        throw Error(EINVAL, "reading the archive: " + archive_err(tar.get()));
+    Unpacker unpacker(root_fd, tar.get(), dest, opts);
+    uint64_t entries = 0;
+    for (;;) {
+        archive_entry* e;
+        int r = archive_read_next_header(tar.get(), &e);
+        if (r == ARCHIVE_EOF) break;
+        if (r < ARCHIVE_WARN) throw Error(EINVAL, "reading the archive: " + archive_err(tar.get()));
+        unpacker.entry(e);
+        ++entries;
+    }
+    unpacker.finish();
+    return entries;
 }
 
 std::string layer_rootfs(const Store& store, std::string_view diff_id) {

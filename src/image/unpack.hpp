@@ -12,7 +12,10 @@
 #pragma once
 
 #include <cstdint>
+#include <sys/types.h>
+
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -34,6 +37,19 @@ UnpackResult unpack_layer_bytes(std::string_view data, const std::string& dest_d
 // which fails the unpack with its message.
 using ChunkSource = std::function<std::string_view()>;
 UnpackResult unpack_layer_chunks(const ChunkSource& next_chunk, const std::string& dest_dir);
+
+// Extracting a tar stream (any compression) into an existing directory of a
+// tree, for `vitro cp`: the same hostile-path rules as a layer, but entries
+// land below `dest` (a path inside root_fd, resolved confined to it, so a
+// symlink in the tree leads nowhere outside root_fd), ".wh." names are plain
+// files and an entry for the destination itself is skipped. Returns the
+// number of entries. On an error what was extracted before stays.
+struct ExtractOptions {
+    // Owner of every entry (podman's `cp` into a container: the container's
+    // user); unset: the archive's owners (when running as root).
+    std::optional<std::pair<uid_t, gid_t>> owner;
+};
+uint64_t extract_archive(int in_fd, int root_fd, const std::string& dest, const ExtractOptions& opts = {});
 
 // Unpacked layers shared between containers: <root>/layers/<diff-hex>/rootfs,
 // with <root>/layers/<diff-hex>/complete written before the directory is

@@ -38,6 +38,7 @@ int run_cli(int argc, char** argv, bool exporter, const std::function<void(CLI::
 void add_image_commands(CLI::App& app, Globals& g);      // load, save, images, rmi, tag
 void add_registry_commands(CLI::App& app, Globals& g);   // pull, push, login, logout
 void add_container_commands(CLI::App& app, Globals& g);  // run, create, start, ps, logs, exec, ...
+void add_copy_commands(CLI::App& app, Globals& g);       // cp, export, import
 void add_system_commands(CLI::App& app, Globals& g);     // info, version, system df|prune
 void add_network_commands(CLI::App& app, Globals& g);    // network create|ls|rm|inspect
 void add_volume_commands(CLI::App& app, Globals& g);     // volume create|ls|inspect|rm|prune

@@ -8,6 +8,7 @@ using namespace vitro;
 int main(int argc, char** argv) {
     return cli::run_cli(argc, argv, false, [](CLI::App& app, cli::Globals& g) {
         cli::add_container_commands(app, g);
+        cli::add_copy_commands(app, g);
         cli::add_image_commands(app, g);
         cli::add_registry_commands(app, g);
         cli::add_system_commands(app, g);
