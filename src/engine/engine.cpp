@@ -320,8 +320,6 @@ static void validate_isolation(const CreateRequest& req) {
     if (r.tty) refuse("-t/--tty");
     if (!req.ports.empty()) refuse("-p/--publish");
     if (!req.network.empty() && req.network != "none") refuse("--network " + req.network + " (a VM has no network yet: --network none)");
-    if (!req.volumes.empty()) refuse("-v/--volume");
-    if (!req.tmpfs.empty() || !r.mounts.empty()) refuse("--tmpfs");
     if (!req.pod.empty()) refuse("--pod");
     if (!req.security_opts.empty()) refuse("--security-opt");
     // --memory is the guest's RAM (the VMM's overhead is added to the

@@ -63,6 +63,7 @@ public:
         std::string root_path = spec.at("root").value("path", "rootfs");
         req.rootfs = root_path.front() == '/' ? root_path : bundle + "/" + root_path;
         req.process = vm::process_of_spec(spec);
+        req.volumes = vm::volumes_of_spec(spec, bundle, req.process);
         req.assets = vm::prepare_assets(vm::default_kernel_dir(), agent_, root_ + "/vm");
         req.run_dir = run_dir(id);
         remove(id);  // what an interrupted start left

@@ -4,13 +4,16 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
+#include <algorithm>
 #include <map>
+#include <set>
 #include <vector>
 
 #include "util/error.hpp"
@@ -323,6 +326,38 @@ int exec_in_vm(const std::string& run_dir, const json& process, bool detach) {
     }
 }
 
+std::vector<VmShare> volumes_of_spec(const json& spec, const std::string& bundle, json& process) {
+    static const std::set<std::string> agents_own = {"/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys",
+                                                     "/sys/fs/cgroup"};
+    std::vector<VmShare> shares;
+    json mounts = json::array();
+    for (const json& m : spec.value("mounts", json::array())) {
+        const std::string dst = m.value("destination", ""), type = m.value("type", ""), src = m.value("source", "");
+        if (agents_own.count(dst)) continue;
+        std::vector<std::string> opts = m.value("options", std::vector<std::string>{});
+        auto has = [&](const char* o) { return std::find(opts.begin(), opts.end(), o) != opts.end(); };
+        if (type == "tmpfs") {
+            std::string data;
+            for (const auto& o : opts)
+                if (o.rfind("size=", 0) == 0 || o.rfind("mode=", 0) == 0) data += (data.empty() ? "" : ",") + o;
+            mounts.push_back({{"type", "tmpfs"}, {"destination", dst}, {"data", data}, {"readonly", has("ro")}});
+        } else if (type == "bind" || has("bind") || has("rbind")) {
+            if (src.rfind(bundle + "/", 0) == 0) continue;
+            struct stat st{};
+            if (::stat(src.c_str(), &st) < 0 || !S_ISDIR(st.st_mode))
+                throw Error(ENOTSUP, "volume " + src + ":" + dst +
+                                         ": only directories can be shared with --isolation vm (virtiofs)");
+            VmShare sh{"vol" + std::to_string(shares.size()), src, has("ro")};
+            mounts.push_back({{"type", "virtiofs"}, {"tag", sh.tag}, {"destination", dst}, {"readonly", sh.readonly}});
+            shares.push_back(std::move(sh));
+        } else {
+            throw Error(ENOTSUP, "mount " + dst + " of type " + type + " is not supported with --isolation vm");
+        }
+    }
+    process["mounts"] = mounts;
+    return shares;
+}
+
 void run_shim(const ShimRequest& req, int notify_fd) {
     ::signal(SIGPIPE, SIG_IGN);
     sigset_t all;
@@ -343,7 +378,9 @@ void run_shim(const ShimRequest& req, int notify_fd) {
     try {
         UniqueFd listener = listen_unix(req.run_dir + "/agent.sock", 1);
         UniqueFd exec_listener = listen_unix(req.run_dir + "/exec.sock", 16);
-        Vmm vmm(req.assets, req.shape, req.run_dir, req.rootfs, req.run_dir + "/agent.sock");
+        std::vector<VmShare> shares = {{"rootfs", req.rootfs, false}};
+        shares.insert(shares.end(), req.volumes.begin(), req.volumes.end());
+        Vmm vmm(req.assets, req.shape, req.run_dir, shares, req.run_dir + "/agent.sock");
         Session s(req, vmm, sigfd);
         s.boot(listener.get());
         listener.reset();

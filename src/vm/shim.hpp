@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "vm/assets.hpp"
 #include "vm/vmm.hpp"
@@ -17,6 +18,7 @@ struct ShimRequest {
     std::string name;     // the container's, for messages
     std::string run_dir;  // sockets and logs (short: a unix socket path is in it)
     std::string rootfs;   // host path, shared with the guest over virtiofs
+    std::vector<VmShare> volumes;  // more shares, mounted as the process's "mounts" say
     GuestAssets assets;
     VmShape shape;
     // The process: {"args", "env", "cwd", "uid", "gid", "gids", "hostname"}.
@@ -26,6 +28,14 @@ struct ShimRequest {
 
 // The Run frame's process from an OCI config.json (process + hostname).
 nlohmann::json process_of_spec(const nlohmann::json& spec);
+// The spec's volumes as the guest mounts them, added to `process` as its
+// "mounts": directory binds become virtiofs shares (tags vol0, vol1 ...),
+// tmpfs mounts are the guest's own. The mounts every container gets (/proc,
+// /dev, /sys ...) are the agent's; the engine's file binds under `bundle`
+// (/etc/hosts, resolv.conf, hostname: for a network the VM has not) are
+// left out. A file volume is refused (virtiofs shares directories).
+std::vector<VmShare> volumes_of_spec(const nlohmann::json& spec, const std::string& bundle,
+                                     nlohmann::json& process);
 
 // `vitro exec` in a running VM container: starts `process` (as Run's) in it
 // through the shim's exec socket in `run_dir`, relays this process's stdin,

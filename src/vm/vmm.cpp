@@ -1,7 +1,9 @@
 #include "vm/vmm.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -26,8 +28,9 @@ constexpr const char* kQemu = "qemu-system-x86_64";
 constexpr const char* kVirtiofsd = "/usr/lib/qemu/virtiofsd";
 
 // fork + exec with stdin /dev/null, stdout and stderr to `log`, no fd of
-// ours, and death with our process.
-pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
+// ours, and death with our process. `readonly_dir`: made read-only for the
+// program, in a mount namespace of its own (gone with it: nothing to undo).
+pid_t spawn(const std::vector<std::string>& argv, const std::string& log, const std::string& readonly_dir = "") {
     pid_t parent = ::getpid();
     pid_t pid = ::fork();
     if (pid < 0) throw_errno("fork", argv[0]);
@@ -37,6 +40,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log) {
     int null = ::open("/dev/null", O_RDONLY);
     int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (null < 0 || out < 0) ::_exit(127);
+    if (!readonly_dir.empty() &&
+        (::unshare(CLONE_NEWNS) < 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) < 0 ||
+         ::mount(readonly_dir.c_str(), readonly_dir.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0 ||
+         ::mount(nullptr, readonly_dir.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY, nullptr) < 0)) {
+        ::dprintf(out, "read-only share %s: %s\n", readonly_dir.c_str(), std::strerror(errno));
+        ::_exit(127);
+    }
     ::dup2(null, 0);
     ::dup2(out, 1);
     ::dup2(out, 2);
@@ -89,25 +99,36 @@ std::string vm_accelerator() {
     return s;
 }
 
-Vmm::Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run_dir, const std::string& shared_dir,
-         const std::string& agent_socket)
+Vmm::Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run_dir,
+         const std::vector<VmShare>& shares, const std::string& agent_socket)
     : run_dir_(run_dir) {
-    const std::string fs_sock = run_dir + "/fs.sock";
-    virtiofsd_ = spawn({kVirtiofsd, "--socket-path=" + fs_sock, "-o", "source=" + shared_dir, "-o", "cache=auto",
-                        "-o", "xattr"},
-                       run_dir + "/virtiofsd.log");
-    // QEMU connects to virtiofsd's socket at start: wait until it listens.
-    for (int i = 0; i < 500 && !path_exists(fs_sock); ++i) {
-        int st;
-        if (::waitpid(virtiofsd_, &st, WNOHANG) == virtiofsd_) {
-            virtiofsd_ = -1;
-            throw Error(EIO, "virtiofsd for " + shared_dir + " exited at start: " + tail_of(run_dir + "/virtiofsd.log", 400));
+    std::vector<std::string> devices;
+    try {
+        for (size_t i = 0; i < shares.size(); ++i) {
+            const VmShare& sh = shares[i];
+            const std::string n = std::to_string(i), sock = run_dir + "/fs" + n + ".sock",
+                              log = run_dir + "/virtiofsd" + n + ".log";
+            pid_t pid = spawn({kVirtiofsd, "--socket-path=" + sock, "-o", "source=" + sh.source, "-o", "cache=auto",
+                               "-o", "xattr"},
+                              log, sh.readonly ? sh.source : "");
+            virtiofsd_.push_back(pid);
+            // QEMU connects to virtiofsd's socket at start: wait until it listens.
+            for (int t = 0; t < 500 && !path_exists(sock); ++t) {
+                int st;
+                if (::waitpid(pid, &st, WNOHANG) == pid) {
+                    virtiofsd_.back() = -1;
+                    throw Error(EIO, "virtiofsd for " + sh.source + " exited at start: " + tail_of(log, 400));
+                }
+                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            }
+            if (!path_exists(sock))
+                throw Error(ETIMEDOUT, "virtiofsd for " + sh.source + " did not open " + sock + " within 5 s");
+            devices.insert(devices.end(), {"-chardev", "socket,id=fs" + n + ",path=" + sock, "-device",
+                                           "vhost-user-fs-device,chardev=fs" + n + ",tag=" + sh.tag});
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (!path_exists(fs_sock)) {
-        kill_and_reap(virtiofsd_);
-        throw Error(ETIMEDOUT, "virtiofsd for " + shared_dir + " did not open " + fs_sock + " within 5 s");
+    } catch (...) {
+        for (pid_t& pid : virtiofsd_) kill_and_reap(pid);
+        throw;
     }
     const std::string mem = std::to_string(shape.memory_mib) + "M";
     // lpj and tsc_early_khz: no calibration loops under TCG (they can hang
@@ -121,21 +142,21 @@ Vmm::Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run
         "-global", "virtio-mmio.force-legacy=false",
         // virtiofs needs the guest's RAM shared with virtiofsd.
         "-object", "memory-backend-memfd,id=mem,size=" + mem + ",share=on", "-machine", "memory-backend=mem",
-        "-chardev", "socket,id=fs,path=" + fs_sock, "-device", "vhost-user-fs-device,chardev=fs,tag=rootfs",
         "-device", "virtio-serial-device",
         "-chardev", "socket,id=agent,path=" + agent_socket,
         "-device", "virtserialport,chardev=agent,name=vitro.agent"};
+    argv.insert(argv.end(), devices.begin(), devices.end());
     try {
         qemu_ = spawn(argv, run_dir + "/qemu.log");
     } catch (...) {
-        kill_and_reap(virtiofsd_);
+        for (pid_t& pid : virtiofsd_) kill_and_reap(pid);
         throw;
     }
 }
 
 Vmm::~Vmm() {
     kill_and_reap(qemu_);
-    kill_and_reap(virtiofsd_);
+    for (pid_t& pid : virtiofsd_) kill_and_reap(pid);
 }
 
 std::optional<int> Vmm::qemu_exited() {

@@ -7,6 +7,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "vm/assets.hpp"
 
@@ -23,24 +24,31 @@ inline constexpr int kMinMemoryMib = 128;
 // plus this, the VM's overhead, as Kubernetes' RuntimeClass overhead.
 inline constexpr int kVmmOverheadMib = 192;
 
+// A host directory the guest mounts over virtiofs (one virtiofsd each): the
+// container's rootfs (tag "rootfs") and its volumes. A read-only share is
+// read-only on the host side too, not only in the guest's mount.
+struct VmShare {
+    std::string tag, source;
+    bool readonly = false;
+};
+
 // "tcg" unless $VITRO_VM_ACCEL says "kvm": this machine's KVM (the PVM
 // backend) does not boot a stock kernel, so KVM is asked for, not guessed.
 std::string vm_accelerator();
 
 class Vmm {
 public:
-    // Starts virtiofsd on `shared_dir` (tag "rootfs") and QEMU, whose agent
-    // port connects to the unix socket `agent_socket` (listening already).
-    // Logs and sockets go in `run_dir`. Throws Error with the VMM's own words
-    // when either fails to start.
-    Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run_dir, const std::string& shared_dir,
-        const std::string& agent_socket);
+    // Starts a virtiofsd per share and QEMU, whose agent port connects to
+    // the unix socket `agent_socket` (listening already). Logs and sockets go
+    // in `run_dir`. Throws Error with the VMM's own words when one fails to
+    // start.
+    Vmm(const GuestAssets& assets, const VmShape& shape, const std::string& run_dir,
+        const std::vector<VmShare>& shares, const std::string& agent_socket);
     ~Vmm();
     Vmm(const Vmm&) = delete;
     Vmm& operator=(const Vmm&) = delete;
 
     pid_t qemu_pid() const { return qemu_; }
-    pid_t virtiofsd_pid() const { return virtiofsd_; }
     // QEMU's wait status once it has exited (reaped here), else nullopt.
     std::optional<int> qemu_exited();
     // Waits up to `ms` for QEMU to exit (the guest powering off).
@@ -50,7 +58,8 @@ public:
 
 private:
     std::string run_dir_;
-    pid_t virtiofsd_ = -1, qemu_ = -1;
+    std::vector<pid_t> virtiofsd_;
+    pid_t qemu_ = -1;
     std::optional<int> qemu_status_;
 };
 

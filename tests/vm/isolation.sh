@@ -59,6 +59,26 @@ check "-i: stdin reaches the process in the VM" eq "$out" "from stdin"
 out=$(head -c 3000000 /dev/urandom | tee "$T/big" | vm --rm -i $IMG cat | md5sum)
 check "-i: 3 MB through cat and back, unchanged" eq "$out" "$(md5sum <"$T/big")"
 
+# Volumes: host directories over virtiofs (one share each), named volumes,
+# tmpfs; a read-only one stays read-only on the host side even when the
+# guest remounts it read-write.
+mkdir -p "$T/vro" "$T/vrw"; echo host-data >"$T/vro/f"
+out=$(vm --rm -v "$T/vro:/data:ro" -v "$T/vrw:/out" -v vmvol:/nv --tmpfs /scratch $IMG sh -c \
+  'cat /data/f; echo w >/out/w; echo n >/nv/n; echo t >/scratch/t && cat /scratch/t
+   mount -o remount,rw /data 2>/dev/null; echo x >/data/g 2>/dev/null || echo ro-held' 2>&1)
+check "-v DIR:/data:ro: the host's file is read in the VM" bash -c "grep -qx host-data <<<\"\$1\"" _ "$out"
+check "... and a guest that remounts it rw still cannot write it (got: $(tr '\n' ' ' <<<"$out"))" \
+  bash -c "grep -qx ro-held <<<\"\$1\" && [ ! -e '$T/vro/g' ]" _ "$out"
+check "-v DIR:/out: what the VM writes is on the host" eq "$(cat "$T/vrw/w" 2>/dev/null)" w
+check "-v NAME:/nv: a named volume, kept after the container" \
+  eq "$(vm --rm -v vmvol:/nv $IMG cat /nv/n 2>&1)" n
+check "--tmpfs /scratch: a tmpfs in the guest" bash -c "grep -qx t <<<\"\$1\"" _ "$out"
+echo f >"$T/vfile"
+vm --rm -v "$T/vfile:/f" $IMG true >/dev/null 2>"$T/err"; rc=$?
+check "-v FILE:/f: refused (125, virtiofs shares directories)" \
+  bash -c "[ $rc = 125 ] && grep -q 'only directories' '$T/err'"
+check "... and no container is left of it" eq "$("$V" ps -aq | wc -l)" 0
+
 # Limits: --memory is the guest's RAM, --cpus its vCPUs (rounded up).
 out=$(vm --rm -m 160m --cpus 1.5 $IMG sh -c 'echo $(($(sed -n "s/^MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo) / 1024)) $(nproc)')
 check "-m 160m --cpus 1.5: the guest has 2 vCPUs and at most 160 MiB (got: $out)" \
@@ -112,7 +132,7 @@ check "... and after rm nothing is left (qemu, virtiofsd, run dir, container)" p
 check "... nor its cgroup" bash -c "[ -z \"\$(find /sys/fs/cgroup -maxdepth 6 -type d -name '$v1')\" ]"
 
 # Refused before anything is made: one line naming the flag, exit 125.
-for flags in "-t" "-p 8080:80" "-v $T:/x" "--network bridge" "--memory 64m" "--pids-limit 10" "--pod nopod"; do
+for flags in "-t" "-p 8080:80" "--network bridge" "--memory 64m" "--pids-limit 10" "--pod nopod"; do
   "$V" run --isolation vm $flags $IMG true >/dev/null 2>"$T/err"; rc=$?
   first=${flags%% *}
   check "refused with --isolation vm: $flags (125, naming it)" \

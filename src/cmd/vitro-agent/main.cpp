@@ -196,6 +196,25 @@ std::string join_container(pid_t pid) {
     return "";
 }
 
+// The container's volumes, in its mount namespace: virtiofs shares by tag
+// and tmpfs, their mount points made as needed (in the guest: what the
+// rootfs's symlinks can reach is the guest's, not the host's). Returns an
+// error message, empty on success.
+std::string mount_volumes(const json& run) {
+    for (const json& m : run.value("mounts", json::array())) {
+        const std::string dst = std::string(kRootfs) + m.value("destination", "/");
+        for (size_t i = std::string(kRootfs).size() + 1; i <= dst.size(); ++i)
+            if (i == dst.size() || dst[i] == '/') ::mkdir(dst.substr(0, i).c_str(), 0755);
+        const unsigned long ro = m.value("readonly", false) ? MS_RDONLY : 0;
+        const std::string type = m.value("type", ""), data = m.value("data", "");
+        int rc = type == "virtiofs" ? ::mount(m.value("tag", "").c_str(), dst.c_str(), "virtiofs", ro, nullptr)
+                                    : ::mount("tmpfs", dst.c_str(), "tmpfs", MS_NOSUID | MS_NODEV | ro,
+                                              data.empty() ? nullptr : data.c_str());
+        if (rc < 0) return "mount the volume at " + m.value("destination", "") + ": " + std::strerror(errno);
+    }
+    return "";
+}
+
 // A process of the container (in the forked child). The container's own
 // (join == 0) gets its own mount, uts and ipc namespaces inside the guest
 // too, and the rootfs as /; an exec's (join: the container's process)
@@ -222,6 +241,7 @@ std::string join_container(pid_t pid) {
                            M{"devtmpfs", "/rootfs/dev", "devtmpfs", MS_NOSUID | MS_NOEXEC}})
             if (::mount(m.src, m.dst, m.type, m.flags, nullptr) < 0 && errno != ENOENT)
                 fail(125, std::string("mount ") + m.dst + ": " + std::strerror(errno));
+        if (std::string e = mount_volumes(run); !e.empty()) fail(125, e);
         if (::chroot(kRootfs) < 0 || ::chdir("/") < 0) fail(125, std::string("chroot: ") + std::strerror(errno));
     }
     std::string cwd = run.value("cwd", "/");
