@@ -4,8 +4,6 @@
 
 #include <set>
 
-#include "image/digest.hpp"
-
 #include "introspect/cgroup_counters.hpp"
 #include "introspect/evidence_archive.hpp"
 #include "introspect/evidence_store.hpp"
@@ -16,6 +14,7 @@
 #include "linux/sock_diag.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
+#include "util/sha256.hpp"
 
 namespace vitro::introspect {
 
@@ -93,7 +92,7 @@ CollectSummary collect(const CollectTarget& t, EvidenceStore* store, size_t reco
                 continue;
             auto data = read_upper_file(upper.get(), e["path"].get<std::string>().substr(1), t.copy_max_file);
             // Changed since it was hashed: the hash stands, the copy would not match it.
-            if (!data || image::sha256_digest(*data) != sha) continue;
+            if (!data || sha256_digest(*data) != sha) continue;
             total += data->size();
             copied.insert(sha);
             e["copied_as"] = name;

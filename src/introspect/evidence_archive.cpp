@@ -8,9 +8,9 @@
 
 #include <memory>
 
-#include "image/digest.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/sha256.hpp"
 #include "util/time.hpp"
 
 namespace vitro::introspect {
@@ -117,12 +117,12 @@ void write_bundle(const std::string& path, nlohmann::json manifest, const std::v
     for (const auto& m : members) {
         if (m.name.empty() || m.name.find('/') != std::string::npos || m.name == "manifest.json" || m.name == "manifest.sha256")
             throw Error(EINVAL, "bundle member name \"" + m.name + "\" not allowed");
-        manifest["members"].push_back({{"name", m.name}, {"size", m.data.size()}, {"sha256", image::sha256_digest(m.data)}});
+        manifest["members"].push_back({{"name", m.name}, {"size", m.data.size()}, {"sha256", sha256_digest(m.data)}});
     }
     std::vector<BundleMember> all;
     all.push_back({"manifest.json", manifest.dump(2) + "\n"});
     all.insert(all.end(), members.begin(), members.end());
-    all.push_back({"manifest.sha256", image::sha256_digest(all.front().data) + "\n"});
+    all.push_back({"manifest.sha256", sha256_digest(all.front().data) + "\n"});
     std::string bytes = canonical_tar(all);
     // Temp name in the same directory, fsync, rename: readers see all or nothing.
     std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -240,12 +240,12 @@ VerifyResult verify_bundle_bytes(const std::string& bytes, const std::string& pa
             const auto& m = all[i + 1];
             const auto& l = listed[i];
             if (!l.is_object() || l.value("name", "") != m.name || l.value("size", uint64_t{0}) != m.data.size() ||
-                l.value("sha256", "") != image::sha256_digest(m.data)) {
+                l.value("sha256", "") != sha256_digest(m.data)) {
                 res.fail(std::nullopt, "member " + m.name + " does not match the manifest (name, size or SHA-256)");
                 return res;
             }
         }
-        if (all.back().data != image::sha256_digest(all.front().data) + "\n") {
+        if (all.back().data != sha256_digest(all.front().data) + "\n") {
             res.fail(std::nullopt, "manifest.sha256 does not match manifest.json (the manifest was changed)");
             return res;
         }

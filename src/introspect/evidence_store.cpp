@@ -8,9 +8,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
-#include "image/digest.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
+#include "util/sha256.hpp"
 
 namespace vitro::introspect {
 
@@ -60,7 +60,7 @@ std::string load_key(const std::string& dir, bool create) {
     return read_fd(fd);
 }
 
-EvidenceRecord row_to_record(engine::sql::Stmt& s) {
+EvidenceRecord row_to_record(sql::Stmt& s) {
     EvidenceRecord r;
     r.seq = static_cast<uint64_t>(s.int64(0));
     r.time_ns = s.int64(1);
@@ -93,7 +93,7 @@ EvidenceStore::EvidenceStore(const std::string& path, bool create) {
     } else if (!path_exists(path)) {
         throw Error(ENOENT, "evidence store " + path + ": no such file");
     }
-    db_ = engine::sql::Db::open(path, create);
+    db_ = sql::Db::open(path, create);
     int rc = sqlite3_busy_timeout(db_.get(), 10000);
     if (rc != SQLITE_OK) db_.fail("busy_timeout", "", rc);
     // A store someone else's file happens to be: say so, not "no such table".
@@ -140,7 +140,7 @@ std::vector<EvidenceRecord> EvidenceStore::append_all(const std::vector<NewRecor
         r.container_id = n.container_id;
         r.kind = n.kind;
         r.payload = n.payload.dump();  // keys sorted (std::map): one text per value
-        r.payload_sha256 = image::sha256_digest(*r.payload);
+        r.payload_sha256 = sha256_digest(*r.payload);
         out.push_back(std::move(r));
     }
     db_.exec("BEGIN IMMEDIATE");
@@ -235,7 +235,7 @@ std::string EvidenceStore::damage() {
     return problems;
 }
 
-EvidenceStore::Snapshot::Snapshot(engine::sql::Db& db) : db_(db) { db_.exec("BEGIN"); }
+EvidenceStore::Snapshot::Snapshot(sql::Db& db) : db_(db) { db_.exec("BEGIN"); }
 
 EvidenceStore::Snapshot::~Snapshot() {
     // Nothing was written: ending it cannot lose anything, and a destructor must not throw.

@@ -24,8 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/sqlite.hpp"
 #include "introspect/hash_chain.hpp"
+#include "util/sqlite.hpp"
 
 namespace vitro::introspect {
 
@@ -82,20 +82,20 @@ public:
     // verify and then the segment exported from what was verified.
     class Snapshot {
     public:
-        explicit Snapshot(engine::sql::Db& db);
+        explicit Snapshot(sql::Db& db);
         Snapshot(const Snapshot&) = delete;
         Snapshot& operator=(const Snapshot&) = delete;
         ~Snapshot();
 
     private:
-        engine::sql::Db& db_;
+        sql::Db& db_;
     };
     [[nodiscard]] Snapshot snapshot() { return Snapshot(db_); }
 
 private:
     std::string damage();
     std::string head_mac(uint64_t seq, const std::string& hash) const;
-    engine::sql::Db db_;
+    sql::Db db_;
     std::string key_;  // HMAC key ("" when unreadable: the head is then checked without it)
 };
 

@@ -1,7 +1,7 @@
 #include "introspect/hash_chain.hpp"
 
-#include "image/digest.hpp"
 #include "util/error.hpp"
+#include "util/sha256.hpp"
 
 namespace vitro::introspect {
 
@@ -27,7 +27,7 @@ std::string canonical_encoding(const EvidenceRecord& r) {
     return out;
 }
 
-std::string compute_hash(const EvidenceRecord& r) { return image::sha256_digest(canonical_encoding(r)); }
+std::string compute_hash(const EvidenceRecord& r) { return sha256_digest(canonical_encoding(r)); }
 
 nlohmann::json EvidenceRecord::to_json() const {
     nlohmann::json j = {{"seq", seq},
@@ -80,7 +80,7 @@ VerifyResult verify_chain(const std::vector<EvidenceRecord>& records, uint64_t f
                                       " (reordered or inserted)");
             break;
         }
-        if (r.payload && image::sha256_digest(*r.payload) != r.payload_sha256) {
+        if (r.payload && sha256_digest(*r.payload) != r.payload_sha256) {
             res.fail(r.seq, "payload does not match its payload_sha256 (the payload was changed)");
             break;
         }

@@ -9,11 +9,11 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "image/digest.hpp"
 #include "linux/procfs.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
+#include "util/sha256.hpp"
 #include "util/strings.hpp"
 #include "util/time.hpp"
 
@@ -56,7 +56,7 @@ std::string proc_text(pid_t pid, const char* file) {
 }
 
 std::string sha256_fd(int fd) {
-    image::Sha256 h;
+    Sha256 h;
     char buf[1 << 16];
     for (;;) {
         ssize_t n = ::read(fd, buf, sizeof buf);

@@ -157,7 +157,7 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         try {
             EvidenceStore s(path, false);
             r = s.verify();
-        } catch (const engine::sql::SqliteError& e) {
+        } catch (const sql::SqliteError& e) {
             // A damaged database file is a verdict, not an engine failure.
             r.fail(std::nullopt, std::string("the store cannot be read as SQLite: ") + e.what());
         }

@@ -12,7 +12,7 @@
 
 #include "util/error.hpp"
 
-namespace vitro::engine::sql {
+namespace vitro::sql {
 
 class SqliteError : public Error {
 public:
@@ -101,4 +101,4 @@ private:
     std::string sql_;
 };
 
-}  // namespace vitro::engine::sql
+}  // namespace vitro::sql

@@ -1,8 +1,8 @@
-#include "engine/sqlite.hpp"
+#include "util/sqlite.hpp"
 
 #include <utility>
 
-namespace vitro::engine::sql {
+namespace vitro::sql {
 
 namespace {
 // The statement, shortened, for messages.
@@ -152,4 +152,4 @@ std::optional<int64_t> Stmt::opt_int64(int col) const {
     return int64(col);
 }
 
-}  // namespace vitro::engine::sql
+}  // namespace vitro::sql
