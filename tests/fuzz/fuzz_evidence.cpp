@@ -11,7 +11,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "introspect/evidence_archive.hpp"
+#include "introspect/evidence/evidence_archive.hpp"
 #include "util/sha256.hpp"
 
 using namespace vitro::introspect;

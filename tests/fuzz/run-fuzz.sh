@@ -22,10 +22,10 @@ case $target in
     srcs=("$src"/src/image/{manifest,digest}.cpp "$src"/src/util/{error,sha256}.cpp)
     libs=(-lcrypto) max_len=16384 ;;
   evidence)
-    srcs=("$src"/src/introspect/{evidence_archive,hash_chain}.cpp "$src"/src/util/{error,file,time,sha256}.cpp)
+    srcs=("$src"/src/introspect/evidence/{evidence_archive,hash_chain}.cpp "$src"/src/util/{error,file,time,sha256}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
   http)
-    srcs=("$src"/src/introspect/http_server.cpp "$src"/src/util/error.cpp)
+    srcs=("$src"/src/introspect/metrics/http_server.cpp "$src"/src/util/error.cpp)
     libs=() max_len=4096 ;;
   agent)
     srcs=("$src"/src/vm/protocol.cpp "$src"/src/util/error.cpp)

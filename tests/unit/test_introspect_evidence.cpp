@@ -9,8 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "introspect/evidence_archive.hpp"
-#include "introspect/evidence_store.hpp"
+#include "introspect/evidence/evidence_archive.hpp"
+#include "introspect/evidence/evidence_store.hpp"
 #include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/sqlite.hpp"

@@ -12,7 +12,7 @@
 #include <memory>
 #include <random>
 
-#include "introspect/evidence_store.hpp"
+#include "introspect/evidence/evidence_store.hpp"
 #include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"

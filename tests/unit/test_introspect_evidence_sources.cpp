@@ -17,10 +17,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "introspect/cgroup_counters.hpp"
-#include "introspect/proc_events.hpp"
-#include "introspect/process_snapshot.hpp"
-#include "introspect/upper_diff.hpp"
+#include "introspect/common/cgroup_counters.hpp"
+#include "introspect/common/process_snapshot.hpp"
+#include "introspect/evidence/proc_events.hpp"
+#include "introspect/evidence/upper_diff.hpp"
 #include "linux/sock_diag.hpp"
 #include "testutil.hpp"
 #include "util/error.hpp"
