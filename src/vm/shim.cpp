@@ -174,6 +174,7 @@ private:
         try {
             write_all(fd, s);
         } catch (const Error&) {
+            // The reader may be gone (a client killed): the output is dropped, not the container
         }
     }
 
@@ -214,6 +215,7 @@ void run_shim(const ShimRequest& req, int notify_fd) {
         try {
             write_all(notify_fd, line + "\n");
         } catch (const Error&) {
+            // The notified client may be gone: the container goes on
         }
         ::close(notify_fd);
         notify_fd = -1;

@@ -176,6 +176,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
                 engine::Engine eng(engine_options(g));
                 id = eng.get(sf->container).id;
             } catch (const engine::NotFoundError&) {
+                // Not a container of this engine: CONTAINER is taken as an ID as given
             }
             path = default_baseline_path(engine_options(g).root, id);
         }

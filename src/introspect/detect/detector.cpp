@@ -198,6 +198,7 @@ void BaselineWatch::arm() {
     try {
         make_dirs(dir_);
     } catch (const Error&) {
+        // A read-only root: the parent is watched below until the directory appears
     }
     const std::string parent = dir_.substr(0, dir_.rfind('/'));
     for (int tries = 0; tries < 2; ++tries) {

@@ -78,6 +78,7 @@ ProcEvents::~ProcEvents() {
         try {
             send_op(sock_.get(), PROC_CN_MCAST_IGNORE);
         } catch (const Error&) {
+            // A destructor must not throw: closing the socket (sock_) ends the subscription anyway
         }
     }
 }
