@@ -47,6 +47,7 @@ void enable_subtree(const std::string& dir) {
             try {
                 write_knob(dir, "cgroup.subtree_control", "+" + c);
             } catch (const Error&) {
+                // A controller this cgroup cannot delegate is skipped: a knob that needs it fails later
             }
         }
     }

@@ -254,6 +254,7 @@ void record_root(const NetworkPaths& paths) {
     try {
         if (read_file(file) == text) return;
     } catch (const Error&) {
+        // No record yet, or unreadable: it is (re)written below
     }
     make_dirs(roots_dir(paths), 0755);
     write_file_atomic(file, text, 0644);
@@ -345,6 +346,7 @@ std::string resolv_conf_for_container(bool host_network, const EtcOptions& o) {
     try {
         host = read_file("/etc/resolv.conf");
     } catch (const Error&) {
+        // No host resolv.conf: the public resolvers below are used instead
     }
     const bool own_ns = !o.dns_servers.empty(), own_search = !o.dns_search.empty(),
                own_options = !o.dns_options.empty();

@@ -855,6 +855,7 @@ void Engine::send_stop_signal(const ContainerRecord& c) {
     try {
         sig = runtime::parse_signal(c.config.value("stop_signal", "SIGTERM"));
     } catch (const Error&) {
+        // A stored stop signal that no longer parses: SIGTERM, the default
     }
     if (init_pid(c) > 0) ::kill(init_pid(c), sig);
 }
@@ -1026,6 +1027,7 @@ void Engine::release_resources(const ContainerRecord& c) {
     try {
         image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).unmount();
     } catch (const Error&) {
+        // No snapshot, or not mounted: nothing left to unmount
     }
 }
 
@@ -1141,6 +1143,7 @@ void Engine::repair() {
         try {
             image::Snapshot::open(opts_.root, c.id, layer_paths(c.config)).remove();
         } catch (const Error&) {
+            // The snapshot is gone or busy: the record is removed anyway
         }
         ::unlink(record_path(c).c_str());
         fs::remove_all(c.bundle);

@@ -78,6 +78,7 @@ std::string Engine::ensure_pause_layer() {
     try {
         have = read_file(rootfs + "/pause");
     } catch (const Error&) {
+        // No copy yet, or unreadable: it is (re)written below
     }
     // Replaced by rename: an infra running from the old copy keeps it.
     if (have != want) write_file_atomic(rootfs + "/pause", want, 0755);

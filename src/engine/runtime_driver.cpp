@@ -95,6 +95,7 @@ public:
         try {
             run({"delete", "--force", id}, false);
         } catch (const Error&) {
+            // Best effort, as runc's delete --force: a container the runtime no longer knows is already gone
         }
     }
     int exec(const std::string& id, const ExecRequest& req) override {

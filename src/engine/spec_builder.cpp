@@ -205,6 +205,7 @@ void check_ulimits_settable(const std::vector<Ulimit>& ulimits) {
             try {
                 parse_u64(trim(read_file("/proc/sys/fs/nr_open")), nr_open);
             } catch (const Error&) {
+                // /proc/sys/fs/nr_open unreadable: the kernel itself refuses a hard limit above it at setrlimit
             }
             if (nr_open && u.hard > nr_open)
                 throw Error(EINVAL, what + "above the kernel's maximum of open files (fs.nr_open " +

@@ -37,8 +37,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/sqlite.hpp"
 #include "util/error.hpp"
+#include "util/sqlite.hpp"
 
 namespace vitro::engine {
 

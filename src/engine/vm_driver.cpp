@@ -1,5 +1,6 @@
 #include "engine/vm_driver.hpp"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>

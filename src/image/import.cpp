@@ -276,6 +276,7 @@ public:
         try {
             remove_tree(path_);
         } catch (...) {
+            // A destructor must not throw: a directory left behind is removed by remove_orphan_temps()
         }
     }
     TempDir(const TempDir&) = delete;

@@ -44,6 +44,7 @@ public:
             try {
                 remove_tree(dir);
             } catch (...) {
+                // A destructor must not throw: a layer that cannot be removed is left behind
             }
         }
         for (auto& d : blobs_) ::unlink(store_.blob_path(d).c_str());
@@ -249,6 +250,7 @@ StoredImage find_local(const Store& store, const std::string& name) {
     try {
         candidates.push_back(parse_reference(name).str());
     } catch (const Error&) {
+        // Not a valid reference: only the names above are tried
     }
     for (auto& c : candidates)
         if (store.resolve(c)) return load_image(store, c);

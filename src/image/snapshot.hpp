@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "linux/overlay_diff.hpp"
+
 namespace vitro::image {
 
 class Snapshot {
@@ -52,8 +54,8 @@ public:
     // True when merged is an overlay mount point now (from /proc/self/mountinfo).
     bool mounted() const;
 
-    // The changes in the upper dir against the layers; see diff() below.
-    struct Change;
+    // The changes in the upper dir against the layers (linux/overlay_diff).
+    using Change = os::OverlayChange;
     std::vector<Change> diff() const;
 
 private:
@@ -64,23 +66,11 @@ private:
     bool owned_ = false;
 };
 
-// One change, as `docker diff` prints it: kind 'A' (added), 'C' (changed) or
-// 'D' (deleted); path absolute as seen in the container.
-struct Snapshot::Change {
-    char kind;
-    std::string path;
-    bool operator==(const Change&) const = default;
-};
 using Change = Snapshot::Change;
-
-// Walks `upper_dir` (never following a symlink) against the lower layers
-// (base first): an overlay whiteout (char device 0/0) is D; any other entry is
-// C when its path is visible in the lower layers, else A. An opaque directory
-// (trusted.overlay.opaque=y) hides everything below it in the lower layers:
-// each lower entry of it not present in the upper dir is reported D.
-// Sorted by path.
-std::vector<Change> diff(const std::string& upper_dir, const std::vector<std::string>& layers);
-// "C /etc\nA /etc/new\n…", as `docker diff` prints.
-std::string format_changes(const std::vector<Change>& changes);
+// The overlay walk itself is linux/overlay_diff (the evidence store uses it too).
+inline std::vector<Change> diff(const std::string& upper_dir, const std::vector<std::string>& layers) {
+    return os::overlay_diff(upper_dir, layers);
+}
+using os::format_changes;
 
 }  // namespace vitro::image

@@ -368,6 +368,7 @@ UnpackResult unpack_into(archive* outer, const std::string& dest_dir) {
         try {
             remove_tree(dest_dir);
         } catch (...) {
+            // The unpack error is the one to report (rethrown below)
         }
         throw err.wrap("unpack layer into " + dest_dir);
     }
@@ -466,6 +467,7 @@ PendingLayer::~PendingLayer() {
     try {
         remove_tree(tmp_);
     } catch (...) {
+        // A destructor must not throw: a directory that cannot be removed is left behind
     }
 }
 

@@ -50,6 +50,7 @@ void SyncSocket::fail_and_exit(const std::exception& e, int status) const noexce
     try {
         send_error(ve ? ve->code() : 0, e.what());
     } catch (...) {
+        // The parent is gone or the socket closed: nothing left to tell; the exit status still reports the failure
     }
     ::_exit(status);
 }

@@ -88,6 +88,7 @@ private:
             try {
                 run_program(require_program("ip"), {"ip", "netns", "del", n}, {}, "", 30);
             } catch (...) {
+                // Best effort at cleanup (noexcept): the other namespaces are still removed
             }
         }
         made_.clear();

@@ -114,6 +114,7 @@ void bridge_enable_forwarding(bool v6) {
     try {
         if (trim(read_file(path)) == "1") return;
     } catch (const Error&) {
+        // Unreadable: the write below says whether forwarding can be enabled
     }
     if (!bridge_sysctl(path, "1")) throw_errno("failed to enable forwarding: write 1 to", path);
 }
@@ -247,6 +248,7 @@ void bridge_configure_container(os::Rtnl& cont, const os::LinkInfo& ifc, const s
     try {  // best effort, as the binary's sysctl: announce the address when the link comes up
         os::set_ipv4_devconf(cont, ifc.index, IPV4_DEVCONF_ARP_NOTIFY, 1, ifc.name);
     } catch (const Error&) {
+        // Best effort, as the binary's sysctl: arp_notify only speeds up neighbours learning the address
     }
     os::set_link_flags(cont, ifc.index, IFF_UP, IFF_UP, ifc.name);
     // IPv6 without duplicate address detection (the binary sets accept_dad=0): usable at once.

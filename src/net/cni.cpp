@@ -275,6 +275,7 @@ json Cni::add(const NetworkConfigList& list, const RuntimeConf& rt) {
             try {
                 invoke(list, i, "DEL", rt, prev);
             } catch (const Error&) {
+                // Undo is best effort: the ADD's own error is rethrown below
             }
         }
         throw;

@@ -91,6 +91,7 @@ void ensure_host_rules(const HostRules& r, const std::string& state_dir) {
         try {
             if (read_file(marker) == key) return;
         } catch (const Error&) {
+            // No marker, or unreadable: the rules are (re)checked and made below
         }
     }
     std::vector<HostRules::Rule> made;
@@ -106,6 +107,7 @@ void ensure_host_rules(const HostRules& r, const std::string& state_dir) {
             try {
                 run_checked(command(rule, "-D"), kTimeoutS);
             } catch (const Error&) {
+                // Undo is best effort: the error that made us undo is rethrown below
             }
         }
         throw e.wrap("network \"" + r.network + "\": host rules");
@@ -119,6 +121,7 @@ void remove_host_rules(const HostRules& r, const std::string& state_dir) {
             // A rule made twice (by hand, or before a crash) is deleted twice.
             for (int i = 0; i < 8 && present(rule); ++i) run_checked(command(rule, "-D"), kTimeoutS);
         } catch (const Error&) {
+            // Removal is best effort: a rule that cannot be deleted is left and the next rule still tried
         }
     }
     ::unlink((state_dir + "/" + r.network).c_str());

@@ -111,6 +111,7 @@ NetNs& NetNs::operator=(NetNs&& o) noexcept {
             try {
                 remove_netns(path_);
             } catch (const Error&) {
+                // Move assignment is noexcept: a namespace that cannot be removed is left behind
             }
         }
         path_ = std::move(o.path_);
@@ -124,6 +125,7 @@ NetNs::~NetNs() {
     try {
         remove_netns(path_);
     } catch (const Error&) {
+        // A destructor must not throw: a namespace that cannot be removed is left behind
     }
 }
 

@@ -338,6 +338,7 @@ void remove_network(NetworkStore& store, const std::string& name, const std::vec
         for (const auto& s : subnets_of(list)) try {
             subnets.push_back(parse_cidr(s, "subnet"));
         } catch (const Error&) {
+            // A subnet the config cannot name is not this network's address
         }
         os::Rtnl nl;
         auto link = os::find_link(nl, bridge);

@@ -80,6 +80,7 @@ std::string owner_name() {
             if (f.size() > 2 && f[2] == uid) return f[0];
         }
     } catch (const Error&) {
+        // No /etc/passwd: the numeric UID is the owner's name
     }
     return uid;
 }
@@ -341,6 +342,7 @@ int run(const Context& ctx, const std::string& id, const CreateOptions& opts_in,
         try {
             remove(ctx, id, true);
         } catch (...) {
+            // The start error is the one to report (rethrown below)
         }
         throw;
     }

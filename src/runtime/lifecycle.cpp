@@ -63,6 +63,7 @@ void signal_all(const oci::State& st, int sig) {
     try {
         pids = cgroup_of(st)->pids();
     } catch (const Error&) {
+        // The cgroup is gone: only the init process is signalled
     }
     if (st.pid > 0 && os::process_alive(st.pid, st.init_start_time)) ::kill(st.pid, sig);
     for (pid_t p : pids) ::kill(p, sig);

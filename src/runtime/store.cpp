@@ -75,6 +75,7 @@ void refresh_status(const Context& ctx, oci::State& st) {
         try {
             if (cgroups::load_manager(st.cgroup)->is_frozen()) st.status = oci::Status::Paused;
         } catch (const Error&) {
+            // The freezer state is unreadable: reported as running
         }
     }
 }

@@ -255,6 +255,7 @@ private:
         try {
             write_all(fd, s);
         } catch (const Error&) {
+            // The reader may be gone (a client killed): the output is dropped, not the container
         }
     }
 
@@ -369,6 +370,7 @@ void run_shim(const ShimRequest& req, int notify_fd) {
         try {
             write_all(notify_fd, line + "\n");
         } catch (const Error&) {
+            // The notified client may be gone: the container goes on
         }
         ::close(notify_fd);
         notify_fd = -1;

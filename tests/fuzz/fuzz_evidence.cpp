@@ -11,8 +11,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "image/digest.hpp"
-#include "introspect/evidence_archive.hpp"
+#include "introspect/evidence/evidence_archive.hpp"
+#include "util/sha256.hpp"
 
 using namespace vitro::introspect;
 
@@ -28,7 +28,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
         r.container_id = std::string(64, 'a');
         r.kind = seq == 2 ? "net.listen" : "process.exec";
         if (seq != 3) r.payload = R"({"pid":)" + std::to_string(100 + seq) + R"(,"cmdline":["sh","-c","x"]})";
-        r.payload_sha256 = vitro::image::sha256_digest(r.payload.value_or("redacted"));
+        r.payload_sha256 = vitro::sha256_digest(r.payload.value_or("redacted"));
         r.prev_hash = prev;
         r.hash = compute_hash(r);
         prev = r.hash;

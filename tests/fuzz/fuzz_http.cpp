@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "introspect/http_server.hpp"
+#include "introspect/metrics/http_server.hpp"
 
 using namespace vitro::introspect;
 

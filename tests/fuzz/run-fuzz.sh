@@ -16,17 +16,16 @@ case $target in
     libs=() max_len=8192 ;;
   unpack)
     srcs=("$src"/src/image/{unpack,fsutil,digest,store,manifest,reference}.cpp "$src"/src/linux/mounts.cpp
-          "$src"/src/util/{error,file,strings,log,time}.cpp)
+          "$src"/src/util/{error,file,strings,log,time,sha256}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
   manifest)
-    srcs=("$src"/src/image/{manifest,digest}.cpp "$src"/src/util/error.cpp)
+    srcs=("$src"/src/image/{manifest,digest}.cpp "$src"/src/util/{error,sha256}.cpp)
     libs=(-lcrypto) max_len=16384 ;;
   evidence)
-    srcs=("$src"/src/introspect/{evidence_archive,hash_chain}.cpp "$src"/src/image/digest.cpp
-          "$src"/src/util/{error,file,time}.cpp)
+    srcs=("$src"/src/introspect/evidence/{evidence_archive,hash_chain}.cpp "$src"/src/util/{error,file,time,sha256}.cpp)
     libs=(-larchive -lcrypto) max_len=65536 ;;
   http)
-    srcs=("$src"/src/introspect/http_server.cpp "$src"/src/util/error.cpp)
+    srcs=("$src"/src/introspect/metrics/http_server.cpp "$src"/src/util/error.cpp)
     libs=() max_len=4096 ;;
   agent)
     srcs=("$src"/src/vm/protocol.cpp "$src"/src/util/error.cpp)

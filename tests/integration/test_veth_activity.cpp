@@ -10,8 +10,8 @@
 
 #include <cstring>
 
-#include "introspect/proc_stats.hpp"
-#include "introspect/veth_activity.hpp"
+#include "introspect/common/proc_stats.hpp"
+#include "introspect/metrics/veth_activity.hpp"
 #include "linux/netdev.hpp"
 #include "net_test_util.hpp"
 #include "util/fd.hpp"

@@ -27,11 +27,11 @@
 
 #include "cgroups/cgroup.hpp"
 #include "cgroups/detail.hpp"
-#include "introspect/cgroup_metrics.hpp"
+#include "introspect/metrics/cgroup_metrics.hpp"
+#include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/strings.hpp"
-#include "testutil.hpp"
 
 namespace {
 

@@ -17,9 +17,9 @@
 
 #include "engine/state_store.hpp"
 #include "linux/procfs.hpp"
+#include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
-#include "testutil.hpp"
 
 using namespace vitro;
 using namespace vitro::engine;
@@ -207,7 +207,7 @@ TEST(EngineState, MigratesPodsOfSchema1) {
     StateDir t;
     fs::create_directories(fs::path(t.db()).parent_path());
     {
-        auto db = vitro::engine::sql::Db::open(t.db());
+        auto db = vitro::sql::Db::open(t.db());
         db.exec("CREATE TABLE schema_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL);"
                 "INSERT INTO schema_version (id, version) VALUES (1, 1);"
                 "CREATE TABLE pods (id TEXT PRIMARY KEY NOT NULL, name TEXT NOT NULL UNIQUE,"

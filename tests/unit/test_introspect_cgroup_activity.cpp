@@ -20,14 +20,14 @@
 
 #include "bpf/object.hpp"
 #include "cgroups/cgroup.hpp"
-#include "introspect/cgroup_activity.hpp"
-#include "introspect/cgroup_metrics.hpp"
-#include "introspect/proc_stats.hpp"
-#include "introspect/process_activity.hpp"
-#include "introspect/stat_file.hpp"
+#include "introspect/common/proc_stats.hpp"
+#include "introspect/common/stat_file.hpp"
+#include "introspect/metrics/cgroup_activity.hpp"
+#include "introspect/metrics/cgroup_metrics.hpp"
+#include "introspect/metrics/process_activity.hpp"
+#include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
-#include "testutil.hpp"
 
 namespace vitro::introspect {
 namespace {

@@ -16,9 +16,9 @@
 
 #include <gtest/gtest.h>
 
-#include "introspect/detector.hpp"
-#include "util/error.hpp"
+#include "introspect/detect/detector.hpp"
 #include "testutil.hpp"
+#include "util/error.hpp"
 
 using namespace vitro::introspect;
 using nlohmann::json;

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/sqlite.hpp"
-#include "introspect/evidence_archive.hpp"
-#include "introspect/evidence_store.hpp"
-#include "util/error.hpp"
+#include "introspect/evidence/evidence_archive.hpp"
+#include "introspect/evidence/evidence_store.hpp"
 #include "testutil.hpp"
+#include "util/error.hpp"
+#include "util/sqlite.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
@@ -40,7 +40,7 @@ std::string make_store(const TempDir& t, const std::string& name = "evidence.db"
 
 // Raw SQL on the store's file, as an attacker with sqlite3 would (triggers dropped).
 void tamper(const std::string& path, const std::string& sql) {
-    auto db = engine::sql::Db::open(path, false);
+    auto db = sql::Db::open(path, false);
     db.exec("DROP TRIGGER IF EXISTS records_no_update; DROP TRIGGER IF EXISTS records_no_delete;");
     db.exec(sql);
 }
@@ -84,7 +84,7 @@ TEST(EvidenceChain, CleanStoreVerifies) {
 TEST(EvidenceChain, TriggersRefuseUpdateAndDelete) {
     TempDir t{"evidence-unit"};
     auto path = make_store(t);
-    auto db = engine::sql::Db::open(path, false);
+    auto db = sql::Db::open(path, false);
     EXPECT_THROW(db.exec("UPDATE records SET kind = 'x' WHERE seq = 1"), Error);
     EXPECT_THROW(db.exec("DELETE FROM records WHERE seq = 1"), Error);
 }

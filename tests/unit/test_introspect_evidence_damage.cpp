@@ -12,11 +12,11 @@
 #include <memory>
 #include <random>
 
-#include "engine/sqlite.hpp"
-#include "introspect/evidence_store.hpp"
+#include "introspect/evidence/evidence_store.hpp"
+#include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
-#include "testutil.hpp"
+#include "util/sqlite.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
@@ -78,7 +78,7 @@ struct Store {
             }
             clean = contents_of(s);
             count = s.head()->seq;
-            auto db = engine::sql::Db::open(path, false);
+            auto db = sql::Db::open(path, false);
             auto ps = db.prepare("PRAGMA page_size");
             ps.step();
             page_size = static_cast<size_t>(ps.int64(0));
@@ -132,7 +132,7 @@ TEST(EvidenceDamage, AFlippedBitInTheIndexFailsVerify) {
     Store st;
     size_t root = 0;
     {
-        auto db = engine::sql::Db::open(st.path, false);
+        auto db = sql::Db::open(st.path, false);
         // The root page: a leaf or an interior page, each of whose cells is an entry.
         auto s = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'records_by_container'");
         ASSERT_TRUE(s.step());

@@ -17,16 +17,16 @@
 #include <filesystem>
 #include <fstream>
 
-#include "image/digest.hpp"
-#include "introspect/cgroup_counters.hpp"
-#include "introspect/proc_events.hpp"
-#include "introspect/process_snapshot.hpp"
-#include "introspect/upper_diff.hpp"
+#include "introspect/common/cgroup_counters.hpp"
+#include "introspect/common/process_snapshot.hpp"
+#include "introspect/evidence/proc_events.hpp"
+#include "introspect/evidence/upper_diff.hpp"
 #include "linux/sock_diag.hpp"
+#include "testutil.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 #include "util/file.hpp"
-#include "testutil.hpp"
+#include "util/sha256.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;
@@ -114,7 +114,7 @@ TEST(UpperDiff, NeverFollowsASymlinkOutOfTheUpperDir) {
     fs::create_symlink(t.path / "outside" / "secret", t.path / "upper" / "link");
     UniqueFd upper(::open((t.path / "upper").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     auto f = describe_upper_entry(upper.get(), "dir/f");
-    EXPECT_EQ(f["sha256"], image::sha256_digest("container data\n"));
+    EXPECT_EQ(f["sha256"], sha256_digest("container data\n"));
     auto through = describe_upper_entry(upper.get(), "escape/secret");
     EXPECT_FALSE(through.contains("sha256")) << through.dump();
     EXPECT_TRUE(through.contains("error"));

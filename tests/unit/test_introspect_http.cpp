@@ -13,7 +13,7 @@
 #include <future>
 #include <thread>
 
-#include "introspect/http_server.hpp"
+#include "introspect/metrics/http_server.hpp"
 #include "util/error.hpp"
 #include "util/fd.hpp"
 

@@ -8,15 +8,15 @@
 
 #include "bpf/object.hpp"
 #include "cgroups/cgroup.hpp"
-#include "introspect/cgroup_metrics.hpp"
-#include "introspect/discovery.hpp"
-#include "introspect/exposition.hpp"
-#include "introspect/metrics_server.hpp"
-#include "introspect/proc_stats.hpp"
-#include "introspect/scrape_ahead.hpp"
-#include "introspect/stat_file.hpp"
-#include "util/error.hpp"
+#include "introspect/common/proc_stats.hpp"
+#include "introspect/common/stat_file.hpp"
+#include "introspect/metrics/cgroup_metrics.hpp"
+#include "introspect/metrics/discovery.hpp"
+#include "introspect/metrics/exposition.hpp"
+#include "introspect/metrics/metrics_server.hpp"
+#include "introspect/metrics/scrape_ahead.hpp"
 #include "testutil.hpp"
+#include "util/error.hpp"
 
 using namespace vitro;
 using namespace vitro::introspect;

@@ -8,7 +8,7 @@
 #include <functional>
 
 #include "engine/state_store.hpp"
-#include "introspect/capture.hpp"
+#include "introspect/evidence/capture.hpp"
 
 namespace vitro::cli {
 

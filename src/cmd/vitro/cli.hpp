@@ -44,7 +44,7 @@ void add_network_commands(CLI::App& app, Globals& g);    // network create|ls|rm
 void add_volume_commands(CLI::App& app, Globals& g);     // volume create|ls|inspect|rm|prune
 void add_pod_commands(CLI::App& app, Globals& g);        // pod create|start|stop|rm|ps|inspect
 void add_monitor_commands(CLI::App& app, Globals& g);    // monitor (the metrics exporter service)
-void add_evidence_commands(CLI::App& app, Globals& g);   // evidence collect|verify|export, baseline, alerts
+void add_evidence_commands(CLI::App& app, Globals& g);   // evidence collect|verify|export|watch|bench-append
 void add_detect_commands(CLI::App& app, Globals& g);     // baseline learn|show, alerts, detect
 void add_netlat_commands(CLI::App& app, Globals& g);     // netlat ping|calibrate
 

@@ -16,11 +16,11 @@
 #include "cmd/vitro/capture_run.hpp"
 #include "cmd/vitro/common.hpp"
 #include "engine/engine.hpp"
-#include "introspect/capture.hpp"
-#include "introspect/cgroup_counters.hpp"
-#include "introspect/detector.hpp"
-#include "introspect/evidence_store.hpp"
-#include "introspect/process_snapshot.hpp"
+#include "introspect/common/cgroup_counters.hpp"
+#include "introspect/common/process_snapshot.hpp"
+#include "introspect/detect/detector.hpp"
+#include "introspect/evidence/capture.hpp"
+#include "introspect/evidence/evidence_store.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/time.hpp"
@@ -176,6 +176,7 @@ void add_detect_commands(CLI::App& app, Globals& g) {
                 engine::Engine eng(engine_options(g));
                 id = eng.get(sf->container).id;
             } catch (const engine::NotFoundError&) {
+                // Not a container of this engine: CONTAINER is taken as an ID as given
             }
             path = default_baseline_path(engine_options(g).root, id);
         }

@@ -18,10 +18,10 @@
 #include "cmd/vitro/capture_run.hpp"
 #include "cmd/vitro/common.hpp"
 #include "engine/engine.hpp"
-#include "introspect/capture.hpp"
-#include "introspect/collect.hpp"
-#include "introspect/evidence_archive.hpp"
-#include "introspect/evidence_store.hpp"
+#include "introspect/evidence/capture.hpp"
+#include "introspect/evidence/evidence_archive.hpp"
+#include "introspect/evidence/evidence_collect.hpp"
+#include "introspect/evidence/evidence_store.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/time.hpp"
@@ -157,7 +157,7 @@ void add_evidence_commands(CLI::App& app, Globals& g) {
         try {
             EvidenceStore s(path, false);
             r = s.verify();
-        } catch (const engine::sql::SqliteError& e) {
+        } catch (const sql::SqliteError& e) {
             // A damaged database file is a verdict, not an engine failure.
             r.fail(std::nullopt, std::string("the store cannot be read as SQLite: ") + e.what());
         }

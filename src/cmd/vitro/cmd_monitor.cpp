@@ -19,11 +19,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include "cmd/vitro/cli.hpp"
-#include "introspect/capture.hpp"
-#include "introspect/collector.hpp"
-#include "introspect/detector.hpp"
-#include "introspect/evidence_store.hpp"
-#include "introspect/metrics_server.hpp"
+#include "introspect/detect/detector.hpp"
+#include "introspect/evidence/capture.hpp"
+#include "introspect/evidence/evidence_store.hpp"
+#include "introspect/metrics/collector.hpp"
+#include "introspect/metrics/metrics_server.hpp"
 #include "util/error.hpp"
 #include "util/file.hpp"
 #include "util/log.hpp"
