@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cmd/vitro/common.hpp"
+#include "cmd/vitro/image_views.hpp"
 #include "cmd/vitro/registry_flags.hpp"
 #include "engine/container_log.hpp"
 #include "engine/engine.hpp"
@@ -309,26 +310,6 @@ bool ps_matches(const PsFilters& filters, const ContainerRecord& c, const image:
 }
 
 // An image's details for `inspect`, with podman's field names.
-json image_inspect_json(const image::Store& store, const std::string& tag) {
-    auto img = image::load_image(store, tag);
-    const std::string& id = img.manifest.config.digest;
-    json repo_tags = json::array();
-    for (const auto& t : store.tags())
-        if (t.manifest.digest == img.descriptor.digest) repo_tags.push_back(t.name);
-    int64_t size = img.manifest.config.size;
-    for (const auto& l : img.manifest.layers) size += l.size;
-    const json& raw = img.config.raw;
-    return {{"Id", id.substr(id.find(':') + 1)},
-            {"Digest", img.descriptor.digest},
-            {"RepoTags", repo_tags},
-            {"Created", raw.value("created", "")},
-            {"Architecture", raw.value("architecture", "")},
-            {"Os", raw.value("os", "")},
-            {"Config", raw.value("config", json::object())},
-            {"RootFS", raw.value("rootfs", json::object())},
-            {"Size", size}};
-}
-
 // podman's `top` descriptors as the host's ps(1) keywords. pid and user are
 // the host's view (vitro reads no pid namespace for ps).
 const std::map<std::string, std::string>& top_descriptors() {
@@ -881,19 +862,23 @@ void add_container_commands(CLI::App& app, Globals& g) {
     inspect->add_option("names", *refs, "container or image names or IDs")->required();
     inspect->callback([&g, refs, inspect_format] {
         engine::Engine eng(engine_options(g));
-        json all = json::array();
+        std::vector<LocalImage> images;  // read on the first name that is no container
+        bool images_read = false;
+        json found = json::array();
+        std::vector<std::string> errors;
         for (const auto& r : *refs) {
             // A container first, then an image (by name or ID), as podman's inspect looks.
-            if (!eng.state().find_container(r))
-                if (auto tagged = eng.images().find_name(r)) {
-                    all.push_back(image_inspect_json(eng.images(), *tagged));
-                    continue;
-                }
-            all.push_back(inspect_json(eng, eng.get(r)));
+            if (eng.state().find_container(r)) {
+                found.push_back(inspect_json(eng, eng.get(r)));
+                continue;
+            }
+            if (!images_read) images = local_images(eng.images()), images_read = true;
+            if (const LocalImage* i = find_local_image(eng.images(), images, r))
+                found.push_back(image_inspect_json(images, *i));
+            else
+                errors.push_back("no such object: \"" + r + "\"");
         }
-        if (*inspect_format == "json") std::printf("%s\n", all.dump(4).c_str());
-        else
-            for (const auto& c : all) std::fputs(render_format(*inspect_format, c).c_str(), stdout);
+        print_inspect(found, *inspect_format, errors);
     });
 
     auto* wait = app.add_subcommand("wait", "wait for containers to exit and print their exit codes");

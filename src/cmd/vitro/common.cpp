@@ -1,5 +1,6 @@
 #include "cmd/vitro/common.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 
@@ -95,6 +96,34 @@ std::string render_format(const std::string& format, const nlohmann::json& v) {
         i = close + 2;
     }
     return out + "\n";
+}
+
+void print_inspect(const nlohmann::json& found, const std::string& format, const std::vector<std::string>& errors) {
+    if (format == "json") std::printf("%s\n", found.dump(4).c_str());
+    else
+        for (const auto& v : found) std::fputs(render_format(format, v).c_str(), stdout);
+    if (errors.empty()) return;
+    std::fflush(stdout);
+    for (size_t i = 1; i < errors.size(); ++i) std::fprintf(stderr, "error inspecting object: %s\n", errors[i].c_str());
+    throw Error(ENOENT, "inspecting object: " + errors.front());
+}
+
+std::string tab_table(const std::vector<std::vector<std::string>>& rows) {
+    std::vector<size_t> width;
+    for (const auto& r : rows)
+        for (size_t c = 0; c < r.size(); ++c) {
+            if (width.size() <= c) width.push_back(12);
+            width[c] = std::max(width[c], r[c].size() + 2);
+        }
+    std::string out;
+    for (const auto& r : rows) {
+        for (size_t c = 0; c < r.size(); ++c) {
+            out += r[c];
+            if (c + 1 < r.size()) out.append(width[c] - r[c].size(), ' ');
+        }
+        out += '\n';
+    }
+    return out;
 }
 
 }  // namespace vitro::cli

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -19,5 +20,13 @@ std::string human_size(uint64_t bytes);
 // Renders `v` for --format: "json" (indented), or a Go-template-like string
 // where each {{.A.B}} is replaced by the value at that path ({{json .A}} as JSON).
 std::string render_format(const std::string& format, const nlohmann::json& v);
+// podman's inspect output: `found` as one JSON array (also when empty), or
+// each rendered with `format`; then, when some names were not found, each
+// error after the first on stderr ("error inspecting object: ...") and the
+// first thrown ("inspecting object: ...", exit 125).
+void print_inspect(const nlohmann::json& found, const std::string& format, const std::vector<std::string>& errors);
+// Rows as podman's tables print them (Go's tabwriter, min width 12, padding
+// 2): every column but the last padded to its widest cell.
+std::string tab_table(const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace vitro::cli
