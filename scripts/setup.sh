@@ -8,7 +8,7 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config git
   libseccomp-dev libcap-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev busybox-static libarchive-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev
   zlib1g-dev libbpf-dev bpftool clang libyaml-cpp-dev"
-TEST_PKGS="libclang-rt-14-dev prometheus iperf3 iputils-ping crun runc podman containerd umoci skopeo
+TEST_PKGS="libclang-rt-14-dev prometheus iperf3 fio iputils-ping crun runc podman containerd umoci skopeo
   jq util-linux iproute2 containernetworking-plugins iptables procps psmisc uidmap golang-go perl curl xz-utils
   docker-registry apache2-utils openssl python3 python3-jwt python3-cryptography sqlite3
   qemu-system-x86 lz4"

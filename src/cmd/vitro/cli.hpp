@@ -47,6 +47,7 @@ void add_monitor_commands(CLI::App& app, Globals& g);    // monitor (the metrics
 void add_evidence_commands(CLI::App& app, Globals& g);   // evidence collect|verify|export|watch|bench-append
 void add_detect_commands(CLI::App& app, Globals& g);     // baseline learn|show, alerts, detect
 void add_netlat_commands(CLI::App& app, Globals& g);     // netlat ping|calibrate
+void add_bench_commands(CLI::App& app, Globals& g);      // bench io
 
 // True when stdout is a terminal (progress displays, tables).
 bool stdout_is_tty();

@@ -19,5 +19,6 @@ int main(int argc, char** argv) {
         cli::add_evidence_commands(app, g);
         cli::add_detect_commands(app, g);
         cli::add_netlat_commands(app, g);
+        cli::add_bench_commands(app, g);
     });
 }
