@@ -30,11 +30,15 @@ std::string sh_quote(const std::string& s) {
     return q + "'";
 }
 
-std::string command_line(const std::string& fio, const std::vector<std::string>& args) {
-    std::string s = sh_quote(fio);
+std::string command_line(const std::vector<std::string>& fio, const std::vector<std::string>& args) {
+    std::string s;
+    for (const auto& a : fio) s += (s.empty() ? "" : " ") + sh_quote(a);
     for (const auto& a : args) s += " " + sh_quote(a);
     return s;
 }
+
+// Where a VM container sees fio_dir().
+constexpr const char* kVmFioDir = "/vitro-fio";
 
 struct Child {
     pid_t pid = -1;
@@ -177,9 +181,9 @@ Runner::~Runner() {
     std::filesystem::remove_all(work_, ec);
 }
 
-std::string Runner::script(const Cell& cell, const std::string& file, const std::vector<std::string>& cgroup_files) const {
+std::string Runner::script(const Cell& cell, const std::string& file, const std::vector<std::string>& cgroup_files,
+                           const std::vector<std::string>& fio) const {
     Job job{cell.workload, cell.bs, plan_.size, plan_.direct, file};
-    std::string fio = plan_.fio;
     std::string s = "rm -f " + sh_quote(file) + "; ";
     // The layout is synced so that its writeback does not land in the window.
     if (reads(cell.workload))
@@ -188,6 +192,15 @@ std::string Runner::script(const Cell& cell, const std::string& file, const std:
     s += command_line(fio, fio_args(job)) + "; rc=$?; ";
     s += snapshot_script("after", cgroup_files);
     return s + "rm -f " + sh_quote(file) + "; exit $rc";
+}
+
+const std::string& Runner::fio_dir() {
+    if (!fio_dir_.empty()) return fio_dir_;
+    std::string dir = work_ + "/fio";
+    make_dirs(dir, 0755);
+    for (const auto& f : plan_.fio_files)
+        std::filesystem::copy_file(f, dir + "/" + std::filesystem::path(f).filename().string(), std::filesystem::copy_options::overwrite_existing);
+    return fio_dir_ = dir;
 }
 
 std::optional<RunSample> Runner::run(const Cell& cell) {
@@ -223,7 +236,7 @@ std::optional<RunSample> Runner::run_host(const Cell& cell) {
     if (where.v1.count("blkio")) files.push_back(where.v1["blkio"] + "/blkio.throttle.io_service_bytes_recursive");
     if (!where.v2.empty()) files.push_back(where.v2 + "/cpu.stat"), files.push_back(where.v2 + "/io.stat");
     auto t0 = std::chrono::steady_clock::now();
-    write_all(c.in.get(), script(cell, file, files), "the bench script");
+    write_all(c.in.get(), script(cell, file, files, {plan_.fio}), "the bench script");
     Collected r = collect(c, stop_);
     if (r.stopped) {
         cg->kill_all(SIGKILL);
@@ -240,7 +253,21 @@ std::optional<RunSample> Runner::run_container(const Cell& cell) {
     argv.insert(argv.end(), engine_.globals.begin(), engine_.globals.end());
     if (cell.runtime != "vitro") argv.insert(argv.end(), {"--runtime", cell.runtime});
     argv.insert(argv.end(), {"run", "--rm", "--name", name, "--network", "none"});
-    for (const auto& f : plan_.fio_files) argv.insert(argv.end(), {"-v", f + ":" + f + ":ro"});
+    const bool vm = cell.isolation == "vm";
+    std::vector<std::string> fio_cmd = {plan_.fio};
+    if (vm) {
+        argv.insert(argv.end(), {"--isolation", "vm", "-v", fio_dir() + ":" + kVmFioDir + ":ro"});
+        const std::string dir = kVmFioDir;
+        std::string loader;
+        for (const auto& f : plan_.fio_files)
+            if (std::filesystem::path(f).filename().string().rfind("ld-linux", 0) == 0) loader = dir + "/" + std::filesystem::path(f).filename().string();
+        if (loader.empty()) throw Error(ENOENT, "fio's dynamic loader (ld-linux) is not among the files ldd named");
+        fio_cmd = {loader, "--library-path", dir, dir + "/" + std::filesystem::path(plan_.fio).filename().string()};
+        // A tmpfs target lives in the guest's RAM: room for it beside the guest's own.
+        if (plan_.target == TargetKind::Tmpfs) argv.insert(argv.end(), {"-m", std::to_string((plan_.size >> 20) + 256) + "m"});
+    } else {
+        for (const auto& f : plan_.fio_files) argv.insert(argv.end(), {"-v", f + ":" + f + ":ro"});
+    }
     std::string file;
     switch (plan_.target) {
     case TargetKind::Rootfs: file = "/fio-" + name + ".dat"; break;
@@ -253,7 +280,7 @@ std::optional<RunSample> Runner::run_container(const Cell& cell) {
         file = "/bench/fio-" + name + ".dat";
         break;
     }
-    argv.insert(argv.end(), {engine_.image, "sh", "-c", script(cell, file, container_cgroup_files())});
+    argv.insert(argv.end(), {engine_.image, "sh", "-c", script(cell, file, container_cgroup_files(), fio_cmd)});
     auto t0 = std::chrono::steady_clock::now();
     Child c = spawn(argv);
     Collected r = collect(c, stop_);

@@ -50,7 +50,11 @@ public:
     const std::string& device() const { return device_; }
 
 private:
-    std::string script(const Cell& cell, const std::string& file, const std::vector<std::string>& cgroup_files) const;
+    std::string script(const Cell& cell, const std::string& file, const std::vector<std::string>& cgroup_files,
+                       const std::vector<std::string>& fio_cmd) const;
+    // fio and its libraries copied into one directory: a VM takes
+    // directories only (virtiofs); fio runs there through its own loader.
+    const std::string& fio_dir();
     std::optional<RunSample> run_host(const Cell& cell);
     std::optional<RunSample> run_container(const Cell& cell);
 
@@ -59,6 +63,7 @@ private:
     std::string work_;           // <root>/bench-io-PID
     std::string host_dir_;       // where host-mode files go
     std::string volume_dir_;     // bound at /bench in containers (Volume)
+    std::string fio_dir_;        // <work>/fio, made by fio_dir()
     bool tmpfs_mounted_ = false;
     std::string device_;
     const std::atomic<bool>* stop_;
