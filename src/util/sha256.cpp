@@ -28,11 +28,16 @@ std::string Sha256::digest() {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_DigestFinal_ex(ctx_->md, out, &len) != 1) throw Error("sha256: final failed");
+    return "sha256:" + hex_of(out, len);
+}
+
+std::string hex_of(const unsigned char* p, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    std::string s = "sha256:";
-    for (unsigned i = 0; i < len; ++i) {
-        s += hex[out[i] >> 4];
-        s += hex[out[i] & 15];
+    std::string s;
+    s.reserve(2 * n);
+    for (size_t i = 0; i < n; ++i) {
+        s += hex[p[i] >> 4];
+        s += hex[p[i] & 15];
     }
     return s;
 }

@@ -29,5 +29,7 @@ private:
 
 // "sha256:<hex>" of `data`.
 std::string sha256_digest(std::string_view data);
+// Lower-case hex of `n` bytes (a digest's or a MAC's).
+std::string hex_of(const unsigned char* p, size_t n);
 
 }  // namespace vitro

@@ -38,11 +38,16 @@ void write_all(int fd, std::string_view s) {
     }
 }
 
-UniqueFd listen_unix(const std::string& path, int backlog) {
+sockaddr_un unix_address(const std::string& path) {
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "agent socket path " + path);
+    if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "socket path " + path);
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return addr;
+}
+
+UniqueFd listen_unix(const std::string& path, int backlog) {
+    sockaddr_un addr = unix_address(path);
     UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!s) throw_errno("socket");
     ::unlink(path.c_str());
@@ -52,10 +57,7 @@ UniqueFd listen_unix(const std::string& path, int backlog) {
 }
 
 UniqueFd connect_unix(const std::string& path) {
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (path.size() >= sizeof addr.sun_path) throw Error(ENAMETOOLONG, "exec socket path " + path);
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    sockaddr_un addr = unix_address(path);
     UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
     if (!s) throw_errno("socket");
     if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) throw_errno("connect", path);

@@ -24,15 +24,6 @@ struct IoFlags {
     std::string format = "text", plot;
 };
 
-std::string signal_name(int sig) {
-    switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-    default: return sig ? "signal " + std::to_string(sig) : "";
-    }
-}
-
 void run_io(Globals& g, IoFlags f) {
     if (f.format != "text" && f.format != "json" && f.format != "csv")
         throw Error(EINVAL, "--format " + f.format + ": expected text, json or csv");

@@ -34,15 +34,6 @@ struct PingFlags {
     bool all_hops = false;
 };
 
-std::string signal_name(int sig) {
-    switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
-    default: return sig ? "signal " + std::to_string(sig) : "";
-    }
-}
-
 uint16_t random_icmp_id() {
     std::random_device rd;
     return static_cast<uint16_t>((rd() ^ static_cast<unsigned>(::getpid())) | 1);

@@ -1,5 +1,7 @@
 #include "cmd/vitro/common.hpp"
 
+#include <signal.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
@@ -124,6 +126,15 @@ std::string tab_table(const std::vector<std::vector<std::string>>& rows) {
         out += '\n';
     }
     return out;
+}
+
+std::string signal_name(int sig) {
+    switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return sig ? "signal " + std::to_string(sig) : "";
+    }
 }
 
 }  // namespace vitro::cli

@@ -28,5 +28,8 @@ void print_inspect(const nlohmann::json& found, const std::string& format, const
 // Rows as podman's tables print them (Go's tabwriter, min width 12, padding
 // 2): every column but the last padded to its widest cell.
 std::string tab_table(const std::vector<std::vector<std::string>>& rows);
+// What stopped a measurement, for its report: "SIGINT", "SIGTERM",
+// "SIGHUP", "signal N", or "" for 0 (it ran to the end).
+std::string signal_name(int sig);
 
 }  // namespace vitro::cli

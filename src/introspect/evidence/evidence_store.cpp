@@ -115,13 +115,7 @@ std::string EvidenceStore::head_mac(uint64_t seq, const std::string& hash) const
     if (!HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()), reinterpret_cast<const unsigned char*>(msg.data()),
               msg.size(), out, &len))
         throw Error("hmac-sha256: failed");
-    static const char hex[] = "0123456789abcdef";
-    std::string s = "hmac-sha256:";
-    for (unsigned i = 0; i < len; ++i) {
-        s += hex[out[i] >> 4];
-        s += hex[out[i] & 15];
-    }
-    return s;
+    return "hmac-sha256:" + hex_of(out, len);
 }
 
 EvidenceRecord EvidenceStore::append(const std::string& container_id, const std::string& kind,
